@@ -1,0 +1,342 @@
+"""The scenario schema: what one run does, as typed, frozen pydantic models.
+
+A scenario is the same whether it comes from YAML (``load_scenario``) or from Python::
+
+    from harness.scenario import Scenario
+
+    scenario = Scenario(
+        name="kafka-leader-kill-acks1",
+        target={"kafka": {"topic": "orders", "partitions": 6}},
+        producer={"acks": "1"},
+        storm={"duration": "60s", "rate": {"shape": "constant", "per_second": 2000}},
+        faults=[{"at": "20s", "kill": {"target": "leader_of_partition", "partition": 0},
+                 "restart_after": "15s"}],
+        expect={"finds": ["lost"]},
+        thresholds=["p99_ms < 500"],
+    )
+
+Field checks and cross-field checks (``harness.scenario.validate``) all run before anything
+else; a bad scenario raises one ``ConfigError`` listing every problem.
+docs/scenario-format.md documents every field with its default.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from harness.scenario.base import ProblemsFound, StrictModel
+from harness.scenario.durations import Duration
+from harness.scenario.faults import Fault
+from harness.scenario.thresholds import ANOMALIES, ThresholdField
+
+KAFKA_NODES: tuple[str, ...] = ("kafka-1", "kafka-2", "kafka-3")
+RABBITMQ_NODES: tuple[str, ...] = ("rabbitmq",)
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+
+
+# --- target -------------------------------------------------------------------------------
+
+
+class KafkaTarget(StrictModel):
+    """A Kafka topic, created by the harness with these settings."""
+
+    topic: str = Field(min_length=1)
+    partitions: int = Field(default=6, ge=1, le=1000)
+    replication_factor: int = Field(default=3, ge=1)
+    min_insync_replicas: int = Field(default=2, ge=1)
+    dead_letter_topic: str | None = Field(default=None, min_length=1)
+
+
+class RabbitMQTarget(StrictModel):
+    """A RabbitMQ queue, bound to an exchange (the default exchange when empty)."""
+
+    queue: str = Field(min_length=1)
+    exchange: str = ""
+    durable: bool = True
+    dead_letter_queue: str | None = Field(default=None, min_length=1)
+
+
+class Target(StrictModel):
+    """Exactly one of ``kafka`` or ``rabbitmq``."""
+
+    kafka: KafkaTarget | None = None
+    rabbitmq: RabbitMQTarget | None = None
+
+    @property
+    def kind(self) -> Literal["kafka", "rabbitmq"]:
+        return "kafka" if self.kafka is not None else "rabbitmq"
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """The stack's node names this target runs on."""
+        return KAFKA_NODES if self.kind == "kafka" else RABBITMQ_NODES
+
+
+# --- clients ------------------------------------------------------------------------------
+
+
+class Acks(StrEnum):
+    NONE = "0"
+    LEADER = "1"
+    ALL = "all"
+
+
+class DeliveryMode(StrEnum):
+    PERSISTENT = "persistent"
+    TRANSIENT = "transient"
+
+
+KAFKA_PRODUCER_FIELDS = (
+    "acks",
+    "enable_idempotence",
+    "retries",
+    "linger_ms",
+    "request_timeout_ms",
+    "delivery_timeout_ms",
+)
+RABBITMQ_PRODUCER_FIELDS = ("confirms", "delivery_mode", "mandatory")
+
+
+class Producer(StrictModel):
+    """Producer guarantees. Kafka fields and RabbitMQ fields; set only those of the target."""
+
+    acks: Acks = Acks.ALL
+    enable_idempotence: bool = False
+    retries: int | None = Field(default=None, ge=0)
+    linger_ms: int = Field(default=5, ge=0)
+    request_timeout_ms: int = Field(default=30_000, ge=1)
+    delivery_timeout_ms: int = Field(default=120_000, ge=1)
+    confirms: bool = True
+    delivery_mode: DeliveryMode = DeliveryMode.PERSISTENT
+    mandatory: bool = False
+
+    @field_validator("acks", mode="before")
+    @classmethod
+    def _acks_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class Commit(StrEnum):
+    AFTER_EFFECT = "after_effect"
+    BEFORE_EFFECT = "before_effect"
+    AUTO = "auto"
+
+
+class Consumer(StrictModel):
+    """The verifying consumers (or the settings the system under test is started with)."""
+
+    group: str = Field(default="verifier", min_length=1)
+    commit: Commit = Commit.AFTER_EFFECT
+    prefetch: int = Field(default=100, ge=1)
+    manual_ack: bool = True
+    count: int = Field(default=1, ge=1, le=64)
+
+
+class SutMode(StrEnum):
+    CORRECT = "correct"
+    BUGGY = "buggy"
+
+
+class SystemUnderTest(StrictModel):
+    """The built-in consumer (no ``command``) or an external command the harness starts."""
+
+    command: list[str] | None = Field(default=None, min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    mode: SutMode | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _word_harness(cls, value: Any) -> Any:
+        return {} if value == "harness" else value
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.command is None
+
+
+# --- storm --------------------------------------------------------------------------------
+
+
+class Shape(StrEnum):
+    CONSTANT = "constant"
+    RAMP = "ramp"
+    SPIKE = "spike"
+    BURST = "burst"
+    POISSON = "poisson"
+
+
+class Rate(StrictModel):
+    """Intended send rate over time. Which fields apply depends on ``shape``."""
+
+    shape: Shape = Shape.CONSTANT
+    per_second: float | None = Field(default=None, ge=0)
+    from_: float | None = Field(default=None, ge=0, alias="from")
+    to: float | None = Field(default=None, ge=0)
+    spike_at: Duration | None = None
+    spike_for: Duration | None = None
+    spike_factor: float | None = Field(default=None, gt=0)
+    burst_every: Duration | None = None
+    burst_size: int | None = Field(default=None, ge=1)
+
+
+class Distribution(StrEnum):
+    UNIFORM = "uniform"
+    ZIPF = "zipf"
+
+
+class Keys(StrictModel):
+    """How many keys, and how skewed their use is."""
+
+    count: int = Field(default=64, ge=1, le=1_000_000)
+    distribution: Distribution = Distribution.UNIFORM
+    zipf_s: float | None = Field(default=None, gt=0)
+
+
+class SizeRange(StrictModel):
+    min: int = Field(ge=0)
+    max: int = Field(ge=0)
+
+
+class Payload(StrictModel):
+    """Payload size: uniform in ``bytes: {min, max}``, or ``fixed``."""
+
+    bytes_: SizeRange | None = Field(default=None, alias="bytes")
+    fixed: int | None = Field(default=None, ge=0)
+
+
+class Poison(StrictModel):
+    """Malformed events the consumer must dead-letter: a ``fraction`` or one in ``every``."""
+
+    fraction: float | None = Field(default=None, ge=0, lt=1)
+    every: int | None = Field(default=None, ge=2)
+
+
+class Duplicates(StrictModel):
+    """Re-sends of already-sent ids, as a fraction of the storm's sends."""
+
+    fraction: float = Field(default=0.0, ge=0, lt=1)
+
+
+class StormSpec(StrictModel):
+    duration: Duration
+    rate: Rate
+    keys: Keys = Field(default_factory=Keys)
+    payload: Payload = Field(default_factory=lambda: Payload(fixed=512))
+    poison: Poison | None = None
+    duplicates: Duplicates | None = None
+
+    def scaled(self, factor: float) -> StormSpec:
+        times = ("spike_at", "spike_for", "burst_every")
+        update = {t: getattr(self.rate, t) * factor for t in times if getattr(self.rate, t)}
+        rate = self.rate.model_copy(update=update)
+        return self.model_copy(update={"duration": self.duration * factor, "rate": rate})
+
+
+# --- end of run ---------------------------------------------------------------------------
+
+
+class Drain(StrictModel):
+    """After the storm: how long to wait for outstanding deliveries."""
+
+    timeout: Duration = 30.0
+
+
+class Expect(StrictModel):
+    """The expected outcome: ``finds`` must be > 0, ``clean`` must be 0."""
+
+    finds: list[str] = Field(default_factory=list)
+    clean: list[str] = Field(default_factory=list)
+
+    @field_validator("finds", "clean")
+    @classmethod
+    def _known(cls, names: list[str]) -> list[str]:
+        unknown = [n for n in names if n not in ANOMALIES]
+        if unknown:
+            raise ValueError(f"unknown anomaly {unknown[0]!r} (known: {', '.join(ANOMALIES)})")
+        return names
+
+
+class Scenario(StrictModel):
+    """One run: target, clients, storm, fault timeline, drain, expectation, thresholds."""
+
+    path_root = ()
+
+    name: str
+    about: str = ""
+    target: Target
+    producer: Producer = Field(default_factory=Producer)
+    consumer: Consumer = Field(default_factory=Consumer)
+    system_under_test: SystemUnderTest = Field(default_factory=SystemUnderTest)
+    storm: StormSpec
+    faults: list[Fault] = Field(default_factory=list)
+    drain: Drain = Field(default_factory=Drain)
+    expect: Expect = Field(default_factory=Expect)
+    thresholds: list[ThresholdField] = Field(default_factory=list)
+    seed: int | None = Field(default=None, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _slug(cls, name: str) -> str:
+        if not re.fullmatch(NAME_PATTERN, name):
+            raise ValueError(
+                f"{name!r} is not a usable name: use lowercase letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit (it names the report folder)"
+            )
+        return name
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> Scenario:
+        from harness.scenario.validate import cross_check
+
+        problems = cross_check(self)
+        if problems:
+            raise ProblemsFound(problems)
+        return self
+
+    def scaled(self, duration_scale: float) -> Scenario:
+        """This scenario with the storm and every fault time multiplied by ``duration_scale``.
+
+        The drain timeout is kept: it bounds a wait, it does not set the run's length.
+        """
+        if not duration_scale > 0:
+            raise ValueError(f"duration_scale must be > 0, got {duration_scale!r}")
+        return self.model_copy(
+            update={
+                "storm": self.storm.scaled(duration_scale),
+                "faults": [fault.scaled(duration_scale) for fault in self.faults],
+            }
+        )
+
+
+__all__ = [
+    "KAFKA_NODES",
+    "KAFKA_PRODUCER_FIELDS",
+    "RABBITMQ_NODES",
+    "RABBITMQ_PRODUCER_FIELDS",
+    "Acks",
+    "Commit",
+    "Consumer",
+    "DeliveryMode",
+    "Distribution",
+    "Drain",
+    "Duplicates",
+    "Expect",
+    "KafkaTarget",
+    "Keys",
+    "Payload",
+    "Poison",
+    "Producer",
+    "RabbitMQTarget",
+    "Rate",
+    "Scenario",
+    "Shape",
+    "SizeRange",
+    "StormSpec",
+    "SutMode",
+    "SystemUnderTest",
+    "Target",
+]

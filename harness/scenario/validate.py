@@ -1,0 +1,306 @@
+"""Cross-field checks: what no single field can know, checked before anything runs.
+
+``cross_check(scenario)`` returns every problem (never just the first): a fault after the
+storm ends, a replication factor above the stack's brokers, a partition out of range, a
+Kafka-only fault on a RabbitMQ scenario, rate parameters that the shape does not use...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from harness.scenario.base import Path, Problem
+from harness.scenario.durations import format_duration
+from harness.scenario.faults import (
+    ALL,
+    DYNAMIC_TARGETS,
+    END_FIELD,
+    END_FIELDS,
+    LEADER_OF_PARTITION,
+    TOXIC_ATTRIBUTES,
+    Fault,
+    NodeTarget,
+)
+from harness.scenario.models import (
+    KAFKA_NODES,
+    KAFKA_PRODUCER_FIELDS,
+    RABBITMQ_PRODUCER_FIELDS,
+    Acks,
+    Commit,
+    Distribution,
+    Rate,
+    Scenario,
+    Shape,
+)
+
+MAX_EVENTS = 20_000_000
+MAX_PAYLOAD = 1_000_000
+
+# Rate fields each shape needs, and the ones it may take.
+_SHAPE_REQUIRED: dict[Shape, tuple[str, ...]] = {
+    Shape.CONSTANT: ("per_second",),
+    Shape.POISSON: ("per_second",),
+    Shape.RAMP: ("from_", "to"),
+    Shape.SPIKE: ("per_second", "spike_at", "spike_for", "spike_factor"),
+    Shape.BURST: ("burst_every", "burst_size"),
+}
+_SHAPE_OPTIONAL: dict[Shape, tuple[str, ...]] = {Shape.BURST: ("per_second",)}
+
+
+def cross_check(scenario: Scenario) -> list[Problem]:
+    """Every cross-field problem of ``scenario``, in field order."""
+    return [
+        *_target(scenario),
+        *_producer(scenario),
+        *_consumer(scenario),
+        *_storm(scenario),
+        *_faults(scenario),
+        *_expect(scenario),
+    ]
+
+
+def _target(s: Scenario) -> Iterator[Problem]:
+    target = s.target
+    if (target.kafka is None) == (target.rabbitmq is None):
+        yield Problem(("target",), "set exactly one of 'kafka' or 'rabbitmq'")
+        return
+    kafka = target.kafka
+    if kafka is None:
+        return
+    if kafka.replication_factor > len(KAFKA_NODES):
+        yield Problem(
+            ("target", "kafka", "replication_factor"),
+            f"{kafka.replication_factor} exceeds the stack's {len(KAFKA_NODES)} brokers",
+        )
+    if kafka.min_insync_replicas > kafka.replication_factor:
+        yield Problem(
+            ("target", "kafka", "min_insync_replicas"),
+            f"{kafka.min_insync_replicas} exceeds replication_factor {kafka.replication_factor}: "
+            "no write could ever be acknowledged with acks=all",
+        )
+
+
+def _producer(s: Scenario) -> Iterator[Problem]:
+    if s.target.kafka is not None and s.target.rabbitmq is not None:
+        return
+    is_kafka = s.target.kind == "kafka"
+    foreign = RABBITMQ_PRODUCER_FIELDS if is_kafka else KAFKA_PRODUCER_FIELDS
+    for name in sorted(s.producer.model_fields_set & set(foreign)):
+        owner = "RabbitMQ" if is_kafka else "Kafka"
+        yield Problem(
+            ("producer", name), f"a {owner} producer setting; this scenario targets {s.target.kind}"
+        )
+    if is_kafka and s.producer.enable_idempotence and s.producer.acks != Acks.ALL:
+        yield Problem(
+            ("producer", "enable_idempotence"),
+            f"an idempotent producer needs acks: all (got acks: {s.producer.acks.value})",
+        )
+
+
+def _consumer(s: Scenario) -> Iterator[Problem]:
+    consumer = s.consumer
+    if s.target.kind == "rabbitmq" and not consumer.manual_ack and consumer.commit != Commit.AUTO:
+        yield Problem(
+            ("consumer", "commit"),
+            f"{consumer.commit.value} needs manual_ack: true (with auto-ack use commit: auto)",
+        )
+    sut = s.system_under_test
+    if sut.is_builtin and sut.env:
+        yield Problem(("system_under_test", "env"), "env applies only to a 'command'")
+
+
+def _storm(s: Scenario) -> Iterator[Problem]:
+    storm = s.storm
+    if storm.duration <= 0:
+        yield Problem(("storm", "duration"), "must be longer than 0s")
+    yield from _rate(storm.rate, storm.duration)
+    keys = storm.keys
+    if keys.zipf_s is not None and keys.distribution != Distribution.ZIPF:
+        yield Problem(("storm", "keys", "zipf_s"), "applies only to distribution: zipf")
+    yield from _payload(s)
+    poison = storm.poison
+    if poison is not None and (poison.fraction is None) == (poison.every is None):
+        yield Problem(("storm", "poison"), "set exactly one of 'fraction' or 'every'")
+
+
+def _rate(rate: Rate, duration: float) -> Iterator[Problem]:
+    base: Path = ("storm", "rate")
+    required = _SHAPE_REQUIRED[rate.shape]
+    allowed = set(required) | set(_SHAPE_OPTIONAL.get(rate.shape, ()))
+    for name in required:
+        if getattr(rate, name) is None:
+            yield Problem((*base, _alias(name)), f"required by shape: {rate.shape.value}")
+    for name in sorted(rate.model_fields_set - allowed - {"shape"}):
+        yield Problem((*base, _alias(name)), f"not used by shape: {rate.shape.value}")
+    if rate.shape == Shape.SPIKE and rate.spike_at is not None and rate.spike_for is not None:
+        if rate.spike_at + rate.spike_for > duration:
+            yield Problem(
+                (*base, "spike_for"),
+                f"the spike ends at {format_duration(rate.spike_at + rate.spike_for)}, "
+                f"after the storm ({format_duration(duration)})",
+            )
+    if rate.shape == Shape.BURST and rate.burst_every is not None and rate.burst_every <= 0:
+        yield Problem((*base, "burst_every"), "must be longer than 0s")
+    if rate.shape in (Shape.CONSTANT, Shape.POISSON, Shape.SPIKE) and rate.per_second == 0:
+        yield Problem((*base, "per_second"), "must be greater than 0")
+    expected = _expected_events(rate, duration)
+    if expected > MAX_EVENTS:
+        yield Problem(base, f"the storm would send ~{expected:,.0f} events (limit {MAX_EVENTS:,})")
+
+
+def _alias(name: str) -> str:
+    return "from" if name == "from_" else name
+
+
+def _expected_events(rate: Rate, duration: float) -> float:
+    per_second = rate.per_second or 0.0
+    if rate.shape == Shape.RAMP:
+        return ((rate.from_ or 0.0) + (rate.to or 0.0)) / 2 * duration
+    if rate.shape == Shape.SPIKE:
+        return per_second * (duration + (rate.spike_for or 0.0) * ((rate.spike_factor or 1.0) - 1))
+    if rate.shape == Shape.BURST and rate.burst_every:
+        return per_second * duration + (rate.burst_size or 0) * duration / rate.burst_every
+    return per_second * duration
+
+
+def _payload(s: Scenario) -> Iterator[Problem]:
+    payload = s.storm.payload
+    base: Path = ("storm", "payload")
+    if (payload.bytes_ is None) == (payload.fixed is None):
+        yield Problem(base, "set exactly one of 'bytes: {min, max}' or 'fixed'")
+        return
+    if payload.bytes_ is not None and payload.bytes_.min > payload.bytes_.max:
+        yield Problem(
+            (*base, "bytes", "min"), f"{payload.bytes_.min} exceeds max {payload.bytes_.max}"
+        )
+    largest = payload.fixed if payload.fixed is not None else payload.bytes_.max  # type: ignore[union-attr]
+    if largest > MAX_PAYLOAD:
+        yield Problem(base, f"{largest} bytes exceeds the {MAX_PAYLOAD:,}-byte limit of a message")
+
+
+def _faults(s: Scenario) -> Iterator[Problem]:
+    for index, fault in enumerate(s.faults):
+        yield from _fault(s, fault, ("faults", index))
+
+
+def _fault(s: Scenario, fault: Fault, base: Path) -> Iterator[Problem]:
+    chosen = [name for name in END_FIELD if getattr(fault, name) is not None]
+    if len(chosen) != 1:
+        found = f"found {', '.join(chosen)}" if chosen else "found none"
+        yield Problem(base, f"set exactly one action of {', '.join(END_FIELD)} ({found})")
+        return
+    action = chosen[0]
+    yield from _fault_timing(s, fault, action, base)
+    yield from _fault_targets(s, fault, action, base)
+
+
+def _fault_timing(s: Scenario, fault: Fault, action: str, base: Path) -> Iterator[Problem]:
+    duration = s.storm.duration
+    if fault.at >= duration:
+        yield Problem(
+            (*base, "at"),
+            f"{format_duration(fault.at)} is not before the end of the storm ({format_duration(duration)})",
+        )
+    own = END_FIELD[action]
+    for name in END_FIELDS:
+        if name != own and getattr(fault, name) is not None:
+            hint = f"; {action} ends with '{own}'" if own else f"; {action} is instantaneous"
+            yield Problem((*base, name), f"does not apply to {action}{hint}")
+    if fault.times is not None and fault.every is None:
+        yield Problem((*base, "times"), "needs 'every' (the interval between repetitions)")
+    if fault.every is None:
+        return
+    if fault.every <= 0:
+        yield Problem((*base, "every"), "must be longer than 0s")
+        return
+    length = fault.length
+    if length is not None and length >= fault.every:
+        yield Problem(
+            (*base, "every"),
+            f"{format_duration(fault.every)} is not longer than the fault ({format_duration(length)}): "
+            "repetitions would overlap",
+        )
+    last = fault.starts(duration)[-1]
+    if fault.times is not None and last >= duration:
+        yield Problem(
+            (*base, "times"),
+            f"repetition {fault.times} would start at {format_duration(last)}, "
+            f"after the storm ends ({format_duration(duration)})",
+        )
+
+
+def _fault_targets(s: Scenario, fault: Fault, action: str, base: Path) -> Iterator[Problem]:
+    spec = getattr(fault, action)
+    path: Path = (*base, action)
+    if isinstance(spec, NodeTarget):
+        yield from _node_target(s, spec, path)
+    if action == "toxic":
+        yield from _toxic_attributes(spec, path)
+    if action == "rolling_restart" and spec.targets != ALL:
+        nodes = s.target.nodes
+        for i, name in enumerate(spec.targets):
+            if name not in nodes:
+                yield Problem((*path, "targets", i), _unknown_target(name, nodes))
+
+
+def _node_target(s: Scenario, spec: NodeTarget, path: Path) -> Iterator[Problem]:
+    nodes = s.target.nodes
+    known = (*nodes, *DYNAMIC_TARGETS)
+    if spec.target == LEADER_OF_PARTITION:
+        if s.target.kafka is None:
+            yield Problem((*path, "target"), "leader_of_partition needs a Kafka target")
+        elif spec.partition is None:
+            yield Problem((*path, "partition"), "leader_of_partition needs 'partition: P'")
+        elif spec.partition >= s.target.kafka.partitions:
+            yield Problem(
+                (*path, "partition"),
+                f"partition {spec.partition} does not exist (the topic has "
+                f"{s.target.kafka.partitions}: 0..{s.target.kafka.partitions - 1})",
+            )
+        return
+    if spec.target not in known:
+        yield Problem((*path, "target"), _unknown_target(spec.target, known))
+    if spec.partition is not None:
+        yield Problem((*path, "partition"), "applies only to target: leader_of_partition")
+
+
+def _unknown_target(name: str, known: tuple[str, ...]) -> str:
+    return f"unknown target {name!r} (known: {', '.join(known)})"
+
+
+def _toxic_attributes(toxic: object, path: Path) -> Iterator[Problem]:
+    schema = TOXIC_ATTRIBUTES[toxic.type]  # type: ignore[attr-defined]
+    given: dict[str, int] = toxic.attributes  # type: ignore[attr-defined]
+    kind = toxic.type.value  # type: ignore[attr-defined]
+    for name in given:
+        if name not in schema:
+            yield Problem(
+                (*path, "attributes", name),
+                f"not an attribute of a {kind} toxic (known: {', '.join(schema)})",
+            )
+        elif given[name] < 0:
+            yield Problem((*path, "attributes", name), "must be >= 0")
+    for name, required in schema.items():
+        if required and name not in given:
+            yield Problem((*path, "attributes"), f"a {kind} toxic needs '{name}'")
+
+
+def _expect(s: Scenario) -> Iterator[Problem]:
+    expect = s.expect
+    for name in sorted(set(expect.finds) & set(expect.clean)):
+        yield Problem(("expect",), f"{name!r} is in both 'finds' and 'clean'")
+    wants_dlq = {"dlq_missing", "dlq_unexpected"} & set(expect.finds + expect.clean)
+    has_dlq = (s.target.kafka is not None and s.target.kafka.dead_letter_topic) or (
+        s.target.rabbitmq is not None and s.target.rabbitmq.dead_letter_queue
+    )
+    if wants_dlq and not has_dlq:
+        where = (
+            "kafka.dead_letter_topic" if s.target.kind == "kafka" else "rabbitmq.dead_letter_queue"
+        )
+        yield Problem(
+            ("expect",),
+            f"{sorted(wants_dlq)[0]} needs a dead-letter destination: set target.{where}",
+        )
+
+
+__all__ = ["MAX_EVENTS", "MAX_PAYLOAD", "cross_check"]
