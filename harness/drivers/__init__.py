@@ -1,0 +1,105 @@
+"""Drivers: produce and consume events on real brokers, recording every op into the history.
+
+Two small interfaces, each with a Kafka (aiokafka) and a RabbitMQ (pika, on its own thread)
+implementation:
+
+- ``Producer``: ``start()``, ``send(event)`` (never blocks; records one ``send`` row when the
+  outcome is known), ``flush()``, ``close()``.
+- ``Consumer``: ``start()``, ``close()``, ``stats()``; the built-in system under test that
+  records ``recv``, ``effect`` and ``dead_letter`` rows.
+
+Exceptions become send outcomes in exactly one place, ``harness.drivers.outcomes``.
+
+Example::
+
+    producer = kafka_producer(KafkaProducerConfig("127.0.0.1:9091", "orders"), writer)
+    await producer.start()
+    producer.send(event)
+    await producer.close()
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from harness.drivers._types import EffectMode, EffectStore, EventLike, ListRecorder, Recorder
+from harness.drivers.kafka import KafkaProducerConfig, KafkaProducerDriver
+from harness.drivers.kafka_admin import create_topic, delete_topic, partition_leaders
+from harness.drivers.kafka_consumer import CommitPolicy, KafkaConsumerConfig, KafkaConsumerDriver
+from harness.drivers.outcomes import Outcome, Stage, classify_amqp, classify_kafka
+from harness.drivers.rabbitmq import RabbitPublisherConfig, RabbitPublisherDriver
+from harness.drivers.rabbitmq_consumer import RabbitConsumerConfig, RabbitConsumerDriver
+from harness.drivers.rabbitmq_topology import AmqpTarget, declare_topology
+
+
+@runtime_checkable
+class Producer(Protocol):
+    async def start(self) -> None: ...
+
+    def send(self, event: Any) -> None: ...
+
+    async def flush(self, timeout_s: float = 30.0) -> bool: ...
+
+    async def close(self, timeout_s: float = 30.0) -> None: ...
+
+
+@runtime_checkable
+class Consumer(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+
+def kafka_producer(config: KafkaProducerConfig, recorder: Recorder, **kw: Any) -> Producer:
+    """An aiokafka producer driver."""
+    return KafkaProducerDriver(config, recorder, **kw)
+
+
+def kafka_consumer(config: KafkaConsumerConfig, recorder: Recorder, **kw: Any) -> Consumer:
+    """The built-in Kafka consumer (system under test)."""
+    return KafkaConsumerDriver(config, recorder, **kw)
+
+
+def rabbitmq_producer(config: RabbitPublisherConfig, recorder: Recorder, **kw: Any) -> Producer:
+    """A pika publisher driver on its own thread."""
+    return RabbitPublisherDriver(config, recorder, **kw)
+
+
+def rabbitmq_consumer(config: RabbitConsumerConfig, recorder: Recorder, **kw: Any) -> Consumer:
+    """The built-in RabbitMQ consumer (system under test) on its own thread."""
+    return RabbitConsumerDriver(config, recorder, **kw)
+
+
+__all__ = [
+    "AmqpTarget",
+    "CommitPolicy",
+    "Consumer",
+    "EffectMode",
+    "EffectStore",
+    "EventLike",
+    "KafkaConsumerConfig",
+    "KafkaConsumerDriver",
+    "KafkaProducerConfig",
+    "KafkaProducerDriver",
+    "ListRecorder",
+    "Outcome",
+    "Producer",
+    "RabbitConsumerConfig",
+    "RabbitConsumerDriver",
+    "RabbitPublisherConfig",
+    "RabbitPublisherDriver",
+    "Recorder",
+    "Stage",
+    "classify_amqp",
+    "classify_kafka",
+    "create_topic",
+    "declare_topology",
+    "delete_topic",
+    "kafka_consumer",
+    "kafka_producer",
+    "partition_leaders",
+    "rabbitmq_consumer",
+    "rabbitmq_producer",
+]

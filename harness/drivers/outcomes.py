@@ -1,0 +1,163 @@
+"""The one place that maps client exceptions to send outcomes.
+
+A send ends in exactly one of three statuses, recorded on its history row:
+
+- ``ok``: the broker acknowledged it (Kafka produce response, AMQP ``basic.ack``), or, for a
+  fire-and-forget client, the client library accepted it.
+- ``fail``: it was certainly not written. The client never handed it to a broker, or the broker
+  answered with an error that it raises *before* appending.
+- ``unknown``: it may have been written. The request left the client and no definitive answer
+  came back (timeout, connection lost, broker wrote to the leader but not enough replicas).
+
+The checkers treat ``fail`` and ``unknown`` alike for loss (neither was acknowledged) and report a
+delivered one as ``recovered``. When in doubt, this module answers ``unknown``: calling a maybe-
+written send ``fail`` would turn a real duplicate into a false "recovered" story.
+
+Kafka (aiokafka), exception on the delivery future (the request may have left the client):
+
+================================================  =========  ===========================================
+exception                                         outcome    why
+================================================  =========  ===========================================
+KafkaTimeoutError                                 unknown    batch expired; an earlier attempt may have landed
+RequestTimedOutError                              unknown    leader appended, replicas did not answer in time
+NotEnoughReplicasAfterAppendError                 unknown    leader appended, then ISR shrank
+KafkaConnectionError, NodeNotReadyError           unknown    connection lost with the request possibly sent
+Cancelled, CorrelationIdError, KafkaProtocolError unknown    the response was lost or garbled
+KafkaStorageError, UnknownError                   unknown    the broker failed part way
+asyncio.CancelledError, ProducerClosed            unknown    the producer closed with the send in flight
+NotEnoughReplicasError                            fail       the leader refuses before appending
+NotLeaderForPartitionError, LeaderNotAvailable    fail       no leader took the batch
+UnknownTopicOrPartitionError, InvalidTopicError   fail       nowhere to append
+MessageSizeTooLargeError, RecordListTooLargeError fail       rejected by size validation
+Topic/Cluster/TransactionalId authorization       fail       rejected by authorization
+InvalidRequiredAcks, CorruptRecord, InvalidTimestamp,
+UnsupportedForMessageFormat, UnsupportedVersion   fail       rejected by request validation
+ProducerFenced, InvalidProducerEpoch,
+OutOfOrderSequenceNumber                          fail       idempotent/transactional state rejected it
+any other exception                               unknown    the safe default
+================================================  =========  ===========================================
+
+Any exception raised by ``AIOKafkaProducer.send()`` itself (``Stage.ENQUEUE``: buffer full
+``KafkaTimeoutError``, ``ProducerClosed``, client-side ``MessageSizeTooLargeError``, metadata
+errors) is ``fail``: the record never entered the accumulator.
+
+Caveat, stated rather than hidden: aiokafka retries retriable errors until the batch expires and
+does not expose the attempt count on the per-message future. A ``fail`` from the *last* attempt
+cannot rule out that an earlier, timed-out attempt was written; the checkers will then show the
+event as ``recovered``.
+
+RabbitMQ (pika):
+
+==============================================  =========  ===========================================
+situation                                       outcome    why
+==============================================  =========  ===========================================
+``basic.ack`` for the delivery tag              ok         the broker took responsibility
+``basic.nack`` for the delivery tag             fail       the broker refused it
+returned as unroutable (mandatory)              fail       no queue received it
+connection/channel lost, confirm outstanding    unknown    the frame may have reached the broker
+publish attempted while disconnected            fail       nothing was written to a socket
+AMQPConnectionError / ChannelClosed on publish  unknown    part of the frame may have left
+ProtocolSyntaxError (e.g. BodyTooLongError),
+UnroutableError, NackError                      fail       rejected before or by the broker
+any other exception                             unknown    the safe default
+==============================================  =========  ===========================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+
+import aiokafka.errors as kerr
+import pika.exceptions as perr
+
+
+class Outcome(StrEnum):
+    """The status of one send."""
+
+    OK = "ok"
+    FAIL = "fail"
+    UNKNOWN = "unknown"
+
+
+class Stage(StrEnum):
+    """Where a Kafka send failed: before queueing in the client, or after."""
+
+    ENQUEUE = "enqueue"
+    DELIVERY = "delivery"
+
+
+_KAFKA_NOT_WRITTEN: tuple[type[BaseException], ...] = (
+    kerr.NotEnoughReplicasError,
+    kerr.NotLeaderForPartitionError,
+    kerr.LeaderNotAvailableError,
+    kerr.UnknownTopicOrPartitionError,
+    kerr.InvalidTopicError,
+    kerr.MessageSizeTooLargeError,
+    kerr.RecordListTooLargeError,
+    kerr.RecordTooLargeError,
+    kerr.TopicAuthorizationFailedError,
+    kerr.ClusterAuthorizationFailedError,
+    kerr.TransactionalIdAuthorizationFailed,
+    kerr.InvalidRequiredAcksError,
+    kerr.CorruptRecordException,
+    kerr.InvalidTimestampError,
+    kerr.UnsupportedForMessageFormatError,
+    kerr.UnsupportedVersionError,
+    kerr.ProducerFenced,
+    kerr.InvalidProducerEpoch,
+    kerr.OutOfOrderSequenceNumber,
+)
+
+_AMQP_NOT_WRITTEN: tuple[type[BaseException], ...] = (
+    perr.ProtocolSyntaxError,
+    perr.UnroutableError,
+    perr.NackError,
+    perr.ConnectionWrongStateError,
+    perr.ChannelWrongStateError,
+)
+
+
+def classify_kafka(exc: BaseException, stage: Stage = Stage.DELIVERY) -> Outcome:
+    """Outcome of a Kafka send that ended with ``exc``.
+
+    >>> classify_kafka(kerr.RequestTimedOutError())
+    <Outcome.UNKNOWN: 'unknown'>
+    >>> classify_kafka(kerr.KafkaTimeoutError(), Stage.ENQUEUE)
+    <Outcome.FAIL: 'fail'>
+    """
+    if stage is Stage.ENQUEUE:
+        return Outcome.FAIL
+    if isinstance(exc, _KAFKA_NOT_WRITTEN):
+        return Outcome.FAIL
+    return Outcome.UNKNOWN
+
+
+def classify_amqp(exc: BaseException, *, written: bool) -> Outcome:
+    """Outcome of an AMQP publish that raised ``exc`` or was cut off by it.
+
+    ``written`` says whether ``basic_publish`` had already handed the frame to the socket
+    buffer (a confirm was outstanding) when ``exc`` happened.
+
+    >>> classify_amqp(perr.StreamLostError("reset"), written=True)
+    <Outcome.UNKNOWN: 'unknown'>
+    >>> classify_amqp(perr.StreamLostError("reset"), written=False)
+    <Outcome.FAIL: 'fail'>
+    """
+    if not written or isinstance(exc, _AMQP_NOT_WRITTEN):
+        return Outcome.FAIL
+    return Outcome.UNKNOWN
+
+
+def describe(exc: BaseException) -> str:
+    """A short, stable error text for the history's ``error`` column."""
+    if isinstance(exc, asyncio.CancelledError):
+        return "CancelledError: the client closed with the send in flight"
+    text = str(exc).strip()
+    name = type(exc).__name__
+    if not text or text == name:
+        return name
+    return text if name in text else f"{name}: {text}"
+
+
+__all__ = ["Outcome", "Stage", "classify_amqp", "classify_kafka", "describe"]

@@ -1,0 +1,117 @@
+"""Where the RabbitMQ drivers connect and what they declare: one queue, optionally dead-lettered.
+
+With ``dead_letter`` the queue carries ``x-dead-letter-exchange=<queue>.dlx``, a fanout exchange
+bound to the queue ``<queue>.dlq``: a consumer's ``basic_reject(requeue=False)`` moves a poison
+message there. Publisher and consumer declare the same topology (declares are idempotent when
+the arguments agree).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import pika
+import pika.exceptions as perr
+
+from harness.errors import ConfigError, StackError
+from harness.safety import check_target
+
+
+@dataclass(frozen=True)
+class AmqpTarget:
+    queue: str
+    host: str = "127.0.0.1"
+    port: int = 5672
+    virtual_host: str = "/"
+    username: str = "guest"
+    password: str = "guest"
+    durable: bool = True
+    dead_letter: bool = True
+    heartbeat_s: int = 10
+
+    def __post_init__(self) -> None:
+        if not self.queue:
+            raise ConfigError("The RabbitMQ target needs a queue name.")
+        check_target(self.host)
+
+    @property
+    def dlx(self) -> str:
+        return f"{self.queue}.dlx"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.queue}.dlq"
+
+    def parameters(self) -> pika.ConnectionParameters:
+        return pika.ConnectionParameters(
+            host=self.host,
+            port=self.port,
+            virtual_host=self.virtual_host,
+            credentials=pika.PlainCredentials(self.username, self.password),
+            heartbeat=self.heartbeat_s,
+            blocked_connection_timeout=30,
+            connection_attempts=1,
+            socket_timeout=5,
+        )
+
+    def queue_arguments(self) -> dict[str, Any]:
+        return {"x-dead-letter-exchange": self.dlx} if self.dead_letter else {}
+
+
+def declare(channel: Any, target: AmqpTarget) -> None:
+    """Declare ``target``'s queue (and its dead-letter exchange and queue) on a blocking channel."""
+    if target.dead_letter:
+        channel.exchange_declare(target.dlx, exchange_type="fanout", durable=True)
+        channel.queue_declare(target.dlq, durable=True)
+        channel.queue_bind(target.dlq, target.dlx)
+    channel.queue_declare(target.queue, durable=target.durable, arguments=target.queue_arguments())
+
+
+def declare_blocking(target: AmqpTarget, *, purge: bool = False) -> None:
+    """Connect, declare the topology (optionally purging both queues), disconnect."""
+    try:
+        connection = pika.BlockingConnection(target.parameters())
+    except perr.AMQPConnectionError as exc:
+        raise StackError(
+            f"Cannot reach RabbitMQ at {target.host}:{target.port}: {exc!r}. "
+            "Is the stack up (`harness stack up`)?"
+        ) from exc
+    try:
+        channel = connection.channel()
+        declare(channel, target)
+        if purge:
+            channel.queue_purge(target.queue)
+            if target.dead_letter:
+                channel.queue_purge(target.dlq)
+    except perr.ChannelClosedByBroker as exc:
+        raise ConfigError(
+            f"RabbitMQ refused to declare queue {target.queue!r}: {exc.reply_text}. An existing "
+            "queue with other arguments (durable, dead-letter) must be deleted first."
+        ) from exc
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+async def declare_topology(target: AmqpTarget, *, purge: bool = False) -> None:
+    """``declare_blocking`` off the event loop."""
+    await asyncio.to_thread(declare_blocking, target, purge=purge)
+
+
+def delete_blocking(target: AmqpTarget) -> None:
+    """Delete the queue, its dead-letter queue and exchange (absent ones are fine)."""
+    connection = pika.BlockingConnection(target.parameters())
+    try:
+        channel = connection.channel()
+        channel.queue_delete(target.queue)
+        if target.dead_letter:
+            channel.queue_delete(target.dlq)
+            channel.exchange_delete(target.dlx)
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+__all__ = ["AmqpTarget", "declare", "declare_blocking", "declare_topology", "delete_blocking"]
