@@ -86,5 +86,5 @@ def test_amqp_rejections_are_fail_even_after_writing(exc):
 
 def test_describe_names_the_exception_and_its_message():
     assert describe(kerr.KafkaConnectionError("closed")) == "KafkaConnectionError: closed"
-    assert describe(kerr.RequestTimedOutError()).startswith("RequestTimedOutError")
+    assert "RequestTimedOutError" in describe(kerr.RequestTimedOutError())
     assert "CancelledError" in describe(asyncio.CancelledError())
