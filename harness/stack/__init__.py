@@ -1,0 +1,11 @@
+"""The stack: real brokers on loopback with a Toxiproxy proxy in front of every client listener.
+
+``harness stack up|down|status|logs|provision`` drive it from the shell; ``Stack.load()``
+gives other code the running stack and its ``NodeHandle``s.
+"""
+
+from harness.stack.handles import NodeHandle
+from harness.stack.stack import Stack
+from harness.stack.state import NodeState, ProxyState, StackState, load_state
+
+__all__ = ["NodeHandle", "NodeState", "ProxyState", "Stack", "StackState", "load_state"]

@@ -1,0 +1,156 @@
+"""``harness stack provision|up|down|status|logs``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import deque
+from typing import Any
+
+from harness.errors import HarnessError, StackError
+from harness.stack import compose, layout, local
+from harness.stack.handles import NodeHandle
+from harness.stack.provision import provision
+from harness.stack.stack import Stack
+from harness.stack.state import load_state
+
+
+def _provision(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    artifacts = provision(rabbitmq=not args.no_rabbitmq)
+    print(f"kafka libs:        {artifacts.kafka_libs}")
+    print(f"toxiproxy server:  {artifacts.toxiproxy_server} ({artifacts.toxiproxy_flavour})")
+    if not args.no_rabbitmq:
+        print(f"rabbitmq:          {artifacts.rabbitmq_bin}")
+    print(f"ready in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    with_rabbitmq = not args.no_rabbitmq
+    if args.backend == "compose":
+        state = compose.up(args.kafka_brokers, with_rabbitmq)
+    else:
+        state = local.up(args.kafka_brokers, with_rabbitmq, timeout=args.timeout)
+    print(f"stack up in {time.monotonic() - started:.1f}s ({state.backend} backend)")
+    print(f"kafka bootstrap:  {','.join(state.kafka_bootstrap)}")
+    if state.rabbitmq_url:
+        print(f"rabbitmq url:     {state.rabbitmq_url}")
+    print(f"toxiproxy api:    {state.toxiproxy_url}")
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    state = load_state()
+    if state is not None and state.backend == "compose":
+        compose.down(state)
+        print("stack down (compose)")
+        return 0
+    stopped = local.down()
+    print(f"stack down: stopped {', '.join(stopped)}" if stopped else "no stack was running")
+    return 0
+
+
+def _node_status(handle: NodeHandle) -> dict[str, Any]:
+    alive = handle.is_alive()
+    paused = alive and handle.is_paused()
+    return {
+        "kind": handle.kind,
+        "pid": handle.pid,
+        "alive": alive,
+        "paused": paused,
+        "healthy": alive and not paused and handle.is_healthy(timeout=1.0),
+        "ports": handle.ports,
+        "proxy": handle.proxy,
+        "data_dir": str(handle.data_dir),
+        "log_file": str(handle.log_file),
+    }
+
+
+def _proxies_status(stack: Stack) -> dict[str, Any]:
+    try:
+        with stack.toxiproxy(timeout=2.0) as client:
+            return {
+                name: {"listen": p.listen, "upstream": p.upstream, "enabled": p.enabled,
+                       "toxics": [t.name for t in p.toxics]}
+                for name, p in client.proxies().items()
+            }  # fmt: skip
+    except HarnessError as error:  # status reports a dead API rather than failing on it
+        return {"error": str(error)}
+
+
+def status_report(stack: Stack) -> dict[str, Any]:
+    """Nodes, pids, ports, proxies and health, as ``status --json`` prints them."""
+    nodes = {n: _node_status(h) for n, h in {**stack.nodes, **stack.services}.items()}
+    return {
+        "backend": stack.state.backend,
+        "kafka_brokers": stack.state.kafka_brokers,
+        "kafka_bootstrap": stack.kafka_bootstrap,
+        "rabbitmq_url": stack.state.rabbitmq_url,
+        "toxiproxy_url": stack.toxiproxy_url,
+        "healthy": all(n["healthy"] for n in nodes.values()),
+        "nodes": nodes,
+        "proxies": _proxies_status(stack),
+    }
+
+
+def _status(args: argparse.Namespace) -> int:
+    if load_state() is None:
+        report: dict[str, Any] = {"up": False, "nodes": {}}
+        print(json.dumps(report) if args.json else "no stack is up (`harness stack up`)")
+        return 0
+    report = {"up": True, **status_report(Stack.load())}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for name, node in report["nodes"].items():
+        health = "paused" if node["paused"] else "healthy" if node["healthy"] else "DOWN"
+        ports = " ".join(f"{k}={v}" for k, v in node["ports"].items())
+        print(f"{name:10} {health:8} pid={node['pid']!s:8} {ports}")
+    for name, proxy in report["proxies"].items():
+        print(f"proxy {name:10} {proxy}")
+    return 0 if report["healthy"] else 1
+
+
+def _logs(args: argparse.Namespace) -> int:
+    node = Stack.load().node(args.node)
+    try:
+        with open(node.log_file, errors="replace") as log:
+            sys.stdout.writelines(deque(log, maxlen=args.lines))
+    except FileNotFoundError as error:
+        raise StackError(f"{node.name} has no log yet at {node.log_file}.") from error
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    stack = subparsers.add_parser("stack", help="provision, start, inspect and stop the stack")
+    commands = stack.add_subparsers(dest="stack_command", metavar="ACTION")
+    commands.required = True
+
+    prov = commands.add_parser("provision", help="fetch and build Kafka, Toxiproxy (cached)")
+    prov.add_argument("--no-rabbitmq", action="store_true", help="do not require RabbitMQ")
+    prov.set_defaults(func=_provision)
+
+    up = commands.add_parser("up", help="start Kafka, RabbitMQ and Toxiproxy on loopback")
+    up.add_argument("--kafka-brokers", type=int, choices=[1, 2, 3], default=1)
+    up.add_argument("--no-rabbitmq", action="store_true", help="start Kafka and Toxiproxy only")
+    up.add_argument("--backend", choices=["local", "compose"], default="local")
+    up.add_argument("--timeout", type=float, default=local.UP_TIMEOUT, help="seconds to wait")
+    up.set_defaults(func=_up)
+
+    commands.add_parser("down", help="stop everything the stack started").set_defaults(func=_down)
+
+    status = commands.add_parser("status", help="nodes, pids, ports, proxies, health")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=_status)
+
+    logs = commands.add_parser("logs", help="print the tail of a node's log")
+    logs.add_argument("node", metavar="NODE", help=f"e.g. {layout.kafka_node_name(1)}, rabbitmq")
+    logs.add_argument("-n", "--lines", type=int, default=200)
+    logs.set_defaults(func=_logs)
+
+
+__all__ = ["register", "status_report"]

@@ -1,0 +1,113 @@
+"""The docker compose backend: the same topology, names and ports as the local one.
+
+Used by ``harness stack up --backend compose`` where a Docker engine answers. The compose file
+fixes three Kafka nodes; its Toxiproxy loads the same proxies from ``docker/toxiproxy.json``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.errors import StackError
+from harness.stack import layout, process
+from harness.stack.state import NodeState, StackState, clear_state, save_state
+
+COMPOSE_BROKERS = 3
+ENGINE_TIMEOUT = 15.0
+
+
+def compose_file() -> Path:
+    """``docker-compose.yml`` at the repository root (beside the ``harness`` package)."""
+    return Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+def _docker() -> str:
+    docker = shutil.which("docker")
+    if not docker:
+        raise StackError(
+            "The compose backend needs Docker, and no `docker` command is on PATH. "
+            "Use the default local backend (`harness stack up`), which needs no Docker."
+        )
+    return docker
+
+
+def engine_answers() -> tuple[bool, str]:
+    """Whether a Docker engine answers ``docker info``, and what it said otherwise."""
+    try:
+        result = subprocess.run(
+            [_docker(), "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True, text=True, timeout=ENGINE_TIMEOUT,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return False, f"`docker info` did not answer within {ENGINE_TIMEOUT:.0f}s"
+    if result.returncode != 0:
+        return False, (result.stderr or result.stdout).strip().splitlines()[-1:][0]
+    return True, result.stdout.strip()
+
+
+def compose_argv(*args: str, file: Path | None = None) -> list[str]:
+    return [_docker(), "compose", "-f", str(file or compose_file()), *args]
+
+
+def services_for(with_rabbitmq: bool) -> list[str]:
+    kafka = [layout.kafka_node_name(n) for n in range(1, COMPOSE_BROKERS + 1)]
+    return ["toxiproxy", *kafka, *(["rabbitmq"] if with_rabbitmq else [])]
+
+
+def _state(with_rabbitmq: bool, file: Path) -> StackState:
+    state = StackState(
+        backend="compose",
+        kafka_brokers=COMPOSE_BROKERS,
+        rabbitmq=with_rabbitmq,
+        kafka_bootstrap=layout.kafka_bootstrap(COMPOSE_BROKERS),
+        rabbitmq_url=layout.rabbitmq_url() if with_rabbitmq else None,
+        compose_file=str(file),
+    )
+    for name in services_for(with_rabbitmq)[1:]:
+        kafka_node = name.startswith("kafka-")
+        port = layout.KafkaPorts(int(name[-1])).proxy if kafka_node else layout.RABBITMQ_PROXY_PORT
+        state.nodes[name] = NodeState(
+            name=name, kind="kafka" if kafka_node else "rabbitmq", argv=[], cwd=str(file.parent),
+            data_dir="", log_file="", ports={"proxy": port}, proxy=name,
+            probe="kafka" if kafka_node else "amqp", probe_port=port, service=name,
+        )  # fmt: skip
+    return state
+
+
+def up(brokers: int, with_rabbitmq: bool, timeout: float = 240.0) -> StackState:
+    """``docker compose up -d`` the topology and wait until every node answers via its proxy."""
+    if brokers != COMPOSE_BROKERS:
+        raise StackError(
+            f"The compose topology has {COMPOSE_BROKERS} Kafka nodes; run it with "
+            f"--kafka-brokers {COMPOSE_BROKERS}, or use the local backend for {brokers}."
+        )
+    answers, detail = engine_answers()
+    if not answers:
+        raise StackError(
+            f"No Docker engine answers ({detail}), so `--backend compose` cannot start. "
+            "Start Docker, or use the local backend: `harness stack up` (no Docker needed)."
+        )
+    file = compose_file()
+    subprocess.run(compose_argv("up", "-d", *services_for(with_rabbitmq), file=file), check=True)
+    state = _state(with_rabbitmq, file)
+    save_state(state)
+    deadline = time.monotonic() + timeout
+    for node in state.nodes.values():
+        ready = process.kafka_ready if node.kind == "kafka" else process.amqp_ready
+        remaining = max(1.0, deadline - time.monotonic())
+        process.wait_until(lambda n=node, r=ready: r(n.probe_port), remaining, node.name)
+        print(f"[stack] {node.name} ready at {layout.HOST}:{node.probe_port}", file=sys.stderr)
+    return state
+
+
+def down(state: StackState) -> None:
+    file = Path(state.compose_file) if state.compose_file else compose_file()
+    subprocess.run(compose_argv("down", "-v", file=file), check=True)
+    clear_state()
+
+
+__all__ = ["compose_argv", "compose_file", "down", "engine_answers", "services_for", "up"]

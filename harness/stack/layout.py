@@ -1,0 +1,136 @@
+"""Fixed names, ports and paths of the local stack.
+
+Every port is fixed and loopback-only so that scripts, docs and the docker compose file agree:
+
+==========================  ==========================  ===============================
+what                        address                     note
+==========================  ==========================  ===============================
+Toxiproxy API               127.0.0.1:8474              the standard Toxiproxy port
+Kafka node N, clients       127.0.0.1:909N              proxy ``kafka-N`` (advertised)
+Kafka node N, upstream      127.0.0.1:1909N             broker's CLIENT listener
+Kafka node N, replication   127.0.0.1:1919N             INTERNAL listener, not proxied
+Kafka node N, controller    127.0.0.1:1929N             CONTROLLER listener, not proxied
+RabbitMQ AMQP, clients      127.0.0.1:5672              proxy ``rabbitmq``
+RabbitMQ AMQP, upstream     127.0.0.1:35672             broker's listener
+RabbitMQ distribution       127.0.0.1:35673             Erlang node-to-CLI traffic
+epmd                        127.0.0.1:34369             the harness's own port mapper
+==========================  ==========================  ===============================
+
+Everything the harness writes lives under ``$HARNESS_HOME`` (default ``~/.cache/harness``):
+downloaded artifacts beside ``run/``, which holds the state file, data dirs, configs and logs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+HOME_ENV = "HARNESS_HOME"
+HOST = "127.0.0.1"
+
+KAFKA_VERSION = "4.1.2"
+TOXIPROXY_VERSION = "v2.12.0"
+TOXIPROXY_MODULE = "github.com/Shopify/toxiproxy/v2/cmd/server"
+
+TOXIPROXY_API_PORT = 8474
+KAFKA_PROXY_BASE = 9090
+KAFKA_CLIENT_BASE = 19090
+KAFKA_INTERNAL_BASE = 19190
+KAFKA_CONTROLLER_BASE = 19290
+RABBITMQ_PROXY_PORT = 5672
+RABBITMQ_AMQP_PORT = 35672
+RABBITMQ_DIST_PORT = 35673
+EPMD_PORT = 34369
+RABBITMQ_NODENAME = "harness@localhost"
+
+MAX_KAFKA_BROKERS = 3
+
+
+def harness_home() -> Path:
+    """The root of everything the harness caches or runs (``$HARNESS_HOME``)."""
+    return Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "harness").expanduser()
+
+
+def run_dir() -> Path:
+    """Where the running stack keeps its state file, data, configs and logs."""
+    return harness_home() / "run"
+
+
+def state_file() -> Path:
+    return run_dir() / "stack.json"
+
+
+@dataclass(frozen=True)
+class KafkaPorts:
+    """The ports of Kafka node ``node_id`` (1-based)."""
+
+    node_id: int
+
+    @property
+    def proxy(self) -> int:
+        return KAFKA_PROXY_BASE + self.node_id
+
+    @property
+    def client(self) -> int:
+        return KAFKA_CLIENT_BASE + self.node_id
+
+    @property
+    def internal(self) -> int:
+        return KAFKA_INTERNAL_BASE + self.node_id
+
+    @property
+    def controller(self) -> int:
+        return KAFKA_CONTROLLER_BASE + self.node_id
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "proxy": self.proxy,
+            "client": self.client,
+            "internal": self.internal,
+            "controller": self.controller,
+        }
+
+
+def kafka_node_name(node_id: int) -> str:
+    return f"kafka-{node_id}"
+
+
+def kafka_bootstrap(brokers: int) -> list[str]:
+    """The proxied client addresses of a ``brokers``-node cluster."""
+    return [f"{HOST}:{KafkaPorts(n).proxy}" for n in range(1, brokers + 1)]
+
+
+def rabbitmq_url() -> str:
+    return f"amqp://guest:guest@{HOST}:{RABBITMQ_PROXY_PORT}/%2F"
+
+
+def toxiproxy_url() -> str:
+    return f"http://{HOST}:{TOXIPROXY_API_PORT}"
+
+
+def stack_ports(brokers: int, rabbitmq: bool) -> list[int]:
+    """Every port a stack of this shape listens on (used to check they are free, and closed)."""
+    ports = [TOXIPROXY_API_PORT]
+    for n in range(1, brokers + 1):
+        ports.extend(KafkaPorts(n).as_dict().values())
+    if rabbitmq:
+        ports.extend([RABBITMQ_PROXY_PORT, RABBITMQ_AMQP_PORT, RABBITMQ_DIST_PORT, EPMD_PORT])
+    return ports
+
+
+__all__ = [
+    "HOST",
+    "KAFKA_VERSION",
+    "MAX_KAFKA_BROKERS",
+    "TOXIPROXY_VERSION",
+    "KafkaPorts",
+    "harness_home",
+    "kafka_bootstrap",
+    "kafka_node_name",
+    "rabbitmq_url",
+    "run_dir",
+    "stack_ports",
+    "state_file",
+    "toxiproxy_url",
+]

@@ -1,0 +1,160 @@
+"""Detached processes and the probes that tell when they are ready.
+
+A started service must outlive the ``harness stack up`` that started it, so each runs in a new
+session (its own process group, signalled as a group) with its output appended to a log file.
+A pid alone is not an identity once the process may have died and the pid been reused, so the
+kernel's start time (``/proc/PID/stat`` field 22) is kept beside it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.errors import StackError
+
+
+def spawn(argv: list[str], env: dict[str, str], cwd: Path, log_file: Path) -> int:
+    """Start ``argv`` detached (new session), output appended to ``log_file``; return its pid."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env={**os.environ, **env},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        except OSError as error:
+            raise StackError(f"Cannot start {argv[0]!r}: {error}.") from error
+    return proc.pid
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; everything after its closing paren is fixed.
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def start_ticks(pid: int) -> int | None:
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
+
+
+def process_state(pid: int | None, ticks: int | None) -> str | None:
+    """The kernel's one-letter state (R, S, T, Z...) or ``None`` when the process is gone."""
+    if pid is None:
+        return None
+    _reap(pid)
+    fields = _stat_fields(pid)
+    if not fields or (ticks is not None and int(fields[19]) != ticks):
+        return None
+    return fields[0]
+
+
+def _reap(pid: int) -> None:
+    """Collect our own dead child, so it does not linger as a zombie that looks alive."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def is_running(pid: int | None, ticks: int | None) -> bool:
+    return process_state(pid, ticks) not in (None, "Z", "X")
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    """Signal the process group the service leads (its session), falling back to the pid."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def wait_until(
+    condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.2
+) -> None:
+    """Poll ``condition`` until it holds; raise ``StackError`` naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if time.monotonic() >= deadline:
+            raise StackError(f"Timed out after {timeout:.0f}s waiting for {what}.")
+        time.sleep(interval)
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections on ``host:port``."""
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def _exchange(port: int, request: bytes, host: str, timeout: float, want: int) -> bytes:
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.settimeout(timeout)
+        sock.sendall(request)
+        data = b""
+        while len(data) < want:
+            chunk = sock.recv(want - len(data))
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def kafka_ready(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> bool:
+    """True when a Kafka broker answers an ApiVersions request (it serves requests only once
+    it has joined the cluster, unlike its listening socket, which is bound earlier)."""
+    client_id = b"harness-probe"
+    body = struct.pack(">hhih", 18, 0, 7, len(client_id)) + client_id
+    try:
+        reply = _exchange(port, struct.pack(">i", len(body)) + body, host, timeout, 10)
+    except OSError:
+        return False
+    if len(reply) < 10:
+        return False
+    _size, correlation, error_code = struct.unpack(">iih", reply[:10])
+    return correlation == 7 and error_code in (0, 35)  # 35: UNSUPPORTED_VERSION still answers
+
+
+def amqp_ready(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> bool:
+    """True when an AMQP 0-9-1 broker answers the protocol header with a method frame."""
+    try:
+        reply = _exchange(port, b"AMQP\x00\x00\x09\x01", host, timeout, 1)
+    except OSError:
+        return False
+    return reply[:1] == b"\x01"
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on ``host:port`` (so a service of ours can bind it)."""
+    return not port_open(port, host, timeout=0.3)
+
+
+__all__ = [
+    "amqp_ready",
+    "is_running",
+    "kafka_ready",
+    "port_free",
+    "port_open",
+    "process_state",
+    "signal_group",
+    "spawn",
+    "start_ticks",
+    "wait_until",
+]

@@ -1,0 +1,101 @@
+"""A private RabbitMQ node: its own config, data, cookie, epmd and loopback ports.
+
+Debian's package ships a system service; the harness never uses it. It runs RabbitMQ's own
+start script with every path pointed into the run directory, and its own ``epmd`` on a
+non-standard port so nothing of the stack outlives ``stack down`` or collides with a system
+Erlang.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from pathlib import Path
+
+from harness.stack import layout
+from harness.stack.state import NodeState
+
+CONFIG = """listeners.tcp.default = {host}:{port}
+loopback_users = none
+log.console = true
+log.console.level = info
+log.file = false
+"""
+
+_ERL_LOOPBACK = "-kernel inet_dist_use_interface {127,0,0,1}"
+
+
+def _env(node_dir: Path) -> dict[str, str]:
+    """The environment shared by the server and ``rabbitmqctl`` (same node, cookie, epmd)."""
+    return {
+        "HOME": str(node_dir),
+        "RABBITMQ_NODENAME": layout.RABBITMQ_NODENAME,
+        "RABBITMQ_CONF_ENV_FILE": str(node_dir / "rabbitmq-env.conf"),
+        "RABBITMQ_CONFIG_FILE": str(node_dir / "rabbitmq.conf"),
+        "RABBITMQ_ADVANCED_CONFIG_FILE": str(node_dir / "advanced.config"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(node_dir / "enabled_plugins"),
+        "RABBITMQ_MNESIA_BASE": str(node_dir / "data"),
+        "RABBITMQ_LOG_BASE": str(node_dir / "log"),
+        "RABBITMQ_PID_FILE": str(node_dir / "rabbitmq.pid"),
+        "RABBITMQ_LOGS": "-",
+        "RABBITMQ_NODE_IP_ADDRESS": layout.HOST,
+        "RABBITMQ_NODE_PORT": str(layout.RABBITMQ_AMQP_PORT),
+        "RABBITMQ_DIST_PORT": str(layout.RABBITMQ_DIST_PORT),
+        "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": _ERL_LOOPBACK,
+        "ERL_EPMD_PORT": str(layout.EPMD_PORT),
+        "ERL_EPMD_ADDRESS": layout.HOST,
+        # Makes the start script exec the Erlang VM, so the pid we keep is the broker itself.
+        "RUNNING_UNDER_SYSTEMD": "true",
+    }
+
+
+def prepare(bin_dir: Path, run_dir: Path) -> tuple[NodeState, NodeState]:
+    """Write the node's files; return the RabbitMQ node and its epmd helper."""
+    node_dir = run_dir / "rabbitmq"
+    (node_dir / "data").mkdir(parents=True, exist_ok=True)
+    (node_dir / "log").mkdir(parents=True, exist_ok=True)
+    (node_dir / "rabbitmq.conf").write_text(
+        CONFIG.format(host=layout.HOST, port=layout.RABBITMQ_AMQP_PORT)
+    )
+    (node_dir / "rabbitmq-env.conf").write_text("")
+    (node_dir / "enabled_plugins").write_text("[].\n")
+    cookie = node_dir / ".erlang.cookie"
+    if not cookie.exists():
+        cookie.write_text(secrets.token_hex(16).upper())
+    cookie.chmod(0o400)
+    env = _env(node_dir)
+    node = NodeState(
+        name="rabbitmq",
+        kind="rabbitmq",
+        argv=[str(bin_dir / "rabbitmq-server")],
+        env=env,
+        cwd=str(node_dir),
+        data_dir=str(node_dir / "data"),
+        log_file=str(run_dir / "logs" / "rabbitmq.log"),
+        ports={"proxy": layout.RABBITMQ_PROXY_PORT, "amqp": layout.RABBITMQ_AMQP_PORT,
+               "dist": layout.RABBITMQ_DIST_PORT},
+        proxy="rabbitmq",
+        probe="amqp",
+        probe_port=layout.RABBITMQ_AMQP_PORT,
+    )  # fmt: skip
+    epmd = NodeState(
+        name="epmd",
+        kind="epmd",
+        argv=[shutil.which("epmd") or "epmd", "-port", str(layout.EPMD_PORT),
+              "-address", layout.HOST],
+        env={},
+        cwd=str(node_dir),
+        data_dir=str(node_dir),
+        log_file=str(run_dir / "logs" / "epmd.log"),
+        ports={"epmd": layout.EPMD_PORT},
+        probe="tcp",
+        probe_port=layout.EPMD_PORT,
+    )  # fmt: skip
+    return node, epmd
+
+
+def ctl_argv(bin_dir: Path, *args: str) -> list[str]:
+    return [str(bin_dir / "rabbitmqctl"), *args]
+
+
+__all__ = ["ctl_argv", "prepare"]
