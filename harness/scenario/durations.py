@@ -55,8 +55,8 @@ def _parse_text(text: str) -> float:
 def format_duration(seconds: float) -> str:
     """A short spelling of ``seconds`` that ``parse_duration`` reads back: ``90.0 -> "90s"``."""
     if seconds < 1 and seconds != 0:
-        return f"{seconds * 1000:g}ms"
-    return f"{seconds:g}s"
+        return f"{round(seconds * 1000, 6):.12g}ms"
+    return f"{round(seconds, 9):.12g}s"
 
 
 Duration = Annotated[

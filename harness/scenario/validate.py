@@ -85,7 +85,14 @@ def _producer(s: Scenario) -> Iterator[Problem]:
         return
     is_kafka = s.target.kind == "kafka"
     foreign = RABBITMQ_PRODUCER_FIELDS if is_kafka else KAFKA_PRODUCER_FIELDS
-    for name in sorted(s.producer.model_fields_set & set(foreign)):
+    # A foreign field at its default is harmless (a dumped scenario carries every default).
+    defaults = type(s.producer).model_fields
+    changed = [
+        n
+        for n in foreign
+        if getattr(s.producer, n) != defaults[n].get_default(call_default_factory=True)
+    ]
+    for name in changed:
         owner = "RabbitMQ" if is_kafka else "Kafka"
         yield Problem(
             ("producer", name), f"a {owner} producer setting; this scenario targets {s.target.kind}"
@@ -130,7 +137,8 @@ def _rate(rate: Rate, duration: float) -> Iterator[Problem]:
     for name in required:
         if getattr(rate, name) is None:
             yield Problem((*base, _alias(name)), f"required by shape: {rate.shape.value}")
-    for name in sorted(rate.model_fields_set - allowed - {"shape"}):
+    unused = [n for n in type(rate).model_fields if n not in allowed and n != "shape"]
+    for name in (n for n in unused if getattr(rate, n) is not None):
         yield Problem((*base, _alias(name)), f"not used by shape: {rate.shape.value}")
     if rate.shape == Shape.SPIKE and rate.spike_at is not None and rate.spike_for is not None:
         if rate.spike_at + rate.spike_for > duration:
