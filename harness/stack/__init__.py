@@ -5,7 +5,17 @@ gives other code the running stack and its ``NodeHandle``s.
 """
 
 from harness.stack.handles import NodeHandle
+from harness.stack.leader import leader_of_partition, partition_leaders
 from harness.stack.stack import Stack
 from harness.stack.state import NodeState, ProxyState, StackState, load_state
 
-__all__ = ["NodeHandle", "NodeState", "ProxyState", "Stack", "StackState", "load_state"]
+__all__ = [
+    "NodeHandle",
+    "NodeState",
+    "ProxyState",
+    "Stack",
+    "StackState",
+    "leader_of_partition",
+    "load_state",
+    "partition_leaders",
+]

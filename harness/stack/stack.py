@@ -31,6 +31,9 @@ class Stack:
     services: dict[str, NodeHandle] = field(init=False)
 
     def __post_init__(self) -> None:
+        self._build_handles()
+
+    def _build_handles(self) -> None:
         self.nodes = {n: NodeHandle(s, self.save) for n, s in self.state.nodes.items()}
         self.services = {n: NodeHandle(s, self.save) for n, s in self.state.services.items()}
 
@@ -42,6 +45,14 @@ class Stack:
         if state is None:
             raise StackError(f"No stack is recorded in {path}. Start one with `harness stack up`.")
         return cls(state, path)
+
+    def reload(self) -> None:
+        """Re-read the state file (after another process restarted the stack)."""
+        fresh = load_state(self.path)
+        if fresh is None:
+            raise StackError(f"The stack recorded in {self.path} is gone (was it taken down?).")
+        self.state = fresh
+        self._build_handles()
 
     def save(self) -> None:
         save_state(self.state, self.path)

@@ -1,0 +1,58 @@
+"""Who leads a partition: the target resolver behind ``leader_of_partition`` faults."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import TopicPartition
+from aiokafka.client import AIOKafkaClient
+from aiokafka.cluster import ClusterMetadata
+
+from harness.errors import StackError
+from harness.stack import layout
+from harness.stack.handles import NodeHandle
+from harness.stack.stack import Stack
+
+LEADER_TIMEOUT = 30.0
+
+
+async def _metadata(bootstrap: list[str]) -> ClusterMetadata:
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    try:
+        await client.bootstrap()
+        return await client.fetch_all_metadata()
+    finally:
+        await client.close()
+
+
+async def partition_leaders(
+    bootstrap: list[str], topic: str, timeout: float = LEADER_TIMEOUT
+) -> dict[int, int]:
+    """Partition -> leader broker id, once every partition of ``topic`` has a leader."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    last: dict[int, int] = {}
+    while loop.time() < deadline:
+        cluster = await _metadata(bootstrap)
+        partitions = cluster.partitions_for_topic(topic) or set()
+        last = {p: cluster.leader_for_partition(TopicPartition(topic, p)) for p in partitions}
+        if last and all(leader is not None and leader >= 0 for leader in last.values()):
+            return {p: int(leader) for p, leader in sorted(last.items())}
+        await asyncio.sleep(0.5)
+    raise StackError(
+        f"Topic {topic!r} has no leader for every partition after {timeout:.0f}s "
+        f"(last seen: {last or 'no partitions'}). Does the topic exist, and are brokers up?"
+    )
+
+
+async def leader_of_partition(
+    stack: Stack, topic: str, partition: int, timeout: float = LEADER_TIMEOUT
+) -> NodeHandle:
+    """The node handle of the broker that leads ``topic``/``partition`` now."""
+    leaders = await partition_leaders(stack.kafka_bootstrap, topic, timeout)
+    if partition not in leaders:
+        raise StackError(f"Topic {topic!r} has no partition {partition} (it has {len(leaders)}).")
+    return stack.nodes[layout.kafka_node_name(leaders[partition])]
+
+
+__all__ = ["leader_of_partition", "partition_leaders"]

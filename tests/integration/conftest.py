@@ -1,0 +1,55 @@
+"""Fixtures for tests against the real local stack.
+
+``stack`` (session): the three-broker stack with RabbitMQ, started here unless one of that shape
+is already running; taken down at the end only if this session started it.
+``toxiproxy``: a client for its Toxiproxy API.
+``_heal_after_each_test`` (autouse): after every test, resumes paused nodes, restarts dead
+ones and resets Toxiproxy, so no test's fault leaks into the next.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from harness.faults.toxiproxy import ToxiproxyClient
+from harness.stack import Stack, load_state, local
+
+BROKERS = 3
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    state = load_state()
+    running = state is not None and bool(local.running_nodes(state))
+    shaped = running and state is not None and state.kafka_brokers == BROKERS and state.rabbitmq
+    if running and not shaped:
+        local.down()
+    started = not shaped
+    if started:
+        local.up(BROKERS, with_rabbitmq=True)
+    handle = Stack.load()
+    handle.heal()
+    yield handle
+    if started:
+        local.down()
+
+
+@pytest.fixture
+def toxiproxy(stack: Stack) -> Iterator[ToxiproxyClient]:
+    with stack.toxiproxy() as client:
+        yield client
+
+
+@pytest.fixture(autouse=True)
+def _heal_after_each_test(stack: Stack) -> Iterator[None]:
+    yield
+    stack.reload()
+    stack.heal()
+
+
+@pytest.fixture
+def topic_name() -> str:
+    return f"it-{uuid.uuid4().hex[:10]}"
