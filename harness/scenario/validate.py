@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from harness.load.schedule import expected_count
 from harness.scenario.base import Path, Problem
 from harness.scenario.durations import format_duration
 from harness.scenario.faults import (
@@ -151,24 +152,13 @@ def _rate(rate: Rate, duration: float) -> Iterator[Problem]:
         yield Problem((*base, "burst_every"), "must be longer than 0s")
     if rate.shape in (Shape.CONSTANT, Shape.POISSON, Shape.SPIKE) and rate.per_second == 0:
         yield Problem((*base, "per_second"), "must be greater than 0")
-    expected = _expected_events(rate, duration)
+    expected = expected_count(rate, duration)
     if expected > MAX_EVENTS:
         yield Problem(base, f"the storm would send ~{expected:,.0f} events (limit {MAX_EVENTS:,})")
 
 
 def _alias(name: str) -> str:
     return "from" if name == "from_" else name
-
-
-def _expected_events(rate: Rate, duration: float) -> float:
-    per_second = rate.per_second or 0.0
-    if rate.shape == Shape.RAMP:
-        return ((rate.from_ or 0.0) + (rate.to or 0.0)) / 2 * duration
-    if rate.shape == Shape.SPIKE:
-        return per_second * (duration + (rate.spike_for or 0.0) * ((rate.spike_factor or 1.0) - 1))
-    if rate.shape == Shape.BURST and rate.burst_every:
-        return per_second * duration + (rate.burst_size or 0) * duration / rate.burst_every
-    return per_second * duration
 
 
 def _payload(s: Scenario) -> Iterator[Problem]:
@@ -187,6 +177,8 @@ def _payload(s: Scenario) -> Iterator[Problem]:
 
 
 def _faults(s: Scenario) -> Iterator[Problem]:
+    if (s.target.kafka is None) == (s.target.rabbitmq is None):
+        return  # targets cannot be checked against an unknown broker; _target reports it
     for index, fault in enumerate(s.faults):
         yield from _fault(s, fault, ("faults", index))
 

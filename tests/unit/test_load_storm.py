@@ -123,7 +123,7 @@ def test_event_carries_the_row():
     )
 
 
-def test_shipped_rates_build_fast_enough():
+def test_a_storm_of_twenty_thousand_per_second_for_a_minute():
     storm = build_storm(
         StormSpec.model_validate({"duration": "60s", "rate": {"per_second": 20000}}), 1
     )
