@@ -1,0 +1,27 @@
+"""Checks: pure functions from a history to anomalies, a delivery guarantee and a verdict.
+
+    from harness.checks import check
+    result = check(read_history("runs/x/history.parquet"))
+    print(result.to_json())
+
+Each concern is one module (delivery, log, ordering, idempotency, dlq, latency); ``core``
+composes them; ``policy`` says which anomalies invalidate a run.
+"""
+
+from harness.checks import latency
+from harness.checks.core import check, check_file, evaluate
+from harness.checks.model import ANOMALIES, CheckResult, Finding, Guarantee
+from harness.checks.policy import DEFAULT_ALLOWED, CheckPolicy
+
+__all__ = [
+    "ANOMALIES",
+    "DEFAULT_ALLOWED",
+    "CheckPolicy",
+    "CheckResult",
+    "Finding",
+    "Guarantee",
+    "check",
+    "check_file",
+    "evaluate",
+    "latency",
+]

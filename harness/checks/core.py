@@ -1,0 +1,100 @@
+"""Compose the checks into one pure function: history in, ``CheckResult`` out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from harness.checks import delivery, dlq, idempotency, log, ordering, verdict
+from harness.checks.facts import id_facts
+from harness.checks.frame import Prepared, prepare, prepare_file
+from harness.checks.latency import latency_report
+from harness.checks.model import ANOMALIES, CheckResult, Finding
+from harness.checks.policy import CheckPolicy
+
+
+def check(history: pd.DataFrame | pa.Table, policy: CheckPolicy | None = None) -> CheckResult:
+    """Check an in-memory history.
+
+        result = check(read_history("history.parquet"))
+        result.valid, result.anomalies["lost"], result.to_json()
+    """
+    return evaluate(prepare(history), policy)
+
+
+def check_file(path: Path | str, policy: CheckPolicy | None = None) -> CheckResult:
+    """Check a history file (Parquet is streamed by row group to bound memory)."""
+    return evaluate(prepare_file(Path(path)), policy)
+
+
+def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResult:
+    """Run every applicable check on a prepared history."""
+    policy = policy or CheckPolicy.default()
+    limit = policy.max_examples
+    facts = id_facts(history)
+    findings = [
+        delivery.lost(history, facts, limit),
+        delivery.unexpected(facts, limit),
+        delivery.duplicate_delivery(history, limit),
+        log.duplicate_write(history, limit),
+        log.inconsistent_offset(history, limit),
+        ordering.out_of_order(history, limit),
+        delivery.recovered(facts, limit),
+    ]
+    skipped: list[str] = []
+    if idempotency.applies(history):
+        findings.append(idempotency.duplicate_effect(history, limit))
+        findings.append(idempotency.missing_effect(history, facts, limit))
+    else:
+        skipped += ["duplicate_effect", "missing_effect"]
+    if dlq.applies(history, facts):
+        findings += [dlq.dlq_missing(facts, limit), dlq.dlq_unexpected(facts, limit)]
+    else:
+        skipped += ["dlq_missing", "dlq_unexpected"]
+    return _result(history, findings, tuple(skipped), policy, facts.sent.sum())
+
+
+def _result(
+    history: Prepared,
+    findings: list[Finding],
+    skipped: tuple[str, ...],
+    policy: CheckPolicy,
+    events: int,
+) -> CheckResult:
+    by_name = {f.name: f for f in findings}
+    anomalies = {name: by_name[name].count if name in by_name else 0 for name in ANOMALIES}
+    examples = {
+        f.name: history.names(f.examples) for f in findings if f.count and len(f.examples)
+    }
+    bad = verdict.invalidating(anomalies, policy)
+    return CheckResult(
+        valid=not bad,
+        guarantee=verdict.guarantee(anomalies, effects="duplicate_effect" not in skipped),
+        anomalies=anomalies,
+        examples=examples,
+        counts=_counts(history, int(events)),
+        latency=latency_report(history),
+        skipped=skipped,
+        invalidating=bad,
+    )
+
+
+def _counts(history: Prepared, events: int) -> dict[str, int]:
+    status = history.sends.status
+    return {
+        "events": events,
+        "sends": len(history.sends),
+        "sends_ok": int((status == 0).sum()),
+        "sends_fail": int((status == 1).sum()),
+        "sends_unknown": int((status >= 2).sum() + (status == -1).sum()),
+        "deliveries": len(history.recvs),
+        "effects": len(history.effects),
+        "dead_letters": len(history.dead),
+        "faults": len(history.faults),
+        "groups": len(history.group_names),
+    }
+
+
+__all__ = ["check", "check_file", "evaluate"]

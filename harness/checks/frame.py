@@ -1,0 +1,318 @@
+"""Turn a history (table, DataFrame or file) into compact numpy columns per op kind.
+
+Every id is replaced by an integer code shared by all ops (one hash pass over the ids), keys
+and groups likewise; nulls become sentinels (``-1`` for codes and positions, ``NULL_SEQ`` for
+seq, NaN for times). Checks then work on integer arrays only. Parquet files are read one row
+group at a time, and only the columns the checks use, so memory stays near the size of the
+numeric columns rather than of the whole file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from harness.errors import HistoryError
+from harness.history.jsonl import read_jsonl
+from harness.history.reader import PARTIAL_SUFFIX, read_history
+from harness.history.schema import OPS, SCHEMA, STATUSES, conform, first_invalid_row
+
+NULL_SEQ = np.iinfo(np.int64).min
+OK, FAIL, UNKNOWN = 0, 1, 2
+SEND, RECV, EFFECT, DEAD_LETTER, FAULT = range(5)
+
+_USED = {
+    SEND: ("id", "key", "seq", "t", "t_intended", "t_ack", "status", "partition", "offset", "poison"),
+    RECV: ("id", "key", "seq", "t", "group", "partition", "offset"),
+    EFFECT: ("id", "t"),
+    DEAD_LETTER: ("id", "t"),
+}
+_FAULT_COLUMNS = ("kind", "target", "t_start", "t_end")
+_READ = ("op", "id", "key", "seq", "t", "t_intended", "t_ack", "status", "partition", "offset",
+         "poison", "group", *_FAULT_COLUMNS)
+_AS_DICTIONARY = ("op", "key", "status", "group", "kind", "target")
+
+
+@dataclass
+class Ops:
+    """The rows of one op kind as numpy columns (only the columns that kind uses)."""
+
+    id: np.ndarray
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.columns[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass
+class Prepared:
+    """A history ready for the checks: ids coded ``0..n_ids-1`` across every op."""
+
+    sends: Ops
+    recvs: Ops
+    effects: Ops
+    dead: Ops
+    faults: pd.DataFrame
+    id_names: pa.Array
+    group_names: list[str | None]
+
+    @property
+    def n_ids(self) -> int:
+        return len(self.id_names)
+
+    def names(self, codes: np.ndarray) -> list[str]:
+        """The id strings of ``codes`` (for examples)."""
+        return [str(v) for v in self.id_names.take(pa.array(codes, pa.int64())).to_pylist()]
+
+
+def prepare(history: pd.DataFrame | pa.Table) -> Prepared:
+    """Prepare an in-memory history (validated as a file would be)."""
+    if isinstance(history, pd.DataFrame):
+        history = pa.Table.from_pandas(history, preserve_index=False)
+    table = conform(history, source="history")
+    invalid = first_invalid_row(table)
+    if invalid is not None:
+        raise HistoryError(f"history, row {invalid[0]}: {invalid[1]}")
+    return _assemble([table.select(list(_READ))])
+
+
+def prepare_file(path: Path) -> Prepared:
+    """Prepare a history file; Parquet is streamed by row group."""
+    name = path.name.lower()
+    if name.endswith((".jsonl", ".json", ".ndjson")):
+        return _assemble([read_jsonl(path, keep_extra=False).select(list(_READ))])
+    if name.endswith(PARTIAL_SUFFIX) or not path.exists():
+        return prepare(read_history(path))
+    return _assemble(_parquet_chunks(path))
+
+
+def _parquet_chunks(path: Path) -> Iterator[pa.Table]:
+    try:
+        reader = pq.ParquetFile(path, read_dictionary=list(_AS_DICTIONARY))
+    except (pa.ArrowInvalid, OSError) as error:
+        raise HistoryError(f"{path}: not a readable Parquet history ({error})") from None
+    present = [name for name in _READ if name in reader.schema_arrow.names]
+    if "op" not in present:
+        raise HistoryError(f"{path}: column 'op' is missing; every history row needs an op")
+    first_row = 0
+    for index in range(reader.num_row_groups):
+        chunk = reader.read_row_group(index, columns=present)
+        chunk = _with_missing(chunk, path)
+        invalid = _first_invalid(chunk)
+        if invalid is not None:
+            raise HistoryError(f"{path}, row {first_row + invalid[0]}: {invalid[1]}")
+        first_row += chunk.num_rows
+        yield chunk
+
+
+def _with_missing(chunk: pa.Table, path: Path) -> pa.Table:
+    for name in _READ:
+        if name in chunk.column_names:
+            column = chunk.column(name)
+            wanted = SCHEMA.field(name).type
+            plain = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
+            if plain != wanted:
+                chunk = chunk.set_column(
+                    chunk.column_names.index(name), name,
+                    conform(pa.table({name: column}), source=str(path)).column(name),
+                )
+        else:
+            chunk = chunk.append_column(name, pa.nulls(chunk.num_rows, SCHEMA.field(name).type))
+    return chunk.select(list(_READ))
+
+
+def _first_invalid(chunk: pa.Table) -> tuple[int, str] | None:
+    op = _lookup(chunk.column("op"), OPS)
+    status = _lookup(chunk.column("status"), STATUSES)
+    bad = (op == -1) | ((op != FAULT) & _is_null(chunk.column("id"))) | (status == -2)
+    if not bad.any():
+        return None
+    plain = pa.table({n: _plain(chunk.column(n)) for n in ("op", "id", "status")})
+    return first_invalid_row(conform(plain, source="history"))
+
+
+class _Coder:
+    """Stable integer codes for a low-cardinality string column, across chunks; null is -1."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+
+    def encode(self, column: pa.ChunkedArray) -> np.ndarray:
+        parts = [self._chunk(c) for c in column.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def names(self) -> list[str]:
+        return list(self.codes)
+
+    def _chunk(self, chunk: pa.Array) -> np.ndarray:
+        if not pa.types.is_dictionary(chunk.type):
+            chunk = pc.dictionary_encode(chunk)
+        values = chunk.dictionary.to_pylist()
+        lut = np.array([self.codes.setdefault(v, len(self.codes)) for v in values] + [-1])
+        return lut[pc.fill_null(chunk.indices, len(values)).to_numpy()]
+
+
+class _Builder:
+    """Collects each chunk's rows per op kind as numpy columns; ids stay strings until the end."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, dict[str, list[np.ndarray]]] = {k: {} for k in _USED}
+        self.ids: dict[int, list[pa.Array]] = {k: [] for k in _USED}
+        self.faults: list[pa.Table] = []
+        self.keys = _Coder()
+        self.groups = _Coder()
+
+    def add(self, chunk: pa.Table) -> None:
+        op = _lookup(chunk.column("op"), OPS)
+        for kind, names in _USED.items():
+            rows = np.flatnonzero(op == kind)
+            if len(rows) == 0:
+                continue
+            self.ids[kind].extend(_plain(chunk.column("id")).take(rows).chunks)
+            for name in names[1:]:
+                values = self._numeric(name, chunk.column(name).take(rows))
+                self.parts[kind].setdefault(name, []).append(values)
+        faults = np.flatnonzero(op == FAULT)
+        if len(faults):
+            self.faults.append(chunk.select(list(_FAULT_COLUMNS)).take(faults))
+
+    def build(self) -> Prepared:
+        sizes = {kind: sum(len(c) for c in self.ids[kind]) for kind in _USED}
+        columns = {
+            kind: {name: self._joined(kind, name) for name in names[1:]}
+            for kind, names in _USED.items()
+        }
+        id_codes, id_names = _encode_ids([c for k in _USED for c in self.ids.pop(k)])
+        ops: dict[int, Ops] = {}
+        start = 0
+        for kind in _USED:
+            ops[kind] = Ops(id=id_codes[start : start + sizes[kind]], columns=columns[kind])
+            start += sizes[kind]
+        group_names: list[str | None] = list(self.groups.names())
+        if (ops[RECV].group == -1).any():
+            ops[RECV].group[ops[RECV].group == -1] = len(group_names)
+            group_names.append(None)
+        faults = pa.concat_tables(self.faults) if self.faults else None
+        return Prepared(
+            sends=ops[SEND], recvs=ops[RECV], effects=ops[EFFECT], dead=ops[DEAD_LETTER],
+            faults=_faults_frame(faults), id_names=id_names, group_names=group_names,
+        )
+
+    def _joined(self, kind: int, name: str) -> np.ndarray:
+        parts = self.parts[kind].pop(name, None)
+        if parts:
+            return np.concatenate(parts)
+        return np.zeros(0, np.float64 if name.startswith("t") else np.int64)
+
+    def _numeric(self, name: str, column: pa.ChunkedArray) -> np.ndarray:
+        if name in ("t", "t_intended", "t_ack"):
+            return _floats(column)
+        if name == "partition":
+            return _ints(column, -1).astype(np.int32)
+        if name == "offset":
+            return _ints(column, -1)
+        if name == "seq":
+            return _ints(column, NULL_SEQ)
+        if name == "status":
+            return _lookup(column, STATUSES)
+        if name == "poison":
+            return _ints(column, 0).astype(bool)
+        coder = self.keys if name == "key" else self.groups
+        return coder.encode(column).astype(np.int32)
+
+
+def _assemble(chunks: Iterable[pa.Table]) -> Prepared:
+    builder = _Builder()
+    for chunk in chunks:
+        builder.add(chunk)
+    return builder.build()
+
+
+def _faults_frame(table: pa.Table | None) -> pd.DataFrame:
+    if table is None:
+        return pd.DataFrame({"kind": [], "target": [], "t_start": [], "t_end": []})
+    plain = pa.table({n: _plain(table.column(n)) for n in _FAULT_COLUMNS})
+    return plain.to_pandas()
+
+
+def _encode_ids(chunks: list[pa.Array]) -> tuple[np.ndarray, pa.Array]:
+    if not chunks:
+        return np.zeros(0, np.int64), pa.array([], pa.string())
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, type=pa.string()))
+    codes = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
+    return codes.astype(np.int64, copy=False), encoded.chunks[-1].dictionary
+
+
+def _lookup(column: pa.ChunkedArray, values: tuple[str, ...]) -> np.ndarray:
+    """Index of each value in ``values``; -1 for nulls, -2 for anything else (int8)."""
+    if pa.types.is_dictionary(column.type):
+        out = [_lookup_dictionary(chunk, values) for chunk in column.chunks]
+        return np.concatenate(out) if out else np.zeros(0, np.int8)
+    index = pc.index_in(column, value_set=pa.array(values))
+    codes = pc.fill_null(index, -2).to_numpy().astype(np.int8)
+    codes[_is_null(column)] = -1
+    return codes
+
+
+def _lookup_dictionary(chunk: pa.DictionaryArray, values: tuple[str, ...]) -> np.ndarray:
+    table = np.array([values.index(v) if v in values else -2 for v in
+                      chunk.dictionary.to_pylist()] + [-1], np.int8)
+    indices = pc.fill_null(chunk.indices, len(chunk.dictionary)).to_numpy()
+    return table[indices]
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column
+
+
+def _is_null(column: pa.ChunkedArray) -> np.ndarray:
+    return pc.is_null(column).to_numpy(zero_copy_only=False)
+
+
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    return pc.fill_null(column, np.nan).to_numpy().astype(np.float64, copy=False)
+
+
+def _ints(column: pa.ChunkedArray, null: int) -> np.ndarray:
+    return pc.fill_null(column.cast(pa.int64()), null).to_numpy()
+
+
+
+
+
+def dense_codes(values: np.ndarray) -> np.ndarray:
+    """Non-negative int codes equal iff values are equal, compact enough to index an array.
+
+    Values that already fit (at most a few times their count) are used as they are.
+    """
+    if len(values) == 0 or int(values.max()) <= 8 * len(values) + 1_000_000:
+        return values
+    codes, _ = pd.factorize(values)
+    return codes.astype(np.int64, copy=False)
+
+__all__ = [
+    "FAIL",
+    "NULL_SEQ",
+    "OK",
+    "UNKNOWN",
+    "Ops",
+    "Prepared",
+    "dense_codes",
+    "prepare",
+    "prepare_file",
+]
