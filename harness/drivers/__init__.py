@@ -12,7 +12,7 @@ Exceptions become send outcomes in exactly one place, ``harness.drivers.outcomes
 
 Example::
 
-    producer = kafka_producer(KafkaProducerConfig("127.0.0.1:9091", "orders"), writer)
+    producer = kafka_producer_driver(KafkaProducerConfig("127.0.0.1:9091", "orders"), writer)
     await producer.start()
     producer.send(event)
     await producer.close()
@@ -52,22 +52,26 @@ class Consumer(Protocol):
     def stats(self) -> dict[str, int]: ...
 
 
-def kafka_producer(config: KafkaProducerConfig, recorder: Recorder, **kw: Any) -> Producer:
+def kafka_producer_driver(config: KafkaProducerConfig, recorder: Recorder, **kw: Any) -> Producer:
     """An aiokafka producer driver."""
     return KafkaProducerDriver(config, recorder, **kw)
 
 
-def kafka_consumer(config: KafkaConsumerConfig, recorder: Recorder, **kw: Any) -> Consumer:
+def kafka_consumer_driver(config: KafkaConsumerConfig, recorder: Recorder, **kw: Any) -> Consumer:
     """The built-in Kafka consumer (system under test)."""
     return KafkaConsumerDriver(config, recorder, **kw)
 
 
-def rabbitmq_producer(config: RabbitPublisherConfig, recorder: Recorder, **kw: Any) -> Producer:
+def rabbitmq_producer_driver(
+    config: RabbitPublisherConfig, recorder: Recorder, **kw: Any
+) -> Producer:
     """A pika publisher driver on its own thread."""
     return RabbitPublisherDriver(config, recorder, **kw)
 
 
-def rabbitmq_consumer(config: RabbitConsumerConfig, recorder: Recorder, **kw: Any) -> Consumer:
+def rabbitmq_consumer_driver(
+    config: RabbitConsumerConfig, recorder: Recorder, **kw: Any
+) -> Consumer:
     """The built-in RabbitMQ consumer (system under test) on its own thread."""
     return RabbitConsumerDriver(config, recorder, **kw)
 
@@ -97,9 +101,9 @@ __all__ = [
     "create_topic",
     "declare_topology",
     "delete_topic",
-    "kafka_consumer",
-    "kafka_producer",
+    "kafka_consumer_driver",
+    "kafka_producer_driver",
     "partition_leaders",
-    "rabbitmq_consumer",
-    "rabbitmq_producer",
+    "rabbitmq_consumer_driver",
+    "rabbitmq_producer_driver",
 ]

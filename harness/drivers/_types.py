@@ -20,7 +20,7 @@ class Recorder(Protocol):
 
 
 class EventLike(Protocol):
-    """What a producer driver reads from an event besides its encoding."""
+    """What a driver reads from an event besides its encoding (``harness.events.Event`` has it)."""
 
     @property
     def id(self) -> str: ...
@@ -32,7 +32,7 @@ class EventLike(Protocol):
     def seq(self) -> int: ...
 
     @property
-    def t_intended(self) -> float: ...
+    def intended(self) -> float: ...
 
 
 class ListRecorder:

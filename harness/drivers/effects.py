@@ -9,9 +9,10 @@ after its effects but before committing produces ``duplicate_effect``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from harness import clock
+from harness import clock, events
 from harness.drivers._types import EffectMode, EffectStore, Recorder
 
 
@@ -58,4 +59,46 @@ class EffectApplier:
         return True
 
 
-__all__ = ["EffectApplier"]
+class PoisonError(ValueError):
+    """An event whose payload fails the consumer's validation: it goes to the dead-letter queue.
+
+    ``event`` is the decoded envelope (id, key, seq), so the rows can still name the event.
+    """
+
+    def __init__(self, message: str, event: Any = None) -> None:
+        super().__init__(message)
+        self.event = event
+
+
+def validate(event: events.DecodedEvent) -> events.DecodedEvent:
+    """What the built-in consumer checks before applying an effect.
+
+    The payload must be a JSON object naming the same id as the envelope. The ``poison``
+    attribute is deliberately not consulted: the consumer finds poison the way a real one would.
+    """
+    try:
+        body = json.loads(event.payload)
+    except ValueError as exc:
+        raise PoisonError(f"payload is not JSON ({exc})", event) from None
+    if not isinstance(body, dict) or body.get("id") != event.id:
+        raise PoisonError(f"payload does not describe event {event.id!r}", event)
+    return event
+
+
+def decode_kafka_record(record: Any) -> events.DecodedEvent:
+    """Decode an aiokafka ``ConsumerRecord`` and validate it; raises for poison."""
+    return validate(events.decode_kafka(record.key, record.value, record.headers))
+
+
+def decode_amqp_message(properties: Any, body: bytes) -> events.DecodedEvent:
+    """Decode a pika delivery and validate it; raises for poison."""
+    return validate(events.decode_amqp(properties, body))
+
+
+__all__ = [
+    "EffectApplier",
+    "PoisonError",
+    "decode_amqp_message",
+    "decode_kafka_record",
+    "validate",
+]

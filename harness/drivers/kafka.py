@@ -28,7 +28,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from harness import clock
+from harness import clock, events
 from harness.drivers._types import EventLike, Recorder
 from harness.drivers.outcomes import Outcome, Stage, classify_kafka, describe
 from harness.errors import ConfigError
@@ -96,10 +96,13 @@ class _Pending:
 
 
 def default_kafka_encode() -> KafkaEncode:
-    """The CloudEvents binary-mode Kafka binding from ``harness.events``."""
-    from harness import events
+    """The CloudEvents binary-mode Kafka binding of ``harness.events``, stamped with ``sent``."""
+    offset = clock.wall_offset()
 
-    return events.encode_kafka
+    def encode(event: Any, t_sent: float) -> tuple[bytes | None, bytes, Headers]:
+        return events.encode_kafka(event._replace(sent=t_sent), offset)
+
+    return encode
 
 
 class KafkaProducerDriver:
@@ -202,7 +205,7 @@ class KafkaProducerDriver:
             "key": event.key,
             "seq": event.seq,
             "t": pending.t,
-            "t_intended": event.t_intended,
+            "t_intended": event.intended,
             "t_ack": clock.now(),
             "status": status.value,
             "producer": self.name,

@@ -35,7 +35,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 
 from harness import clock
 from harness.drivers._types import EffectMode, EffectStore, Recorder
-from harness.drivers.effects import EffectApplier
+from harness.drivers.effects import EffectApplier, decode_kafka_record
 from harness.drivers.kafka_admin import create_topic
 from harness.safety import check_address
 
@@ -83,13 +83,6 @@ def header(record: ConsumerRecord, name: str) -> str | None:
     return None
 
 
-def default_kafka_decode() -> KafkaDecode:
-    """The CloudEvents Kafka binding plus payload validation from ``harness.events``."""
-    from harness import events
-
-    return events.decode_kafka
-
-
 class _Listener(ConsumerRebalanceListener):
     def __init__(self, driver: KafkaConsumerDriver) -> None:
         self._driver = driver
@@ -113,7 +106,7 @@ class KafkaConsumerDriver:
     ) -> None:
         self.config = config
         self._recorder = recorder
-        self._decode = decode or default_kafka_decode()
+        self._decode = decode or decode_kafka_record
         self._effects = EffectApplier(
             recorder,
             config.mode,
@@ -163,6 +156,15 @@ class KafkaConsumerDriver:
         self._last_commit = clock.now()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
+    async def wait_assigned(self, timeout_s: float = 30.0) -> bool:
+        """Wait until this member owns at least one partition; False after ``timeout_s``."""
+        deadline = clock.now() + timeout_s
+        while clock.now() < deadline:
+            if self._consumer is not None and self._consumer.assignment():
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
     @property
     def worker(self) -> str:
         return f"{self.config.name}#{self._incarnation}"
@@ -199,8 +201,10 @@ class KafkaConsumerDriver:
         try:
             event = self._decode(record)
         except Exception as exc:
-            self._record_recv(record, None, where)
-            if not await self._dead_letter(tp, record, f"{type(exc).__name__}: {exc}", where):
+            envelope = getattr(exc, "event", None)
+            self._record_recv(record, envelope, where)
+            reason = f"{type(exc).__name__}: {exc}"
+            if not await self._dead_letter(tp, record, envelope, reason, where):
                 return False
         else:
             self._record_recv(record, event, where)
@@ -215,7 +219,12 @@ class KafkaConsumerDriver:
         self._recorder.append(row)
 
     async def _dead_letter(
-        self, tp: TopicPartition, record: ConsumerRecord, reason: str, where: dict[str, Any]
+        self,
+        tp: TopicPartition,
+        record: ConsumerRecord,
+        envelope: Any,
+        reason: str,
+        where: dict[str, Any],
     ) -> bool:
         assert self._dlq is not None and self._consumer is not None
         headers = [*(record.headers or ()), ("x-dead-letter-reason", reason.encode())]
@@ -230,7 +239,7 @@ class KafkaConsumerDriver:
             return False
         row = {"op": "dead_letter", "t": clock.now(), "reason": reason,
                "consumer": self.config.name, "group": self.config.group, **where}  # fmt: skip
-        row.update(_identity(record, None))
+        row.update(_identity(record, envelope))
         self._recorder.append(row)
         self.counts["dead_lettered"] += 1
         return True

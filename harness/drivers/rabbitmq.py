@@ -28,7 +28,7 @@ from typing import Any
 import pika
 from pika.adapters.select_connection import SelectConnection
 
-from harness import clock
+from harness import clock, events
 from harness.drivers._types import EventLike, Recorder
 from harness.drivers.outcomes import Outcome, classify_amqp, describe
 from harness.drivers.rabbitmq_topology import AmqpTarget, declare_topology
@@ -37,7 +37,8 @@ from harness.errors import StackError
 log = logging.getLogger(__name__)
 
 AmqpEncode = Callable[[Any, float], tuple[dict[str, Any], bytes]]
-"""``encode(event, t_sent) -> (headers, body)``, the AMQP binding of an event."""
+"""``encode(event, t_sent) -> (properties, body)``: ``pika.BasicProperties`` keyword arguments
+(headers, content_type, message_id) and the body of an event."""
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,18 @@ class RabbitPublisherConfig:
     persistent: bool = True
     reconnect_backoff_s: tuple[float, float] = (0.2, 5.0)
     name: str = "rabbitmq-publisher"
-    content_type: str = "application/json"
     drain_batch: int = 500
 
 
 def default_amqp_encode() -> AmqpEncode:
-    """The CloudEvents AMQP binding from ``harness.events``."""
-    from harness import events
+    """The CloudEvents AMQP binding of ``harness.events``, stamped with ``sent``."""
+    offset = clock.wall_offset()
 
-    return events.encode_amqp
+    def encode(event: Any, t_sent: float) -> tuple[dict[str, Any], bytes]:
+        message = events.encode_amqp(event._replace(sent=t_sent), offset)
+        return message.properties, message.body
+
+    return encode
 
 
 class _Pending:
@@ -91,7 +95,7 @@ class RabbitPublisherDriver:
         self._idle = threading.Condition()
         self.counts = {"sent": 0, "ok": 0, "fail": 0, "unknown": 0, "connections": 0}
         mode = 2 if config.persistent else 1
-        self._base_props = {"delivery_mode": mode, "content_type": config.content_type}
+        self._base_props = {"delivery_mode": mode}
 
     async def start(self, timeout_s: float = 15.0) -> None:
         """Declare the topology, start the thread, return once the channel is ready."""
@@ -217,8 +221,8 @@ class RabbitPublisherDriver:
         pending = _Pending(event, t)
         self.counts["sent"] += 1
         try:
-            headers, body = self._encode(event, t)
-            props = pika.BasicProperties(headers=headers, message_id=event.id, **self._base_props)
+            properties, body = self._encode(event, t)
+            props = pika.BasicProperties(**{**properties, **self._base_props})
             channel.basic_publish("", self.config.target.queue, body, props)
         except Exception as exc:
             self._record(pending, classify_amqp(exc, written=False), describe(exc))
@@ -253,7 +257,7 @@ class RabbitPublisherDriver:
             "key": event.key,
             "seq": event.seq,
             "t": pending.t,
-            "t_intended": event.t_intended,
+            "t_intended": event.intended,
             "t_ack": clock.now(),
             "status": status.value,
             "queue": self.config.target.queue,

@@ -29,7 +29,7 @@ import pika.exceptions as perr
 
 from harness import clock
 from harness.drivers._types import EffectMode, EffectStore, Recorder
-from harness.drivers.effects import EffectApplier
+from harness.drivers.effects import EffectApplier, decode_amqp_message
 from harness.drivers.rabbitmq_topology import AmqpTarget, declare, declare_topology
 from harness.errors import StackError
 
@@ -49,13 +49,6 @@ class RabbitConsumerConfig:
     name: str = "rabbitmq-consumer"
 
 
-def default_amqp_decode() -> AmqpDecode:
-    """The CloudEvents AMQP binding plus payload validation from ``harness.events``."""
-    from harness import events
-
-    return events.decode_amqp
-
-
 class RabbitConsumerDriver:
     """Consumes one queue on a thread, recording every op."""
 
@@ -68,7 +61,7 @@ class RabbitConsumerDriver:
     ) -> None:
         self.config = config
         self._recorder = recorder
-        self._decode = decode or default_amqp_decode()
+        self._decode = decode or decode_amqp_message
         self._effects = EffectApplier(
             recorder, config.mode, EffectStore(config.effect_store), consumer=config.name
         )
@@ -145,10 +138,11 @@ class RabbitConsumerDriver:
         try:
             event = self._decode(props, body)
         except Exception as exc:
-            self._record("recv", _identity(props, None), where)
+            identity = _identity(props, getattr(exc, "event", None))
+            self._record("recv", identity, where)
             channel.basic_reject(method.delivery_tag, requeue=False)
             reason = f"{type(exc).__name__}: {exc}"
-            self._record("dead_letter", _identity(props, None), {**where, "reason": reason})
+            self._record("dead_letter", identity, {**where, "reason": reason})
             self.counts["dead_lettered"] += 1
             return
         self._record("recv", _identity(props, event), where)
