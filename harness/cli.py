@@ -22,6 +22,8 @@ EXIT_ERROR = 2
 # Modules that each add one or more sub-commands through ``register(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
     "harness.stack.commands",
+    "harness.checks.commands",
+    "harness.history.commands",
 )
 
 

@@ -18,8 +18,8 @@ from harness.checks.policy import CheckPolicy
 def check(history: pd.DataFrame | pa.Table, policy: CheckPolicy | None = None) -> CheckResult:
     """Check an in-memory history.
 
-        result = check(read_history("history.parquet"))
-        result.valid, result.anomalies["lost"], result.to_json()
+    result = check(read_history("history.parquet"))
+    result.valid, result.anomalies["lost"], result.to_json()
     """
     return evaluate(prepare(history), policy)
 
@@ -65,9 +65,7 @@ def _result(
 ) -> CheckResult:
     by_name = {f.name: f for f in findings}
     anomalies = {name: by_name[name].count if name in by_name else 0 for name in ANOMALIES}
-    examples = {
-        f.name: history.names(f.examples) for f in findings if f.count and len(f.examples)
-    }
+    examples = {f.name: history.names(f.examples) for f in findings if f.count and len(f.examples)}
     bad = verdict.invalidating(anomalies, policy)
     return CheckResult(
         valid=not bad,

@@ -9,7 +9,7 @@ numeric columns rather than of the whole file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,14 +29,38 @@ OK, FAIL, UNKNOWN = 0, 1, 2
 SEND, RECV, EFFECT, DEAD_LETTER, FAULT = range(5)
 
 _USED = {
-    SEND: ("id", "key", "seq", "t", "t_intended", "t_ack", "status", "partition", "offset", "poison"),
+    SEND: (
+        "id",
+        "key",
+        "seq",
+        "t",
+        "t_intended",
+        "t_ack",
+        "status",
+        "partition",
+        "offset",
+        "poison",
+    ),
     RECV: ("id", "key", "seq", "t", "group", "partition", "offset"),
     EFFECT: ("id", "t"),
     DEAD_LETTER: ("id", "t"),
 }
 _FAULT_COLUMNS = ("kind", "target", "t_start", "t_end")
-_READ = ("op", "id", "key", "seq", "t", "t_intended", "t_ack", "status", "partition", "offset",
-         "poison", "group", *_FAULT_COLUMNS)
+_READ = (
+    "op",
+    "id",
+    "key",
+    "seq",
+    "t",
+    "t_intended",
+    "t_ack",
+    "status",
+    "partition",
+    "offset",
+    "poison",
+    "group",
+    *_FAULT_COLUMNS,
+)
 _AS_DICTIONARY = ("op", "key", "status", "group", "kind", "target")
 
 
@@ -86,61 +110,82 @@ def prepare(history: pd.DataFrame | pa.Table) -> Prepared:
     invalid = first_invalid_row(table)
     if invalid is not None:
         raise HistoryError(f"history, row {invalid[0]}: {invalid[1]}")
-    return _assemble([table.select(list(_READ))])
+    return _one_chunk(table)
 
 
 def prepare_file(path: Path) -> Prepared:
     """Prepare a history file; Parquet is streamed by row group."""
     name = path.name.lower()
     if name.endswith((".jsonl", ".json", ".ndjson")):
-        return _assemble([read_jsonl(path, keep_extra=False).select(list(_READ))])
+        return _one_chunk(read_jsonl(path, keep_extra=False))
     if name.endswith(PARTIAL_SUFFIX) or not path.exists():
         return prepare(read_history(path))
-    return _assemble(_parquet_chunks(path))
+    reader = _open_parquet(path)
+    ops = [
+        _lookup(reader.read_row_group(i, columns=["op"]).column("op"), OPS)
+        for i in range(reader.num_row_groups)
+    ]
+    sizes = _sizes(np.concatenate(ops)) if ops else _sizes(np.zeros(0, np.int8))
+    return _assemble(_parquet_chunks(path, reader, ops), sizes)
 
 
-def _parquet_chunks(path: Path) -> Iterator[pa.Table]:
+def _open_parquet(path: Path) -> pq.ParquetFile:
     try:
         reader = pq.ParquetFile(path, read_dictionary=list(_AS_DICTIONARY))
     except (pa.ArrowInvalid, OSError) as error:
         raise HistoryError(f"{path}: not a readable Parquet history ({error})") from None
-    present = [name for name in _READ if name in reader.schema_arrow.names]
-    if "op" not in present:
+    if "op" not in reader.schema_arrow.names:
         raise HistoryError(f"{path}: column 'op' is missing; every history row needs an op")
+    return reader
+
+
+def _parquet_chunks(
+    path: Path, reader: pq.ParquetFile, ops: list[np.ndarray]
+) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    present = [name for name in _READ if name in reader.schema_arrow.names and name != "op"]
     first_row = 0
-    for index in range(reader.num_row_groups):
-        chunk = reader.read_row_group(index, columns=present)
-        chunk = _with_missing(chunk, path)
-        invalid = _first_invalid(chunk)
+    for index, op in enumerate(ops):
+        chunk = _with_missing(reader.read_row_group(index, columns=present), path)
+        invalid = _first_invalid(
+            chunk, op, lambda i=index: reader.read_row_group(i, columns=["op"]).column("op")
+        )
         if invalid is not None:
             raise HistoryError(f"{path}, row {first_row + invalid[0]}: {invalid[1]}")
         first_row += chunk.num_rows
-        yield chunk
+        yield chunk, op
 
 
 def _with_missing(chunk: pa.Table, path: Path) -> pa.Table:
-    for name in _READ:
+    for name in _READ[1:]:
         if name in chunk.column_names:
             column = chunk.column(name)
             wanted = SCHEMA.field(name).type
             plain = column.type.value_type if pa.types.is_dictionary(column.type) else column.type
             if plain != wanted:
                 chunk = chunk.set_column(
-                    chunk.column_names.index(name), name,
+                    chunk.column_names.index(name),
+                    name,
                     conform(pa.table({name: column}), source=str(path)).column(name),
                 )
         else:
             chunk = chunk.append_column(name, pa.nulls(chunk.num_rows, SCHEMA.field(name).type))
-    return chunk.select(list(_READ))
+    return chunk.select(list(_READ[1:]))
 
 
-def _first_invalid(chunk: pa.Table) -> tuple[int, str] | None:
-    op = _lookup(chunk.column("op"), OPS)
+def _first_invalid(
+    chunk: pa.Table, op: np.ndarray, op_column: Callable[[], pa.ChunkedArray]
+) -> tuple[int, str] | None:
     status = _lookup(chunk.column("status"), STATUSES)
-    bad = (op == -1) | ((op != FAULT) & _is_null(chunk.column("id"))) | (status == -2)
+    bad = (op < 0) | ((op != FAULT) & _is_null(chunk.column("id"))) | (status == -2)
     if not bad.any():
         return None
-    plain = pa.table({n: _plain(chunk.column(n)) for n in ("op", "id", "status")})
+    plain = pa.table(
+        {
+            "op": _plain(op_column()),
+            "id": _plain(chunk.column("id")),
+            "status": _plain(chunk.column("status")),
+        }
+    )
     return first_invalid_row(conform(plain, source="history"))
 
 
@@ -166,63 +211,65 @@ class _Coder:
 
 
 class _Builder:
-    """Collects each chunk's rows per op kind as numpy columns; ids stay strings until the end."""
+    """Fills preallocated numpy columns per op kind chunk by chunk; ids stay strings till the end.
 
-    def __init__(self) -> None:
-        self.parts: dict[int, dict[str, list[np.ndarray]]] = {k: {} for k in _USED}
+    Sizes are known up front (from the op column), so columns are written in place rather
+    than concatenated, which would double their memory for a moment.
+    """
+
+    def __init__(self, sizes: dict[int, int]) -> None:
+        self.sizes = sizes
+        self.filled = dict.fromkeys(_USED, 0)
+        self.columns = {
+            kind: {name: np.empty(sizes[kind], _DTYPES[name]) for name in names[1:]}
+            for kind, names in _USED.items()
+        }
         self.ids: dict[int, list[pa.Array]] = {k: [] for k in _USED}
         self.faults: list[pa.Table] = []
         self.keys = _Coder()
         self.groups = _Coder()
 
-    def add(self, chunk: pa.Table) -> None:
-        op = _lookup(chunk.column("op"), OPS)
+    def add(self, chunk: pa.Table, op: np.ndarray) -> None:
         for kind, names in _USED.items():
             rows = np.flatnonzero(op == kind)
             if len(rows) == 0:
                 continue
+            at = slice(self.filled[kind], self.filled[kind] + len(rows))
             self.ids[kind].extend(_plain(chunk.column("id")).take(rows).chunks)
             for name in names[1:]:
-                values = self._numeric(name, chunk.column(name).take(rows))
-                self.parts[kind].setdefault(name, []).append(values)
+                self.columns[kind][name][at] = self._numeric(name, chunk.column(name).take(rows))
+            self.filled[kind] = at.stop
         faults = np.flatnonzero(op == FAULT)
         if len(faults):
             self.faults.append(chunk.select(list(_FAULT_COLUMNS)).take(faults))
 
     def build(self) -> Prepared:
-        sizes = {kind: sum(len(c) for c in self.ids[kind]) for kind in _USED}
-        columns = {
-            kind: {name: self._joined(kind, name) for name in names[1:]}
-            for kind, names in _USED.items()
-        }
         id_codes, id_names = _encode_ids([c for k in _USED for c in self.ids.pop(k)])
         ops: dict[int, Ops] = {}
         start = 0
         for kind in _USED:
-            ops[kind] = Ops(id=id_codes[start : start + sizes[kind]], columns=columns[kind])
-            start += sizes[kind]
+            size = self.filled[kind]
+            ops[kind] = Ops(id=id_codes[start : start + size], columns=self.columns[kind])
+            start += size
         group_names: list[str | None] = list(self.groups.names())
         if (ops[RECV].group == -1).any():
             ops[RECV].group[ops[RECV].group == -1] = len(group_names)
             group_names.append(None)
         faults = pa.concat_tables(self.faults) if self.faults else None
         return Prepared(
-            sends=ops[SEND], recvs=ops[RECV], effects=ops[EFFECT], dead=ops[DEAD_LETTER],
-            faults=_faults_frame(faults), id_names=id_names, group_names=group_names,
+            sends=ops[SEND],
+            recvs=ops[RECV],
+            effects=ops[EFFECT],
+            dead=ops[DEAD_LETTER],
+            faults=_faults_frame(faults),
+            id_names=id_names,
+            group_names=group_names,
         )
-
-    def _joined(self, kind: int, name: str) -> np.ndarray:
-        parts = self.parts[kind].pop(name, None)
-        if parts:
-            return np.concatenate(parts)
-        return np.zeros(0, np.float64 if name.startswith("t") else np.int64)
 
     def _numeric(self, name: str, column: pa.ChunkedArray) -> np.ndarray:
         if name in ("t", "t_intended", "t_ack"):
             return _floats(column)
-        if name == "partition":
-            return _ints(column, -1).astype(np.int32)
-        if name == "offset":
+        if name == "partition" or name == "offset":
             return _ints(column, -1)
         if name == "seq":
             return _ints(column, NULL_SEQ)
@@ -231,14 +278,38 @@ class _Builder:
         if name == "poison":
             return _ints(column, 0).astype(bool)
         coder = self.keys if name == "key" else self.groups
-        return coder.encode(column).astype(np.int32)
+        return coder.encode(column)
 
 
-def _assemble(chunks: Iterable[pa.Table]) -> Prepared:
-    builder = _Builder()
-    for chunk in chunks:
-        builder.add(chunk)
+_DTYPES: dict[str, type] = {
+    "t": np.float64,
+    "t_intended": np.float64,
+    "t_ack": np.float64,
+    "partition": np.int32,
+    "offset": np.int64,
+    "seq": np.int64,
+    "status": np.int8,
+    "poison": np.bool_,
+    "key": np.int32,
+    "group": np.int32,
+}
+
+
+def _assemble(chunks: Iterable[tuple[pa.Table, np.ndarray]], sizes: dict[int, int]) -> Prepared:
+    builder = _Builder(sizes)
+    for chunk, op in chunks:
+        builder.add(chunk, op)
     return builder.build()
+
+
+def _sizes(op: np.ndarray) -> dict[int, int]:
+    counts = np.bincount(op[op >= 0], minlength=len(OPS))
+    return {kind: int(counts[kind]) for kind in range(len(OPS))}
+
+
+def _one_chunk(table: pa.Table) -> Prepared:
+    op = _lookup(table.column("op"), OPS)
+    return _assemble([(table.select(list(_READ)), op)], _sizes(op))
 
 
 def _faults_frame(table: pa.Table | None) -> pd.DataFrame:
@@ -268,8 +339,10 @@ def _lookup(column: pa.ChunkedArray, values: tuple[str, ...]) -> np.ndarray:
 
 
 def _lookup_dictionary(chunk: pa.DictionaryArray, values: tuple[str, ...]) -> np.ndarray:
-    table = np.array([values.index(v) if v in values else -2 for v in
-                      chunk.dictionary.to_pylist()] + [-1], np.int8)
+    table = np.array(
+        [values.index(v) if v in values else -2 for v in chunk.dictionary.to_pylist()] + [-1],
+        np.int8,
+    )
     indices = pc.fill_null(chunk.indices, len(chunk.dictionary)).to_numpy()
     return table[indices]
 
@@ -292,9 +365,6 @@ def _ints(column: pa.ChunkedArray, null: int) -> np.ndarray:
     return pc.fill_null(column.cast(pa.int64()), null).to_numpy()
 
 
-
-
-
 def dense_codes(values: np.ndarray) -> np.ndarray:
     """Non-negative int codes equal iff values are equal, compact enough to index an array.
 
@@ -304,6 +374,7 @@ def dense_codes(values: np.ndarray) -> np.ndarray:
         return values
     codes, _ = pd.factorize(values)
     return codes.astype(np.int64, copy=False)
+
 
 __all__ = [
     "FAIL",

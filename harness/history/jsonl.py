@@ -38,8 +38,9 @@ def read_jsonl(path: Path, *, keep_extra: bool = True) -> pa.Table:
         unexpected_field_behavior="infer" if keep_extra else "ignore",
     )
     try:
-        table = pj.read_json(path, read_options=pj.ReadOptions(block_size=_BLOCK_SIZE),
-                             parse_options=options)
+        table = pj.read_json(
+            path, read_options=pj.ReadOptions(block_size=_BLOCK_SIZE), parse_options=options
+        )
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise _locate_error(path, str(error)) from None
     except OSError as error:
@@ -127,7 +128,7 @@ def _line_of_row(path: Path, row: int) -> int:
 def _locate_error(path: Path, arrow_message: str) -> HistoryError:
     for number, line in _numbered_lines(path):
         try:
-            record = json.loads(line)
+            record = json.loads(line.rstrip("\r\n"))
         except json.JSONDecodeError as error:
             return HistoryError(
                 f"{path}, line {number}, column {error.colno}: invalid JSON ({error.msg})"
@@ -157,7 +158,9 @@ def _fits(kind: pa.DataType, value: object) -> bool:
         return isinstance(value, bool)
     if pa.types.is_integer(kind):
         bits = kind.bit_width - 1
-        return isinstance(value, int) and not isinstance(value, bool) and -(2**bits) <= value < 2**bits
+        return (
+            isinstance(value, int) and not isinstance(value, bool) and -(2**bits) <= value < 2**bits
+        )
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

@@ -92,9 +92,6 @@ def _cast(column: pa.ChunkedArray, field: pa.Field, source: str) -> pa.ChunkedAr
         ) from None
 
 
-
-
-
 def first_invalid_row(table: pa.Table) -> tuple[int, str] | None:
     """The first row that breaks a rule of the format, with the reason; None when all hold.
 
@@ -122,7 +119,11 @@ def first_invalid_row(table: pa.Table) -> tuple[int, str] | None:
         return None
     row, reason = min(found)
     values = {name: table.column(name)[row].as_py() for name in ("op", "id", "status")}
-    return row, f"{reason} (got op={values['op']!r}, id={values['id']!r}, status={values['status']!r})"
+    return (
+        row,
+        f"{reason} (got op={values['op']!r}, id={values['id']!r}, status={values['status']!r})",
+    )
+
 
 __all__ = [
     "FIELDS",

@@ -41,7 +41,7 @@ class HistoryWriter:
         self._closed = False
         self._error: BaseException | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: BinaryIO = open(self.partial, "wb")  # noqa: SIM115 - closed in close()
+        self._file: BinaryIO = open(self.partial, "wb")
         self._stream = pa.ipc.new_stream(self._file, SCHEMA)
         self._sync()
         self._stop = threading.Event()
