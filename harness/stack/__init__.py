@@ -4,6 +4,7 @@
 gives other code the running stack and its ``NodeHandle``s.
 """
 
+from harness.stack import layout, local, process
 from harness.stack.handles import NodeHandle
 from harness.stack.leader import leader_of_partition, partition_leaders
 from harness.stack.stack import Stack
@@ -15,6 +16,9 @@ __all__ = [
     "ProxyState",
     "Stack",
     "StackState",
+    "layout",
+    "local",
+    "process",
     "leader_of_partition",
     "load_state",
     "partition_leaders",

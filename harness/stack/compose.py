@@ -1,6 +1,7 @@
 """The docker compose backend: the same topology, names and ports as the local one.
 
 Used by ``harness stack up --backend compose`` where a Docker engine answers. The compose file
+publishes the default ports (``$HARNESS_PORT_OFFSET`` does not apply to it). The compose file
 fixes three Kafka nodes; its Toxiproxy loads the same proxies from ``docker/toxiproxy.json``.
 """
 

@@ -16,6 +16,8 @@ RabbitMQ distribution       127.0.0.1:35673             Erlang node-to-CLI traff
 epmd                        127.0.0.1:34369             the harness's own port mapper
 ==========================  ==========================  ===============================
 
+``$HARNESS_PORT_OFFSET`` shifts every port by the same amount (a second stack beside the first).
+
 Everything the harness writes lives under ``$HARNESS_HOME`` (default ``~/.cache/harness``):
 downloaded artifacts beside ``run/``, which holds the state file, data dirs, configs and logs.
 """
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HOME_ENV = "HARNESS_HOME"
+PORT_OFFSET_ENV = "HARNESS_PORT_OFFSET"
 HOST = "127.0.0.1"
 
 KAFKA_VERSION = "4.1.2"
@@ -45,6 +48,32 @@ EPMD_PORT = 34369
 RABBITMQ_NODENAME = "harness@localhost"
 
 MAX_KAFKA_BROKERS = 3
+
+
+def port_offset() -> int:
+    """Added to every port, so a second stack (``$HARNESS_PORT_OFFSET``, with its own
+    ``$HARNESS_HOME``) can run beside the first."""
+    return int(os.environ.get(PORT_OFFSET_ENV) or 0)
+
+
+def toxiproxy_api_port() -> int:
+    return TOXIPROXY_API_PORT + port_offset()
+
+
+def rabbitmq_proxy_port() -> int:
+    return RABBITMQ_PROXY_PORT + port_offset()
+
+
+def rabbitmq_amqp_port() -> int:
+    return RABBITMQ_AMQP_PORT + port_offset()
+
+
+def rabbitmq_dist_port() -> int:
+    return RABBITMQ_DIST_PORT + port_offset()
+
+
+def epmd_port() -> int:
+    return EPMD_PORT + port_offset()
 
 
 def harness_home() -> Path:
@@ -69,19 +98,19 @@ class KafkaPorts:
 
     @property
     def proxy(self) -> int:
-        return KAFKA_PROXY_BASE + self.node_id
+        return KAFKA_PROXY_BASE + self.node_id + port_offset()
 
     @property
     def client(self) -> int:
-        return KAFKA_CLIENT_BASE + self.node_id
+        return KAFKA_CLIENT_BASE + self.node_id + port_offset()
 
     @property
     def internal(self) -> int:
-        return KAFKA_INTERNAL_BASE + self.node_id
+        return KAFKA_INTERNAL_BASE + self.node_id + port_offset()
 
     @property
     def controller(self) -> int:
-        return KAFKA_CONTROLLER_BASE + self.node_id
+        return KAFKA_CONTROLLER_BASE + self.node_id + port_offset()
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -102,20 +131,22 @@ def kafka_bootstrap(brokers: int) -> list[str]:
 
 
 def rabbitmq_url() -> str:
-    return f"amqp://guest:guest@{HOST}:{RABBITMQ_PROXY_PORT}/%2F"
+    return f"amqp://guest:guest@{HOST}:{rabbitmq_proxy_port()}/%2F"
 
 
 def toxiproxy_url() -> str:
-    return f"http://{HOST}:{TOXIPROXY_API_PORT}"
+    return f"http://{HOST}:{toxiproxy_api_port()}"
 
 
 def stack_ports(brokers: int, rabbitmq: bool) -> list[int]:
     """Every port a stack of this shape listens on (used to check they are free, and closed)."""
-    ports = [TOXIPROXY_API_PORT]
+    ports = [toxiproxy_api_port()]
     for n in range(1, brokers + 1):
         ports.extend(KafkaPorts(n).as_dict().values())
     if rabbitmq:
-        ports.extend([RABBITMQ_PROXY_PORT, RABBITMQ_AMQP_PORT, RABBITMQ_DIST_PORT, EPMD_PORT])
+        ports.extend(
+            [rabbitmq_proxy_port(), rabbitmq_amqp_port(), rabbitmq_dist_port(), epmd_port()]
+        )
     return ports
 
 
@@ -125,6 +156,12 @@ __all__ = [
     "MAX_KAFKA_BROKERS",
     "TOXIPROXY_VERSION",
     "KafkaPorts",
+    "epmd_port",
+    "port_offset",
+    "rabbitmq_amqp_port",
+    "rabbitmq_dist_port",
+    "rabbitmq_proxy_port",
+    "toxiproxy_api_port",
     "harness_home",
     "kafka_bootstrap",
     "kafka_node_name",

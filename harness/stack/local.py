@@ -45,8 +45,8 @@ def proxies_for(brokers: int, with_rabbitmq: bool) -> list[ProxyState]:
         proxies.append(
             ProxyState(
                 name="rabbitmq",
-                listen=f"{host}:{layout.RABBITMQ_PROXY_PORT}",
-                upstream=f"{host}:{layout.RABBITMQ_AMQP_PORT}",
+                listen=f"{host}:{layout.rabbitmq_proxy_port()}",
+                upstream=f"{host}:{layout.rabbitmq_amqp_port()}",
             )
         )
     return proxies
@@ -64,12 +64,12 @@ def _toxiproxy_node(artifacts: Artifacts, run_dir: Path, proxies: list[ProxyStat
     config.write_text(toxiproxy_config(proxies))
     dash = "--" if artifacts.toxiproxy_flavour == "noxious" else "-"
     argv = [str(artifacts.toxiproxy_server), f"{dash}host", layout.HOST,
-            f"{dash}port", str(layout.TOXIPROXY_API_PORT), f"{dash}config", str(config)]  # fmt: skip
+            f"{dash}port", str(layout.toxiproxy_api_port()), f"{dash}config", str(config)]  # fmt: skip
     return NodeState(
         name="toxiproxy", kind="toxiproxy", argv=argv, cwd=str(node_dir), data_dir=str(node_dir),
         log_file=str(run_dir / "logs" / "toxiproxy.log"),
-        ports={"api": layout.TOXIPROXY_API_PORT}, probe="http",
-        probe_port=layout.TOXIPROXY_API_PORT,
+        ports={"api": layout.toxiproxy_api_port()}, probe="http",
+        probe_port=layout.toxiproxy_api_port(),
     )  # fmt: skip
 
 
@@ -141,7 +141,7 @@ def _start_all(state: StackState, artifacts: Artifacts) -> None:
     handles["toxiproxy"].start()
     if state.rabbitmq:
         handles["epmd"].start()
-        process.wait_until(lambda: process.port_open(layout.EPMD_PORT), 20, "epmd to listen")
+        process.wait_until(lambda: process.port_open(layout.epmd_port()), 20, "epmd to listen")
         handles["rabbitmq"].start()
     kafka_nodes = [n for n in state.nodes.values() if n.kind == "kafka"]
     _say(f"formatting {len(kafka_nodes)} Kafka log dir(s), cluster id {state.cluster_id}")
@@ -153,7 +153,7 @@ def _start_all(state: StackState, artifacts: Artifacts) -> None:
 def _wait_ready(state: StackState, timeout: float) -> None:
     """Wait until every node answers through its proxy (and Toxiproxy's API answers)."""
     deadline = time.monotonic() + timeout
-    api = layout.TOXIPROXY_API_PORT
+    api = layout.toxiproxy_api_port()
     process.wait_until(lambda: process.port_open(api), 30, f"Toxiproxy's API on port {api}")
     for node in state.nodes.values():
         handle = NodeHandle(node)

@@ -39,10 +39,10 @@ def _env(node_dir: Path) -> dict[str, str]:
         "RABBITMQ_PID_FILE": str(node_dir / "rabbitmq.pid"),
         "RABBITMQ_LOGS": "-",
         "RABBITMQ_NODE_IP_ADDRESS": layout.HOST,
-        "RABBITMQ_NODE_PORT": str(layout.RABBITMQ_AMQP_PORT),
-        "RABBITMQ_DIST_PORT": str(layout.RABBITMQ_DIST_PORT),
+        "RABBITMQ_NODE_PORT": str(layout.rabbitmq_amqp_port()),
+        "RABBITMQ_DIST_PORT": str(layout.rabbitmq_dist_port()),
         "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": _ERL_LOOPBACK,
-        "ERL_EPMD_PORT": str(layout.EPMD_PORT),
+        "ERL_EPMD_PORT": str(layout.epmd_port()),
         "ERL_EPMD_ADDRESS": layout.HOST,
         # Makes the start script exec the Erlang VM, so the pid we keep is the broker itself.
         "RUNNING_UNDER_SYSTEMD": "true",
@@ -55,7 +55,7 @@ def prepare(bin_dir: Path, run_dir: Path) -> tuple[NodeState, NodeState]:
     (node_dir / "data").mkdir(parents=True, exist_ok=True)
     (node_dir / "log").mkdir(parents=True, exist_ok=True)
     (node_dir / "rabbitmq.conf").write_text(
-        CONFIG.format(host=layout.HOST, port=layout.RABBITMQ_AMQP_PORT)
+        CONFIG.format(host=layout.HOST, port=layout.rabbitmq_amqp_port())
     )
     (node_dir / "rabbitmq-env.conf").write_text("")
     (node_dir / "enabled_plugins").write_text("[].\n")
@@ -72,24 +72,24 @@ def prepare(bin_dir: Path, run_dir: Path) -> tuple[NodeState, NodeState]:
         cwd=str(node_dir),
         data_dir=str(node_dir / "data"),
         log_file=str(run_dir / "logs" / "rabbitmq.log"),
-        ports={"proxy": layout.RABBITMQ_PROXY_PORT, "amqp": layout.RABBITMQ_AMQP_PORT,
-               "dist": layout.RABBITMQ_DIST_PORT},
+        ports={"proxy": layout.rabbitmq_proxy_port(), "amqp": layout.rabbitmq_amqp_port(),
+               "dist": layout.rabbitmq_dist_port()},
         proxy="rabbitmq",
         probe="amqp",
-        probe_port=layout.RABBITMQ_AMQP_PORT,
+        probe_port=layout.rabbitmq_amqp_port(),
     )  # fmt: skip
     epmd = NodeState(
         name="epmd",
         kind="epmd",
-        argv=[shutil.which("epmd") or "epmd", "-port", str(layout.EPMD_PORT),
+        argv=[shutil.which("epmd") or "epmd", "-port", str(layout.epmd_port()),
               "-address", layout.HOST],
         env={},
         cwd=str(node_dir),
         data_dir=str(node_dir),
         log_file=str(run_dir / "logs" / "epmd.log"),
-        ports={"epmd": layout.EPMD_PORT},
+        ports={"epmd": layout.epmd_port()},
         probe="tcp",
-        probe_port=layout.EPMD_PORT,
+        probe_port=layout.epmd_port(),
     )  # fmt: skip
     return node, epmd
 

@@ -55,7 +55,7 @@ class StackState(BaseModel):
     kafka_brokers: int
     rabbitmq: bool
     cluster_id: str = ""
-    toxiproxy_url: str = layout.toxiproxy_url()
+    toxiproxy_url: str = Field(default_factory=layout.toxiproxy_url)
     kafka_bootstrap: list[str]
     rabbitmq_url: str | None = None
     nodes: dict[str, NodeState] = Field(default_factory=dict)
