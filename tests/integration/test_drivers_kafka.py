@@ -154,11 +154,14 @@ async def test_sends_into_a_silent_cluster_end_fail_or_unknown(stack, topic, tox
         rows,
     )
     await driver.start()
-    for node in stack.kafka_nodes():  # data stops flowing, even on open connections
-        toxiproxy.add_toxic(node.proxy, timeout(0), stream=Stream.UPSTREAM)
-    for event in events:
-        driver.send(event)
-    await driver.close(timeout_s=15)
+    try:
+        for node in stack.kafka_nodes():  # data stops flowing, even on open connections
+            toxiproxy.add_toxic(node.proxy, timeout(0), stream=Stream.UPSTREAM)
+        for event in events:
+            driver.send(event)
+        await driver.close(timeout_s=15)
+    finally:
+        toxiproxy.reset()  # before the topic fixture deletes the topic
 
     sends = rows.of("send")
     assert Counter(r["id"] for r in sends) == Counter(e.id for e in events)
