@@ -54,12 +54,16 @@ def _chunk(start: int, stop: int, rng: np.random.Generator) -> pa.Table:
     order = np.stack([np.arange(n), n + np.arange(n), 2 * n + np.arange(n)], axis=1).ravel()
 
     def weave(send: object, recv: object, effect: object, type_: pa.DataType) -> pa.Array:
-        parts = [pa.array(v, type_) if not isinstance(v, pa.Array) else v for v in (send, recv, effect)]
+        parts = [
+            pa.array(v, type_) if not isinstance(v, pa.Array) else v for v in (send, recv, effect)
+        ]
         return pa.concat_arrays([p.cast(type_) for p in parts]).take(order)
 
     none = pa.nulls(n)
     columns = {
-        "op": weave(pa.array(["send"] * n), pa.array(["recv"] * n), pa.array(["effect"] * n), pa.string()),
+        "op": weave(
+            pa.array(["send"] * n), pa.array(["recv"] * n), pa.array(["effect"] * n), pa.string()
+        ),
         "id": weave(ids, ids, ids, pa.string()),
         "key": weave(keys, keys, none, pa.string()),
         "seq": weave(i // KEYS + 1, i // KEYS + 1, none, pa.int64()),
@@ -132,7 +136,9 @@ def main() -> int:
     checked = measure("check", path)
     ratio = checked["seconds"] / read["seconds"]
     print(f"history: {path} ({read['rows']:,} ops, {args.events:,} events)")
-    print(f"pyarrow read: {read['seconds']:.2f} s, peak RSS {read['peak_rss_bytes'] / 2**30:.2f} GiB")
+    print(
+        f"pyarrow read: {read['seconds']:.2f} s, peak RSS {read['peak_rss_bytes'] / 2**30:.2f} GiB"
+    )
     print(
         f"harness check: {checked['seconds']:.2f} s, peak RSS "
         f"{checked['peak_rss_bytes'] / 2**30:.2f} GiB, anomalies {checked['anomalies']}"

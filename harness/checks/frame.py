@@ -131,12 +131,18 @@ def prepare_file(path: Path) -> Prepared:
 
 def _open_parquet(path: Path) -> pq.ParquetFile:
     try:
-        reader = pq.ParquetFile(path, read_dictionary=list(_AS_DICTIONARY))
+        schema = pq.read_schema(path)
+        strings = [n for n in _AS_DICTIONARY if n in schema.names and _is_text(schema.field(n))]
+        reader = pq.ParquetFile(path, read_dictionary=strings)
     except (pa.ArrowInvalid, OSError) as error:
         raise HistoryError(f"{path}: not a readable Parquet history ({error})") from None
     if "op" not in reader.schema_arrow.names:
         raise HistoryError(f"{path}: column 'op' is missing; every history row needs an op")
     return reader
+
+
+def _is_text(field: pa.Field) -> bool:
+    return pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
 
 
 def _parquet_chunks(

@@ -12,12 +12,22 @@ from harness.errors import ConfigError, HistoryError
 
 
 def send(i: str, seq: int | None = 1, key: str | None = "k", status: str = "ok", **kw: Any) -> dict:
-    return {"op": "send", "id": i, "key": key, "seq": seq, "t_intended": 1.0, "t": 1.001,
-            "t_ack": 1.002, "status": status, **kw}
+    return {
+        "op": "send",
+        "id": i,
+        "key": key,
+        "seq": seq,
+        "t_intended": 1.0,
+        "t": 1.001,
+        "t_ack": 1.002,
+        "status": status,
+        **kw,
+    }
 
 
-def recv(i: str, t: float, seq: int | None = 1, key: str | None = "k", group: str = "g",
-         **kw: Any) -> dict:
+def recv(
+    i: str, t: float, seq: int | None = 1, key: str | None = "k", group: str = "g", **kw: Any
+) -> dict:
     return {"op": "recv", "id": i, "key": key, "seq": seq, "t": t, "group": group, **kw}
 
 
@@ -41,8 +51,12 @@ def test_json_shape() -> None:
 
 
 def test_sends_without_key_are_checked_for_loss_not_order() -> None:
-    rows = [send("a", None, None), send("b", None, None), recv("b", 2.0, None, None),
-            recv("a", 3.0, None, None)]
+    rows = [
+        send("a", None, None),
+        send("b", None, None),
+        recv("b", 2.0, None, None),
+        recv("a", 3.0, None, None),
+    ]
     result = run(rows)
     assert result.anomalies["out_of_order"] == 0
     assert run(rows[:-1]).anomalies["lost"] == 1
@@ -66,8 +80,13 @@ def test_rabbitmq_repeat_without_positions_is_duplicate_delivery() -> None:
 
 
 def test_unknown_and_failed_sends_are_not_lost_but_recovered_if_delivered() -> None:
-    rows = [send("u", status="unknown"), send("f", 2, status="fail"), send("ok", 3),
-            recv("u", 2.0), recv("ok", 3.0, 3)]
+    rows = [
+        send("u", status="unknown"),
+        send("f", 2, status="fail"),
+        send("ok", 3),
+        recv("u", 2.0),
+        recv("ok", 3.0, 3),
+    ]
     result = run(rows)
     assert result.anomalies["lost"] == 0
     assert result.anomalies["recovered"] == 1
@@ -75,14 +94,21 @@ def test_unknown_and_failed_sends_are_not_lost_but_recovered_if_delivered() -> N
 
 
 def test_retry_that_succeeds_is_not_recovered() -> None:
-    rows = [send("e", status="unknown", attempt=1), send("e", status="ok", attempt=2),
-            recv("e", 2.0)]
+    rows = [
+        send("e", status="unknown", attempt=1),
+        send("e", status="ok", attempt=2),
+        recv("e", 2.0),
+    ]
     assert run(rows).anomalies["recovered"] == 0
 
 
 def test_several_consumers_in_one_group_share_the_work() -> None:
-    rows = [send("a", 1), send("b", 2), recv("a", 2.0, 1, consumer="c1"),
-            recv("b", 2.1, 2, consumer="c2")]
+    rows = [
+        send("a", 1),
+        send("b", 2),
+        recv("a", 2.0, 1, consumer="c1"),
+        recv("b", 2.1, 2, consumer="c2"),
+    ]
     assert sum(run(rows).anomalies.values()) == 0
 
 
@@ -95,8 +121,12 @@ def test_loss_is_judged_per_group() -> None:
 
 def test_interleaved_keys_are_ordered_independently() -> None:
     rows = [send("a1", 1, "a"), send("b1", 1, "b"), send("a2", 2, "a"), send("b2", 2, "b")]
-    rows += [recv("b1", 1.0, 1, "b"), recv("a1", 2.0, 1, "a"), recv("b2", 3.0, 2, "b"),
-             recv("a2", 4.0, 2, "a")]
+    rows += [
+        recv("b1", 1.0, 1, "b"),
+        recv("a1", 2.0, 1, "a"),
+        recv("b2", 3.0, 2, "b"),
+        recv("a2", 4.0, 2, "a"),
+    ]
     assert run(rows).anomalies["out_of_order"] == 0
     rows[-1]["t"] = 0.5  # a2 now arrives before a1
     result = run(rows)
@@ -105,8 +135,14 @@ def test_interleaved_keys_are_ordered_independently() -> None:
 
 
 def test_poison_dead_lettered_and_not_applied_is_fine() -> None:
-    rows = [send("p", poison=True), recv("p", 2.0), {"op": "dead_letter", "id": "p", "t": 2.1},
-            send("e", 2), recv("e", 2.2, 2), {"op": "effect", "id": "e", "t": 2.3}]
+    rows = [
+        send("p", poison=True),
+        recv("p", 2.0),
+        {"op": "dead_letter", "id": "p", "t": 2.1},
+        send("e", 2),
+        recv("e", 2.2, 2),
+        {"op": "effect", "id": "e", "t": 2.3},
+    ]
     result = run(rows)
     assert sum(result.anomalies.values()) == 0
     assert result.skipped == ()
@@ -114,13 +150,22 @@ def test_poison_dead_lettered_and_not_applied_is_fine() -> None:
 
 def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
     result = run([send("e"), recv("e", 2.0)])
-    assert set(result.skipped) == {"duplicate_effect", "missing_effect", "dlq_missing",
-                                   "dlq_unexpected"}
+    assert set(result.skipped) == {
+        "duplicate_effect",
+        "missing_effect",
+        "dlq_missing",
+        "dlq_unexpected",
+    }
 
 
 def test_lost_and_duplicated_effects_give_no_guarantee() -> None:
-    rows = [send("a"), send("b", 2), recv("a", 2.0), {"op": "effect", "id": "a", "t": 3.0},
-            {"op": "effect", "id": "a", "t": 3.1}]
+    rows = [
+        send("a"),
+        send("b", 2),
+        recv("a", 2.0),
+        {"op": "effect", "id": "a", "t": 3.0},
+        {"op": "effect", "id": "a", "t": 3.1},
+    ]
     assert run(rows).guarantee == "none"
 
 

@@ -48,15 +48,33 @@ class Builder:
         t0 = i * 0.01
         position = {"partition": i % 3, "offset": i} if self.shape.positions else {}
         self.rows.append(
-            {"op": "send", "id": event_id, "key": key, "seq": seq, "t_intended": t0,
-             "t": t0 + 0.001, "t_ack": t0 + 0.003, "status": "ok", "producer": "p0",
-             "poison": poison, **position}
+            {
+                "op": "send",
+                "id": event_id,
+                "key": key,
+                "seq": seq,
+                "t_intended": t0,
+                "t": t0 + 0.001,
+                "t_ack": t0 + 0.003,
+                "status": "ok",
+                "producer": "p0",
+                "poison": poison,
+                **position,
+            }
         )
         for g in range(self.shape.groups):
             consumer = f"c{g}-{hash(key) % self.shape.consumers}"
             self.rows.append(
-                {"op": "recv", "id": event_id, "key": key, "seq": seq, "t": t0 + 0.005 + g * 1e-4,
-                 "group": f"g{g}", "consumer": consumer, **position}
+                {
+                    "op": "recv",
+                    "id": event_id,
+                    "key": key,
+                    "seq": seq,
+                    "t": t0 + 0.005 + g * 1e-4,
+                    "group": f"g{g}",
+                    "consumer": consumer,
+                    **position,
+                }
             )
         if poison:
             self.rows.append({"op": "dead_letter", "id": event_id, "t": t0 + 0.006, "reason": "x"})
