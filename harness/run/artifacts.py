@@ -1,0 +1,124 @@
+"""What a run leaves in its folder besides the history: ``summary.json`` and ``junit.xml``.
+
+``summary.json`` holds the checker's verdict in exactly the shape ``harness check --format
+json`` prints (``valid``, ``guarantee``, ``anomalies``, ``examples``, ``counts``, ``latency``),
+plus the run's own fields: ``passed``, ``exit_code``, ``thresholds`` and ``expectations``
+(each condition with its measured value and result), ``metrics``, ``faults`` (per fault window:
+latency before / during / after and recovery time), ``seed``, ``scenario``, ``run``
+(ids, clock origin) and ``versions``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import xml.etree.ElementTree as ET
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.run.runner import RunRecord
+from harness.run.verdict import Verdict
+
+SUMMARY_FORMAT = "harness-summary/1"
+
+
+def versions() -> dict[str, str]:
+    """Versions of the harness and the clients it drove (and Kafka, as pinned)."""
+    from harness.stack.layout import KAFKA_VERSION
+
+    found = {"harness": __version__, "python": platform.python_version(), "kafka": KAFKA_VERSION}
+    for package in ("aiokafka", "pika", "pandas", "pyarrow"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def summary(record: RunRecord, verdict: Verdict, source: Path | None = None) -> dict[str, Any]:
+    """The ``summary.json`` object of one run."""
+    scenario = record.scenario
+    return _clean(
+        {
+            "format": SUMMARY_FORMAT,
+            **verdict.check.to_json(),
+            "passed": verdict.passed,
+            "exit_code": verdict.exit_code,
+            "thresholds": [c.to_json() for c in verdict.thresholds],
+            "expectations": [c.to_json() for c in verdict.expectations],
+            "metrics": verdict.metrics,
+            "faults": verdict.faults,
+            "errors": verdict.errors,
+            "seed": record.seed,
+            "scenario": {
+                "name": scenario.name,
+                "about": scenario.about.strip(),
+                "file": str(source) if source else None,
+                "target": "kafka" if scenario.target.kafka is not None else "rabbitmq",
+                "duration_s": scenario.storm.duration,
+            },
+            "run": {
+                "id": record.run_id,
+                "destination": record.destination,
+                "storm_start": record.storm_start,
+                "storm_end": record.storm_end,
+                "wall_offset": record.wall_offset,
+                "events_planned": record.events_planned,
+            },
+            "versions": versions(),
+        }
+    )
+
+
+def write_summary(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def junit(results: list[tuple[str, Verdict]], elapsed: dict[str, float] | None = None) -> str:
+    """JUnit XML: one suite per scenario, one test case per threshold and expectation (and
+    one for the checks' validity when the scenario declares no condition)."""
+    root = ET.Element("testsuites", name="harness")
+    for name, verdict in results:
+        cases = verdict.thresholds + verdict.expectations
+        suite = ET.SubElement(root, "testsuite", name=name)
+        suite.set("time", f"{(elapsed or {}).get(name, 0.0):.3f}")
+        failures = 0
+        for condition in cases:
+            case = ET.SubElement(suite, "testcase", classname=name, name=condition.name)
+            if not condition.passed:
+                failures += 1
+                failure = ET.SubElement(case, "failure", message=f"measured {condition.measured:g}")
+                failure.text = f"{condition.name}: measured {condition.measured:g}"
+        if not cases:
+            case = ET.SubElement(suite, "testcase", classname=name, name="checks valid")
+            if not verdict.check.valid:
+                failures += 1
+                bad = ", ".join(verdict.check.invalidating)
+                ET.SubElement(case, "failure", message=f"anomalies: {bad}")
+        for error in verdict.errors:
+            case = ET.SubElement(suite, "testcase", classname=name, name="harness")
+            ET.SubElement(case, "error", message=error)
+        suite.set("tests", str(len(suite)))
+        suite.set("failures", str(failures))
+        suite.set("errors", str(len(verdict.errors)))
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null, numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+__all__ = ["SUMMARY_FORMAT", "junit", "summary", "versions", "write_summary"]

@@ -1,0 +1,160 @@
+"""Build the producer and the consumer (the built-in system under test) a scenario asks for.
+
+The scenario's typed settings map onto the drivers' configs here and nowhere else; each run
+gets a fresh topic or queue (suffixed with the run id) so that nothing left by an earlier run
+can be taken for this run's events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from harness.drivers import (
+    AmqpTarget,
+    CommitPolicy,
+    Consumer,
+    EffectMode,
+    KafkaConsumerConfig,
+    KafkaConsumerDriver,
+    KafkaProducerConfig,
+    KafkaProducerDriver,
+    Producer,
+    RabbitConsumerConfig,
+    RabbitConsumerDriver,
+    RabbitPublisherConfig,
+    RabbitPublisherDriver,
+    Recorder,
+    create_topic,
+    delete_topic,
+)
+from harness.scenario import Acks, Commit, DeliveryMode, Scenario, SutMode
+from harness.stack import Stack
+
+_COMMITS = {
+    Commit.AFTER_EFFECT: CommitPolicy.AFTER_EFFECT,
+    Commit.BEFORE_EFFECT: CommitPolicy.BEFORE_EFFECT,
+}
+
+
+@dataclass
+class Clients:
+    """The run's producer and consumer, and where they meet (topic or queue)."""
+
+    producer: Producer
+    consumer: Consumer
+    destination: str
+    kind: str  # "kafka" or "rabbitmq"
+    bootstrap: str = ""
+
+    async def prepare(self, scenario: Scenario) -> None:
+        """Create the run's topic (and wait for its leaders); queues are declared by the
+        drivers themselves."""
+        kafka = scenario.target.kafka
+        if kafka is not None:
+            await create_topic(
+                self.bootstrap,
+                self.destination,
+                partitions=kafka.partitions,
+                replication_factor=kafka.replication_factor,
+                min_insync_replicas=kafka.min_insync_replicas,
+            )
+
+    async def discard(self) -> None:
+        """Delete the run's topic (its events are in the history now)."""
+        if self.kind == "kafka":
+            await delete_topic(self.bootstrap, self.destination)
+            await delete_topic(self.bootstrap, f"{self.destination}.dlq")
+
+
+def build_clients(
+    scenario: Scenario, stack: Stack, run_id: str, recorder: Recorder, work: Path
+) -> Clients:
+    """The drivers for ``scenario`` on ``stack``; effect stores live under ``work``."""
+    mode = EffectMode(scenario.system_under_test.mode or SutMode.CORRECT)
+    if scenario.target.kafka is not None:
+        return _kafka(scenario, stack, run_id, recorder, work, mode)
+    return _rabbitmq(scenario, stack, run_id, recorder, work, mode)
+
+
+def _kafka(
+    scenario: Scenario, stack: Stack, run_id: str, recorder: Recorder, work: Path, mode: EffectMode
+) -> Clients:
+    target = scenario.target.kafka
+    assert target is not None
+    topic = f"{target.topic}-{run_id}"
+    bootstrap = stack.kafka_bootstrap_servers
+    p = scenario.producer
+    producer = KafkaProducerDriver(
+        KafkaProducerConfig(
+            bootstrap=bootstrap,
+            topic=topic,
+            acks=_acks(p.acks),
+            enable_idempotence=p.enable_idempotence,
+            linger_ms=p.linger_ms,
+            request_timeout_ms=p.request_timeout_ms,
+            delivery_timeout_s=p.delivery_timeout_ms / 1000.0,
+        ),
+        recorder,
+    )
+    c = scenario.consumer
+    consumer = KafkaConsumerDriver(
+        KafkaConsumerConfig(
+            bootstrap=bootstrap,
+            topic=topic,
+            group=f"{c.group}-{run_id}",
+            mode=mode,
+            commit=_COMMITS.get(c.commit, CommitPolicy.AFTER_EFFECT),
+            dlq_topic=f"{topic}.dlq",
+            dlq_replication_factor=min(target.replication_factor, len(stack.kafka_nodes())),
+            effect_store=work / "effects.txt",
+        ),
+        recorder,
+    )
+    return Clients(producer, consumer, topic, "kafka", bootstrap)
+
+
+def _rabbitmq(
+    scenario: Scenario, stack: Stack, run_id: str, recorder: Recorder, work: Path, mode: EffectMode
+) -> Clients:
+    target = scenario.target.rabbitmq
+    assert target is not None
+    url = urlsplit(stack.rabbitmq_url)
+    queue = f"{target.queue}-{run_id}"
+    amqp = AmqpTarget(
+        queue=queue,
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 5672,
+        virtual_host=unquote(url.path.lstrip("/")) or "/",
+        username=unquote(url.username or "guest"),
+        password=unquote(url.password or "guest"),
+        durable=target.durable,
+        dead_letter=True,
+    )
+    p = scenario.producer
+    producer = RabbitPublisherDriver(
+        RabbitPublisherConfig(
+            target=amqp,
+            confirms=p.confirms,
+            persistent=p.delivery_mode is DeliveryMode.PERSISTENT,
+        ),
+        recorder,
+    )
+    consumer = RabbitConsumerDriver(
+        RabbitConsumerConfig(
+            target=amqp,
+            mode=mode,
+            prefetch=scenario.consumer.prefetch,
+            effect_store=work / "effects.txt",
+        ),
+        recorder,
+    )
+    return Clients(producer, consumer, queue, "rabbitmq")
+
+
+def _acks(acks: Acks) -> int | str:
+    return "all" if acks is Acks.ALL else int(acks.value)
+
+
+__all__ = ["Clients", "build_clients"]

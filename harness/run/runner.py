@@ -1,0 +1,234 @@
+"""One scenario run: storm, faults and consumers against the stack, recorded into a history.
+
+The phases, each bounded in time:
+
+1. **prepare**: validate the targets (loopback only), create the run's topic or queue, start
+   the consumer (the built-in system under test) and the producer;
+2. **storm**: the pacer releases every event at its intended time while the fault timeline
+   applies and heals faults on its own schedule;
+3. **heal**: every fault still active is healed (also on exception, Ctrl-C and SIGTERM, since
+   healing sits in ``finally`` and is shielded from cancellation);
+4. **drain**: wait until every acknowledged event has been received (or dead-lettered), or
+   the drain timeout passes;
+5. **close**: the drivers give every in-flight send a final outcome and the history is
+   finalised. Checks and reports then read only the history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from harness import clock
+from harness.errors import HarnessError, StackError
+from harness.faults.actions import FaultContext, undo_on_stack
+from harness.faults.healing import Healer, Journal
+from harness.faults.timeline import Timeline
+from harness.history import HistoryWriter
+from harness.load.pacer import Pacer
+from harness.load.storm import Storm, build_storm
+from harness.run.clients import Clients, build_clients
+from harness.safety import check_address, check_target
+from harness.scenario import Scenario
+from harness.stack import Stack
+
+STORM_LEAD_S = 0.5
+"""Seconds between the end of preparation and the first intended send."""
+DRAIN_QUIET_S = 3.0
+"""The drain ends early once nothing more arrived for this long after every ack was seen."""
+DRAIN_STALLED_S = 15.0
+"""... or once nothing at all arrived for this long (acknowledged events were lost)."""
+
+
+@dataclass
+class RunStatus:
+    """What a progress display shows; updated as the run goes."""
+
+    phase: str = "prepare"
+    sent: int = 0
+    planned: int = 0
+    started_at: float = 0.0
+    storm_seconds: float = 0.0
+    faults: list[str] = field(default_factory=list)
+    stats: Callable[[], dict[str, int]] = field(default=lambda: {})
+
+
+@dataclass
+class RunRecord:
+    """What a run leaves for the checks and reports, besides its history file."""
+
+    scenario: Scenario
+    seed: int
+    run_id: str
+    history: Path
+    storm_start: float
+    storm_end: float
+    wall_offset: float
+    events_planned: int
+    slip_p99_ms: float
+    errors: list[str]
+    destination: str
+
+
+def resolve_seed(scenario: Scenario, seed: int | None) -> int:
+    """The seed to use: the command line's, else the scenario's, else a fresh one."""
+    if seed is not None:
+        return seed
+    if scenario.seed is not None:
+        return scenario.seed
+    return secrets.randbelow(2**31)
+
+
+def check_stack_is_safe(stack: Stack) -> None:
+    """Refuse a stack whose addresses leave loopback unless they are allow-listed."""
+    for address in stack.kafka_bootstrap:
+        check_address(address)
+    if stack.state.rabbitmq_url:
+        check_target(urlsplit(stack.state.rabbitmq_url).hostname or "")
+    check_target(urlsplit(stack.toxiproxy_url).hostname or "")
+
+
+async def run_scenario(
+    scenario: Scenario,
+    out_dir: Path,
+    seed: int,
+    *,
+    stack: Stack | None = None,
+    status: RunStatus | None = None,
+) -> RunRecord:
+    """Run ``scenario`` once and return its record; the history is at ``out_dir``."""
+    stack = stack or Stack.load()
+    check_stack_is_safe(stack)
+    status = status or RunStatus()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_id = f"{seed}-{secrets.token_hex(3)}"
+    storm = build_storm(scenario.storm, seed, run_prefix=f"e{seed}")
+    status.planned = len(storm)
+    status.storm_seconds = scenario.storm.duration
+    history_path = out_dir / "history.parquet"
+    errors: list[str] = []
+    with HistoryWriter(history_path) as writer:
+        clients = build_clients(scenario, stack, run_id, writer, out_dir)
+        status.stats = clients.consumer.stats
+        toxiproxy = stack.toxiproxy()
+        healer = Healer(undo_on_stack(stack, toxiproxy), Journal.for_run(run_id))
+        ctx = FaultContext(
+            stack,
+            toxiproxy,
+            healer,
+            topic=clients.destination if clients.kind == "kafka" else None,
+            rng=random.Random(seed),
+            consumers=clients.consumer,  # type: ignore[arg-type]
+        )
+        timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, writer)
+        storm_start = storm_end = clock.now()
+        slip_p99 = float("nan")
+        try:
+            await _prepare(clients, scenario, status)
+            status.phase = "storm"
+            storm_start = clock.now() + STORM_LEAD_S
+            status.started_at = storm_start
+            timeline.start(storm_start)
+            pacer = Pacer(storm.t_offset, storm_start)
+            await _storm(pacer, storm, clients, status, timeline)
+            storm_end = clock.now()
+            slip_p99 = pacer.stats().p99_ms
+            status.phase = "heal"
+            errors += await timeline.close()
+            status.faults = []
+            status.phase = "drain"
+            await _drain(clients, scenario.drain.timeout, status)
+        finally:
+            status.phase = "close"
+            errors += await timeline.close()
+            await _close(clients, scenario.drain.timeout)
+            toxiproxy.close()
+        status.phase = "done"
+    return RunRecord(
+        scenario=scenario,
+        seed=seed,
+        run_id=run_id,
+        history=history_path,
+        storm_start=storm_start,
+        storm_end=storm_end,
+        wall_offset=clock.wall_offset(),
+        events_planned=len(storm),
+        slip_p99_ms=slip_p99,
+        errors=errors,
+        destination=clients.destination,
+    )
+
+
+async def _prepare(clients: Clients, scenario: Scenario, status: RunStatus) -> None:
+    try:
+        await clients.prepare(scenario)
+        await clients.consumer.start()
+        wait_assigned = getattr(clients.consumer, "wait_assigned", None)
+        if wait_assigned is not None and not await wait_assigned(60.0):
+            raise StackError(
+                f"The consumer got no partition of {clients.destination!r} within 60s; "
+                "is the Kafka cluster healthy? (`harness stack status`)"
+            )
+        await clients.producer.start()
+    except HarnessError:
+        raise
+    except Exception as error:
+        raise StackError(
+            f"Could not prepare the {clients.kind} clients for {clients.destination!r}: "
+            f"{error!r}. Is the stack up (`harness stack status`)?"
+        ) from error
+
+
+async def _storm(
+    pacer: Pacer, storm: Storm, clients: Clients, status: RunStatus, timeline: Timeline
+) -> None:
+    send = clients.producer.send
+    event = storm.event
+    intended = pacer.intended
+    now = clock.now
+    async for batch in pacer.batches():
+        t = now()
+        for row in range(batch.start, batch.stop):
+            send(event(row, float(intended[row]), t))
+        status.sent = batch.stop
+        status.faults = timeline.describe_active()
+
+
+async def _drain(clients: Clients, timeout: float, status: RunStatus) -> None:
+    """Wait for the outcome of every send, then until the consumer has caught up."""
+    deadline = clock.now() + timeout
+    await clients.producer.flush(max(1.0, deadline - clock.now()))
+    acked = _acked(clients)
+    last_count, last_change = -1, clock.now()
+    while clock.now() < deadline:
+        stats = clients.consumer.stats()
+        seen = stats.get("received", 0)
+        if seen != last_count:
+            last_count, last_change = seen, clock.now()
+        quiet = clock.now() - last_change
+        if quiet >= (DRAIN_QUIET_S if seen >= acked else DRAIN_STALLED_S):
+            return
+        await asyncio.sleep(0.2)
+
+
+def _acked(clients: Clients) -> int:
+    counts = getattr(clients.producer, "counts", {})
+    return int(counts.get("ok", 0))
+
+
+async def _close(clients: Clients, timeout: float) -> None:
+    with contextlib.suppress(Exception):
+        await clients.producer.close(max(5.0, timeout))
+    with contextlib.suppress(Exception):
+        await clients.consumer.close()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(clients.discard(), 30.0)
+
+
+__all__ = ["RunRecord", "RunStatus", "check_stack_is_safe", "resolve_seed", "run_scenario"]
