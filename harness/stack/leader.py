@@ -17,7 +17,7 @@ LEADER_TIMEOUT = 30.0
 
 
 async def _metadata(bootstrap: list[str]) -> ClusterMetadata:
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     try:
         await client.bootstrap()
         return await client.fetch_all_metadata()

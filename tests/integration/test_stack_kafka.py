@@ -189,7 +189,10 @@ async def test_sigkilled_leader_restarts_and_no_acked_write_is_lost(
 async def test_sigstopped_leader_resumes_without_data_loss(stack: Stack, topic_name: str) -> None:
     await create_topic(stack, topic_name)
     victim = await leader_of_partition(stack, topic_name, 0)
-    prod = producer(stack, acks="all", enable_idempotence=True, request_timeout_ms=30000)
+    # A paused broker keeps its connections open and answers nothing, so requests already
+    # routed to it end only at the request timeout; keep that, and metadata age, short.
+    prod = producer(stack, acks="all", enable_idempotence=True, request_timeout_ms=8000,
+                    metadata_max_age_ms=3000)  # fmt: skip
     await prod.start()
     try:
         acked = await send_acked(prod, topic_name, (f"pre-{i}" for i in range(200)))
