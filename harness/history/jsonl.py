@@ -19,7 +19,7 @@ import pyarrow.json as pj
 from harness.errors import HistoryError
 from harness.history.schema import SCHEMA, conform, first_invalid_row
 
-_BLOCK_SIZE = 8 << 20
+_BLOCK_SIZE = 32 << 20
 _BATCH_ROWS = 65_536
 
 
