@@ -1,9 +1,15 @@
 """Kafka producer driver over aiokafka: queue without blocking, record each send once.
 
-``send(event)`` returns at once. A task hands the event to ``AIOKafkaProducer.send()`` (which
-returns a delivery future once the record is queued in a batch) and the future's callback
+``send(event)`` returns at once: it appends the event to a queue. One pump task hands queued
+events, in order, to ``AIOKafkaProducer.send()`` (which returns a delivery future once the
+record is in a batch, and waits only while the batch buffer is full), and the future's callback
 appends the one ``send`` row of that event with its outcome: acknowledged partition and offset
 and ``t_ack``, or ``fail``/``unknown`` as ``harness.drivers.outcomes`` decides.
+
+One pump, not a task per event: aiokafka's ``add_message`` charges every waiter the cumulative
+wait of each retry round, so thousands of concurrent ``send()`` calls on one full partition fail
+with ``KafkaTimeoutError`` within a second; sequential hand-over is also what keeps per-key
+order.
 
 ``t`` is the moment the record is handed to aiokafka, ``t_ack`` the moment its future resolved.
 A send still unresolved after ``delivery_timeout_s`` or at ``close()`` is recorded ``unknown``
@@ -20,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Callable
@@ -123,7 +130,10 @@ class KafkaProducerDriver:
         self._producer: AIOKafkaProducer | None = None
         self._pending: dict[int, _Pending] = {}
         self._next = 0
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._queue: collections.deque[EventLike] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+        self._handing_over = 0
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
         self.counts = {"sent": 0, "ok": 0, "fail": 0, "unknown": 0}
@@ -134,6 +144,7 @@ class KafkaProducerDriver:
         await self._producer.start()
         if self.config.delivery_timeout_s is not None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        self._pump = asyncio.get_running_loop().create_task(self._run_pump())
 
     def send(self, event: EventLike) -> None:
         """Hand ``event`` over; never blocks. The outcome is recorded when it is known."""
@@ -141,14 +152,26 @@ class KafkaProducerDriver:
             raise RuntimeError(
                 f"Cannot send {event.id!r}: the producer {self.name!r} is not running."
             )
-        task = asyncio.get_running_loop().create_task(self._send(event))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._queue.append(event)
+        if not self._wakeup.is_set():
+            self._wakeup.set()
 
     @property
     def in_flight(self) -> int:
         """Sends handed over whose outcome is not yet recorded."""
-        return len(self._pending) + len(self._tasks)
+        return len(self._pending) + len(self._queue)
+
+    async def _run_pump(self) -> None:
+        queue = self._queue
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            handed = 0
+            while queue:
+                await self._send(queue.popleft())
+                handed += 1
+                if handed % 256 == 0:  # let the pacer and aiokafka's sender run
+                    await asyncio.sleep(0)
 
     async def _send(self, event: EventLike) -> None:
         assert self._producer is not None
@@ -164,7 +187,7 @@ class KafkaProducerDriver:
                 self.config.topic, value=value, key=key, headers=headers
             )
         except asyncio.CancelledError:
-            self._finish(handle, Outcome.UNKNOWN, describe(asyncio.CancelledError()))
+            self._finish(handle, Outcome.FAIL, "Not queued: the producer closed first")
             raise
         except Exception as exc:
             self._finish(handle, classify_kafka(exc, Stage.ENQUEUE), describe(exc))
@@ -236,14 +259,14 @@ class KafkaProducerDriver:
     async def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every handed-over send has an outcome; False if ``timeout_s`` passed."""
         deadline = clock.now() + timeout_s
-        while self._tasks and clock.now() < deadline:
-            await asyncio.wait(set(self._tasks), timeout=deadline - clock.now())
+        while self._queue and clock.now() < deadline:
+            await asyncio.sleep(0.01)
         if self._producer is not None and self._pending:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._producer.flush(), max(0.0, deadline - clock.now()))
         while self._pending and clock.now() < deadline:
             await asyncio.sleep(0.01)
-        return not self._pending and not self._tasks
+        return not self._pending and not self._queue
 
     async def close(self, timeout_s: float = 30.0) -> None:
         """Flush, then record every send still unresolved as ``unknown`` and stop. Idempotent."""
@@ -260,10 +283,15 @@ class KafkaProducerDriver:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks))
+        if self._pump is not None:
+            self._pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump
+        while self._queue:
+            event = self._queue.popleft()
+            self._pending[self._next] = _Pending(event, clock.now())
+            self._finish(self._next, Outcome.FAIL, "Not sent: the producer closed first")
+            self._next += 1
         self._expire_older_than(float("inf"), "producer closed before an answer")
         if self._producer is not None:
             with contextlib.suppress(Exception):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -184,13 +185,15 @@ class RabbitPublisherDriver:
         self._drain()
 
     def _on_channel_closed(self, _channel: Any, reason: Exception) -> None:
-        log.warning("RabbitMQ publisher %s: channel closed: %r", self.config.name, reason)
+        level = logging.DEBUG if self._stopping.is_set() else logging.WARNING
+        log.log(level, "RabbitMQ publisher %s: channel closed: %r", self.config.name, reason)
         self._lose_channel(describe(reason))
         if self._connection is not None and self._connection.is_open:
             self._connection.close()
 
     def _on_closed(self, _connection: Any, reason: Exception) -> None:
-        log.warning("RabbitMQ publisher %s: connection closed: %r", self.config.name, reason)
+        level = logging.DEBUG if self._stopping.is_set() else logging.WARNING
+        log.log(level, "RabbitMQ publisher %s: connection closed: %r", self.config.name, reason)
         self._lose_channel(describe(reason))
         _connection.ioloop.stop()
 
@@ -238,8 +241,10 @@ class RabbitPublisherDriver:
         status = Outcome.OK if isinstance(method, pika.spec.Basic.Ack) else Outcome.FAIL
         error = None if status is Outcome.OK else "basic.nack from the broker"
         tags = [method.delivery_tag]
-        if method.multiple:
-            tags = [tag for tag in self._unconfirmed if tag <= method.delivery_tag]
+        if method.multiple:  # tags are inserted in increasing order: stop at the first above
+            tags = list(
+                itertools.takewhile(lambda tag: tag <= method.delivery_tag, self._unconfirmed)
+            )
         for tag in tags:
             pending = self._unconfirmed.pop(tag, None)
             if pending is not None:
