@@ -96,8 +96,11 @@ class Stack:
         return every[name]
 
     def heal_processes(self, timeout: float = 120.0) -> list[str]:
-        """Resume paused nodes and restart dead ones; return what was repaired."""
-        repaired = []
+        """Resume paused nodes and restart dead ones; return what was repaired. (Compose
+        nodes are containers the harness does not supervise: nothing to do for them.)"""
+        repaired: list[str] = []
+        if self.state.backend == "compose":
+            return repaired
         for handle in [*self.services.values(), *self.nodes.values()]:
             if handle.is_paused():
                 handle.resume()
