@@ -1,0 +1,159 @@
+"""Everything a report shows about one run, computed once from its folder.
+
+A run folder holds ``history.parquet`` (the single truth) and ``summary.json`` (the verdict a
+run judged, see ``harness.run.artifacts``). The verdict banner, thresholds and anomaly counts
+come from the summary; every series, quantile curve, impact row and example comes from the
+history. A folder with a history but no summary (a history copied from elsewhere) is still
+reported: the checks run here and the banner says no thresholds were judged.
+
+    view = load_run(Path("reports/kafka-latency-spike-1234"))
+    view.throughput.head(), view.impacts[0].recovery_s
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.checks import evaluate, latency
+from harness.checks.frame import Prepared, prepare_file
+from harness.errors import HistoryError
+from harness.report import series
+from harness.report.impact import FaultImpact, impacts
+from harness.report.rows import Timeline, example_rows, key_neighbourhoods
+from harness.run.verdict import fault_impacts
+
+HISTORY_NAMES = ("history.parquet", "history.jsonl", "history.parquet.partial.arrows")
+MEASURES = {
+    "corrected": "end_to_end_intended",
+    "uncorrected": "end_to_end_sent",
+    "publish": "publish",
+}
+
+
+@dataclass
+class RunView:
+    """One run's report data; times are seconds since the storm began."""
+
+    run_dir: Path
+    history_path: Path
+    summary: dict[str, Any]
+    origin: float
+    window: float
+    storm_s: float
+    throughput: pd.DataFrame
+    lag: pd.DataFrame
+    latency: dict[str, pd.DataFrame]
+    quantiles: dict[str, pd.DataFrame]
+    impacts: list[FaultImpact]
+    examples: pd.DataFrame
+    timelines: list[Timeline]
+    faults: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def name(self) -> str:
+        return str((self.summary.get("scenario") or {}).get("name") or self.run_dir.name)
+
+
+def find_history(run_dir: Path) -> Path:
+    """The history file of a run folder (or the file itself when given one)."""
+    if run_dir.is_file():
+        return run_dir
+    for name in HISTORY_NAMES:
+        if (run_dir / name).exists():
+            return run_dir / name
+    raise HistoryError(
+        f"{run_dir}: no history found (looked for {', '.join(HISTORY_NAMES)}); "
+        "give the folder a run wrote, e.g. reports/<scenario>-<id>/"
+    )
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``summary.json``, or None when the folder has none."""
+    path = run_dir / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise HistoryError(f"{path}: not readable JSON ({error}); re-run or delete it") from None
+    if not isinstance(data, dict):
+        raise HistoryError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def load_run(run_dir: Path) -> RunView:
+    """Read a run folder and compute everything its report shows."""
+    history_path = find_history(run_dir)
+    folder = run_dir if run_dir.is_dir() else run_dir.parent
+    prepared = prepare_file(history_path)
+    summary = read_summary(folder) or summary_from_history(prepared)
+    origin, storm_end = storm_span(summary, prepared)
+    window = series.choose_window(max(storm_end - origin, 1.0) * 1.25)
+    samples = latency.samples(prepared)
+    chosen = {label: samples[name] for label, name in MEASURES.items()}
+    rows = example_rows(history_path, _example_ids(summary))
+    faults = prepared.faults.assign(
+        start=prepared.faults["t_start"] - origin, end=prepared.faults["t_end"] - origin
+    )
+    return RunView(
+        run_dir=folder,
+        history_path=history_path,
+        summary=summary,
+        origin=origin,
+        window=window,
+        storm_s=storm_end - origin,
+        throughput=series.throughput(prepared, origin, window),
+        lag=series.consumer_lag(prepared, origin, window),
+        latency={k: series.latency_windows(v, origin, window) for k, v in chosen.items()},
+        quantiles={k: series.nines(v) for k, v in chosen.items()},
+        impacts=impacts(prepared, origin, storm_end, summary.get("anomalies") or {}),
+        examples=rows,
+        timelines=key_neighbourhoods(history_path, rows),
+        faults=faults,
+    )
+
+
+def storm_span(summary: dict[str, Any], prepared: Prepared) -> tuple[float, float]:
+    """Run-clock start and end of the storm: the summary's, else the intended send times'."""
+    run = summary.get("run") or {}
+    start, end = run.get("storm_start"), run.get("storm_end")
+    if isinstance(start, int | float) and isinstance(end, int | float) and end > start:
+        return float(start), float(end)
+    intended = prepared.sends.t_intended
+    intended = intended[np.isfinite(intended)]
+    if len(intended) == 0:
+        times = prepared.recvs.t[np.isfinite(prepared.recvs.t)]
+        intended = times if len(times) else np.zeros(1)
+    return float(intended.min()), float(intended.max())
+
+
+def summary_from_history(prepared: Prepared) -> dict[str, Any]:
+    """A summary for a bare history: the checks' verdict, no thresholds, no run fields."""
+    result = evaluate(prepared)
+    faults = fault_impacts(prepared)
+    recovery = max((f["recovery_s"] for f in faults), default=math.nan)
+    return {
+        **result.to_json(),
+        "passed": result.valid,
+        "exit_code": 0 if result.valid else 1,
+        "thresholds": [],
+        "expectations": [],
+        "metrics": {"recovery_s": recovery if math.isfinite(recovery) else None},
+        "errors": [],
+        "skipped": list(result.skipped),
+    }
+
+
+def _example_ids(summary: dict[str, Any]) -> list[str]:
+    examples = summary.get("examples") or {}
+    return [str(i) for ids in examples.values() for i in ids]
+
+
+__all__ = ["HISTORY_NAMES", "RunView", "find_history", "load_run", "read_summary", "storm_span"]
