@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "harness.stack.commands",
     "harness.checks.commands",
     "harness.history.commands",
+    "harness.report.commands",
     "harness.run.commands",
 )
 

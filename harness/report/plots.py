@@ -164,6 +164,33 @@ def overlay_chart(
     return figure
 
 
+@_styled
+def knee_chart(aggregated: pd.DataFrame, knee_rate: float | None) -> Figure:
+    """End-to-end latency quantiles (corrected) against achieved throughput, knee marked."""
+    figure, ax = _figure("Latency versus throughput (corrected, ms)")
+    x = aggregated["received_per_s"] if len(aggregated) else []
+    for q in ("p50", "p99", "p99.9"):
+        if len(aggregated):
+            ax.plot(x, aggregated[f"{q}_ms"], "o-", color=COLORS[q], lw=1.4, ms=4, label=q)
+    if knee_rate is not None and len(aggregated):
+        at = aggregated[aggregated["rate"] == knee_rate]
+        ax.axvline(float(at["received_per_s"].iloc[0]), color="#444444", ls="--", lw=1, gid="knee")
+        ax.annotate(
+            f"knee: {knee_rate:g}/s offered",
+            (float(at["received_per_s"].iloc[0]), 1.0),
+            xycoords=("data", "axes fraction"),
+            va="top",
+            ha="right",
+            fontsize=8,
+        )
+    _log_y(ax)
+    ax.set_xlabel("achieved throughput (received events/s)")
+    ax.set_ylabel("ms")
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=3)
+    figure.tight_layout()
+    return figure
+
+
 def to_png(figure: Figure) -> bytes:
     """The figure as PNG bytes; the figure is closed."""
     buffer = io.BytesIO()
@@ -226,6 +253,7 @@ def _nines_label(x: float, _: object) -> str:
 __all__ = [
     "Band",
     "bands",
+    "knee_chart",
     "lag_chart",
     "latency_chart",
     "overlay_chart",
