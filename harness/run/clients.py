@@ -93,6 +93,7 @@ def _kafka(
             acks=_acks(p.acks),
             enable_idempotence=p.enable_idempotence,
             linger_ms=p.linger_ms,
+            max_batch_size=p.batch_size,
             request_timeout_ms=p.request_timeout_ms,
             delivery_timeout_s=p.delivery_timeout_ms / 1000.0,
         ),

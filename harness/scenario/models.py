@@ -95,6 +95,7 @@ KAFKA_PRODUCER_FIELDS = (
     "enable_idempotence",
     "retries",
     "linger_ms",
+    "batch_size",
     "request_timeout_ms",
     "delivery_timeout_ms",
 )
@@ -108,6 +109,9 @@ class Producer(StrictModel):
     enable_idempotence: bool = False
     retries: int | None = Field(default=None, ge=0)
     linger_ms: int = Field(default=5, ge=0)
+    # aiokafka keeps one batch per partition, so its batch size is also its per-partition
+    # buffer; Kafka's 16 KiB default stalls every send while one slow leader drains.
+    batch_size: int = Field(default=262_144, ge=1024, le=16_777_216)
     request_timeout_ms: int = Field(default=30_000, ge=1)
     delivery_timeout_ms: int = Field(default=120_000, ge=1)
     confirms: bool = True

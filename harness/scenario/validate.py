@@ -98,6 +98,12 @@ def _producer(s: Scenario) -> Iterator[Problem]:
         yield Problem(
             ("producer", name), f"a {owner} producer setting; this scenario targets {s.target.kind}"
         )
+    if is_kafka and s.producer.retries is not None:
+        yield Problem(
+            ("producer", "retries"),
+            "aiokafka has no retry count: it retries until request_timeout_ms passes; "
+            "remove retries and bound retrying with request_timeout_ms instead",
+        )
     if is_kafka and s.producer.enable_idempotence and s.producer.acks != Acks.ALL:
         yield Problem(
             ("producer", "enable_idempotence"),
