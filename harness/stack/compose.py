@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import layout, process
-from harness.stack.state import NodeState, StackState, clear_state, save_state
+from harness.stack import layout, local, process
+from harness.stack.state import NodeState, StackState, clear_state, load_state, save_state
 
 COMPOSE_BROKERS = 3
 ENGINE_TIMEOUT = 15.0
@@ -85,6 +85,11 @@ def up(brokers: int, with_rabbitmq: bool, timeout: float = 240.0) -> StackState:
         raise StackError(
             f"The compose topology has {COMPOSE_BROKERS} Kafka nodes; run it with "
             f"--kafka-brokers {COMPOSE_BROKERS}, or use the local backend for {brokers}."
+        )
+    running = load_state()
+    if running is not None and running.backend == "local" and local.running_nodes(running):
+        raise StackError(
+            "A local stack is running on the same ports; run `harness stack down` first."
         )
     answers, detail = engine_answers()
     if not answers:
