@@ -1,0 +1,336 @@
+"""Locust users that send harness events to Kafka or RabbitMQ and record them in a history.
+
+Importing this module imports Locust, which monkey-patches the process for gevent: import it
+only from a locustfile (``from harness.locust import KafkaUser``), never from the harness's
+own asyncio processes.
+
+A user is configured by class attributes, like Locust's ``contrib`` clients::
+
+    class Orders(KafkaUser):
+        topic = "orders"
+        rate = 500.0            # events per second, per user (open model)
+        acks = "all"
+
+Each user follows an open-model plan (``harness.locust.plan``): it sends every event at its
+intended time without waiting for the previous one's ack; a slow broker makes events late
+(schedule slip), never fewer. The users of one process share one client and one history
+shard. A Locust ``request`` event fires when the broker **acknowledges** (or refuses) a send,
+with ``response_time`` measured from the event's intended time, so Locust's percentiles are
+corrected for coordinated omission. ``exception`` is set for ``fail`` and ``unknown`` sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+import gevent
+import gevent.lock
+from locust import User, constant, events, task
+from locust.env import Environment
+
+from harness import clock
+from harness.drivers import AmqpTarget, RabbitPublisherConfig, RabbitPublisherDriver
+from harness.locust import clocksync
+from harness.locust.plan import Plan, RatePlan
+from harness.locust.rdkafka import RdKafkaConfig, RdKafkaProducer
+from harness.locust.shard import ShardRecorder, history_dir, worker_tag
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT_S = 0.5
+"""Longest a user sleeps at once, so it notices a stop promptly."""
+
+
+class SendNotAcknowledged(Exception):
+    """The broker did not acknowledge a send (``fail``: refused; ``unknown``: no answer)."""
+
+
+class _Shared:
+    """One process's client and shard for one user class."""
+
+    def __init__(self, user: HarnessUser) -> None:
+        self.environment = user.environment
+        self.recorder = ShardRecorder(history_dir(user.history_dir))
+        self.request_type, self.name = user.request_type, user.request_name or user.destination()
+        self.client = user.open_client(self.recorder, self.fire)
+
+    def fire(self, row: Mapping[str, Any], size: int) -> None:
+        status = row["status"]
+        self.environment.events.request.fire(
+            request_type=self.request_type,
+            name=self.name,
+            response_time=(row["t_ack"] - row["t_intended"]) * 1000.0,
+            response_length=size,
+            exception=None
+            if status == "ok"
+            else SendNotAcknowledged(f"{status}: {row.get('error') or 'no answer'}"),
+            context={"id": row["id"]},
+        )
+
+    def close(self, timeout_s: float) -> None:
+        try:
+            self.client.close(timeout_s)
+        finally:
+            path = self.recorder.close()
+            log.info("harness: %d ops recorded in %s", self.recorder.rows, path)
+
+
+class HarnessUser(User):
+    """Base of ``KafkaUser`` and ``RabbitMQUser``: the open-model send loop and the history."""
+
+    abstract = True
+    wait_time = constant(0)
+
+    rate: float = 100.0
+    """Events per second sent by each user (``RatePlan``)."""
+    keys: int = 16
+    """Keys per user; each user owns its keys, so per-key order is one user's order."""
+    payload_bytes: int = 512
+    max_events: int | None = None
+    """Stop sending after this many events per user (``None``: until the test stops)."""
+    run_id: str = os.environ.get("HARNESS_RUN_ID", "locust")
+    history_dir: str | None = None
+    """Shard directory (default ``$HARNESS_LOCUST_HISTORY_DIR`` or ``./locust-history``)."""
+    request_name: str | None = None
+    """The name in Locust's statistics (default: the topic or queue)."""
+    request_type: ClassVar[str] = "send"
+    flush_timeout_s: float = 30.0
+    """At test stop, how long to wait for the outcome of sends still in flight."""
+
+    _shared: ClassVar[dict[type, _Shared]] = {}
+    _lock: ClassVar[gevent.lock.Semaphore] = gevent.lock.Semaphore()
+    _numbers: ClassVar[itertools.count[int]] = itertools.count()
+
+    def destination(self) -> str:
+        raise NotImplementedError
+
+    def open_client(self, recorder: ShardRecorder, fire: Any) -> Any:
+        """The process's client: ``send(event)``, ``flush(timeout_s)``, ``close(timeout_s)``."""
+        raise NotImplementedError
+
+    def make_plan(self, number: int) -> Plan:
+        """This user's plan; ``number`` counts the users this process started, from 0."""
+        prefix = f"{self.run_id}.{worker_tag()}.u{number}"
+        return RatePlan(
+            prefix,
+            rate=self.rate,
+            start=clock.now(),
+            keys=self.keys,
+            size=self.payload_bytes,
+            limit=self.max_events,
+            seed=number,
+        )
+
+    def on_start(self) -> None:
+        with HarnessUser._lock:
+            shared = HarnessUser._shared.get(type(self))
+            if shared is None:
+                shared = HarnessUser._shared[type(self)] = _Shared(self)
+        self.client = shared.client
+        self.plan = self.make_plan(next(HarnessUser._numbers))
+        self._flushed = False
+
+    @task
+    def send_due(self) -> None:
+        """Send every event that is due; otherwise sleep until the next one is."""
+        at = self.plan.next_at()
+        if at is None:
+            if not self._flushed:
+                self._flushed = self.client.flush(self.flush_timeout_s) or True
+            gevent.sleep(MAX_WAIT_S)
+            return
+        wait = at - clock.now()
+        if wait > 0:
+            gevent.sleep(min(wait, MAX_WAIT_S))
+            return
+        send = self.client.send
+        for event in self.plan.due(clock.now()):
+            send(event)
+        gevent.sleep(0)
+
+
+class _KafkaClient:
+    """``RdKafkaProducer`` with a greenlet that serves its delivery reports."""
+
+    def __init__(self, producer: RdKafkaProducer, poll_interval_s: float) -> None:
+        self.producer = producer
+        self.send = producer.send
+        self._interval = poll_interval_s
+        self._poller = gevent.spawn(self._poll)
+
+    def _poll(self) -> None:
+        while not self.producer.closed:
+            self.producer.poll()
+            gevent.sleep(self._interval)
+
+    def flush(self, timeout_s: float) -> bool:
+        return self.producer.flush(timeout_s, gevent.sleep)
+
+    def close(self, timeout_s: float) -> None:
+        self.producer.close(timeout_s, gevent.sleep)
+        self._poller.kill(block=False)
+
+
+class KafkaUser(HarnessUser):
+    """Sends harness events to a Kafka topic with confluent-kafka (librdkafka).
+
+    Set ``topic``; ``bootstrap`` defaults to the local stack's proxied brokers. Producer
+    settings mirror the scenario's: ``acks``, ``enable_idempotence``, ``linger_ms``,
+    ``request_timeout_ms``, ``delivery_timeout_ms``; ``librdkafka_config`` adds raw settings.
+    """
+
+    abstract = True
+    request_type = "kafka"
+    bootstrap: str | None = None
+    topic: str = ""
+    acks: int | str = "all"
+    enable_idempotence: bool = False
+    linger_ms: int = 5
+    request_timeout_ms: int = 30_000
+    delivery_timeout_ms: int = 120_000
+    librdkafka_config: ClassVar[dict[str, Any]] = {}
+    poll_interval_s: float = 0.002
+
+    def destination(self) -> str:
+        return self.topic
+
+    def open_client(self, recorder: ShardRecorder, fire: Any) -> _KafkaClient:
+        if not self.topic:
+            raise ValueError(f"{type(self).__name__}.topic is empty; set the topic to send to.")
+        config = RdKafkaConfig(
+            bootstrap=self.bootstrap or _stack_bootstrap(),
+            topic=self.topic,
+            acks=self.acks,
+            enable_idempotence=self.enable_idempotence,
+            linger_ms=self.linger_ms,
+            request_timeout_ms=self.request_timeout_ms,
+            delivery_timeout_ms=self.delivery_timeout_ms,
+            client_id=f"locust-{recorder.worker}",
+            extra=dict(self.librdkafka_config),
+        )
+        producer = RdKafkaProducer(
+            config, recorder, name=f"locust-{recorder.worker}", on_outcome=fire
+        )
+        return _KafkaClient(producer, self.poll_interval_s)
+
+
+class _RabbitClient:
+    """The harness's pika publisher driver, driven from gevent.
+
+    Under Locust its thread is a greenlet and pika's ioloop waits on gevent's ``select``, so
+    the driver runs as it is; its few ``async`` lifecycle calls run on a short-lived asyncio
+    loop, one at a time.
+    """
+
+    _lifecycle = gevent.lock.Semaphore()
+
+    def __init__(self, driver: RabbitPublisherDriver) -> None:
+        self.driver = driver
+        self.send = driver.send
+        self._run(driver.start())
+
+    def _run(self, coroutine: Any) -> Any:
+        with self._lifecycle:
+            return asyncio.run(coroutine)
+
+    def flush(self, timeout_s: float) -> bool:
+        return bool(self._run(self.driver.flush(timeout_s)))
+
+    def close(self, timeout_s: float) -> None:
+        self._run(self.driver.close(timeout_s))
+
+
+class _SizedRecorder:
+    """Passes rows to the shard and fires the Locust event for each ``send`` row."""
+
+    def __init__(self, recorder: ShardRecorder, fire: Any, size: int) -> None:
+        self._recorder, self._fire, self._size = recorder, fire, size
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        self._recorder.append(record)
+        if record.get("op") == "send":
+            self._fire(record, self._size)
+
+
+class RabbitMQUser(HarnessUser):
+    """Publishes harness events to a RabbitMQ queue (default exchange), with confirms.
+
+    Set ``queue``; ``url`` defaults to the local stack's proxied AMQP URL. ``confirms``,
+    ``persistent``, ``durable`` and ``dead_letter`` mirror the scenario and driver settings.
+    """
+
+    abstract = True
+    request_type = "amqp"
+    url: str | None = None
+    queue: str = ""
+    confirms: bool = True
+    persistent: bool = True
+    durable: bool = True
+    dead_letter: bool = True
+
+    def destination(self) -> str:
+        return self.queue
+
+    def open_client(self, recorder: ShardRecorder, fire: Any) -> _RabbitClient:
+        if not self.queue:
+            raise ValueError(f"{type(self).__name__}.queue is empty; set the queue to publish to.")
+        url = urlsplit(self.url or _stack_rabbitmq_url())
+        target = AmqpTarget(
+            queue=self.queue,
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 5672,
+            virtual_host=unquote(url.path.lstrip("/")) or "/",
+            username=unquote(url.username or "guest"),
+            password=unquote(url.password or "guest"),
+            durable=self.durable,
+            dead_letter=self.dead_letter,
+        )
+        config = RabbitPublisherConfig(
+            target=target,
+            confirms=self.confirms,
+            persistent=self.persistent,
+            name=f"locust-{recorder.worker}",
+        )
+        sized = _SizedRecorder(recorder, fire, self.payload_bytes)
+        return _RabbitClient(RabbitPublisherDriver(config, sized))
+
+
+def _stack_bootstrap() -> str:
+    from harness.stack import Stack
+
+    return Stack.load().kafka_bootstrap_servers
+
+
+def _stack_rabbitmq_url() -> str:
+    from harness.stack import Stack
+
+    return Stack.load().rabbitmq_url
+
+
+@events.test_stop.add_listener
+def _close_shared(environment: Environment, **_kwargs: Any) -> None:
+    """Give every send an outcome, then finish the shards, before the last stats report."""
+    with HarnessUser._lock:
+        shared, HarnessUser._shared = HarnessUser._shared, {}
+        HarnessUser._numbers = itertools.count()
+    for user_class, each in shared.items():
+        try:
+            each.close(user_class.flush_timeout_s)
+        except Exception:
+            log.exception("harness: closing the %s client failed", user_class.__name__)
+
+
+@events.quitting.add_listener
+def _close_on_quit(environment: Environment, **_kwargs: Any) -> None:
+    _close_shared(environment)
+
+
+clocksync.install(events)
+
+__all__ = ["HarnessUser", "KafkaUser", "RabbitMQUser", "SendNotAcknowledged"]
