@@ -44,9 +44,9 @@ def _chunk(start: int, stop: int, rng: np.random.Generator) -> pa.Table:
     t_intended = i / 2000.0
     t_sent = t_intended + rng.exponential(0.0005, n)
     t_ack = t_sent + rng.exponential(0.002, n)
-    # Consecutive events of one key are 32 ms apart; jitter stays below that, so the clean
-    # history is in order per key (a wider jitter would reorder it for real).
-    t_recv = t_ack + rng.uniform(0.004, 0.012, n)
+    # Consecutive events of one key are 32 ms apart and receive delay stays within 20-30 ms,
+    # so the clean history is in order per key (an ack-dependent delay could reorder it).
+    t_recv = t_intended + rng.uniform(0.020, 0.030, n)
     t_effect = t_recv + 0.0005
     ids = _strings("e", i)
     keys = _strings("k", key)
