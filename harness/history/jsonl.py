@@ -101,7 +101,7 @@ def _read_json_array(path: Path) -> pa.Table:
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise HistoryError(f"{path}: a .json history must be one array of op objects")
     for index, record in enumerate(records):
-        problem = _field_problem(record)
+        problem = field_problem(record)
         if problem:
             raise HistoryError(f"{path}, element {index}: {problem}")
     table = conform(pa.Table.from_pylist(records), source=str(path))
@@ -135,13 +135,13 @@ def _locate_error(path: Path, arrow_message: str) -> HistoryError:
             )
         if not isinstance(record, dict):
             return HistoryError(f"{path}, line {number}: each line must be one JSON object")
-        problem = _field_problem(record)
+        problem = field_problem(record)
         if problem:
             return HistoryError(f"{path}, line {number}: {problem}")
     return HistoryError(f"{path}: unreadable JSON Lines history ({arrow_message})")
 
 
-def _field_problem(record: dict[str, Any]) -> str | None:
+def field_problem(record: dict[str, Any]) -> str | None:
     for name, value in record.items():
         if value is None or name not in SCHEMA.names:
             continue
@@ -174,4 +174,4 @@ def _describe(kind: pa.DataType) -> str:
     return "a number"
 
 
-__all__ = ["read_jsonl", "write_jsonl"]
+__all__ = ["field_problem", "read_jsonl", "write_jsonl"]

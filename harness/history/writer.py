@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 
 from harness.errors import HistoryError
-from harness.history.jsonl import _field_problem
+from harness.history.jsonl import field_problem
 from harness.history.reader import partial_path, read_partial, write_parquet
 from harness.history.schema import FIELDS, SCHEMA, unknown_fields
 
@@ -126,7 +126,7 @@ def _to_batch(rows: list[Mapping[str, Any]]) -> pa.RecordBatch:
         return pa.RecordBatch.from_pylist(rows, schema=SCHEMA)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError) as error:
         for row in rows:
-            problem = _field_problem(dict(row))
+            problem = field_problem(dict(row))
             if problem:
                 raise HistoryError(f"history record {dict(row)!r}: {problem}") from None
         raise HistoryError(f"history records could not be converted: {error}") from None
