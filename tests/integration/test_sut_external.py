@@ -1,0 +1,190 @@
+"""examples/order_consumer.py as an external system under test, crashed and restarted mid-storm.
+
+The harness starts it through ``ExternalSut``, produces a paced storm with the Kafka producer
+driver, SIGKILLs it once the observer has seen a number of effects, restarts it, and checks the
+history. Offsets are committed every 3 s in both modes, so the crash lands after effects
+whose offsets are not yet committed: the correct mode gets them redelivered and applies each
+effect exactly once, the buggy mode (background auto-commit) applies some twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import clock
+from harness.checks import check_file
+from harness.drivers import (
+    KafkaProducerConfig,
+    KafkaProducerDriver,
+    ListRecorder,
+    create_topic,
+    delete_topic,
+)
+from harness.errors import HarnessError
+from harness.events import Event
+from harness.history import HistoryWriter
+from harness.sut import ExternalSut, SutSpec, Wiring
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTS = 2000
+PER_SECOND = 250
+POISON_EVERY = 97
+CRASH_AFTER_EFFECTS = 700
+
+
+class Tee:
+    """Records into the history file and keeps the rows in memory for the waits."""
+
+    def __init__(self, writer: HistoryWriter) -> None:
+        self.writer = writer
+        self.rows = ListRecorder()
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        self.writer.append(record)
+        self.rows.append(record)
+
+    def ids(self, *ops: str) -> set[str]:
+        return {r["id"] for op in ops for r in self.rows.of(op)}
+
+
+def make_events(n: int) -> list[Event]:
+    run = uuid.uuid4().hex[:6]
+    out = []
+    for i in range(n):
+        event_id, key, poison = f"{run}-{i}", f"k{i % 16}", i % POISON_EVERY == 5
+        body = f'{{"id":"{event_id}","key":"{key}","seq":{i}}}'.encode()
+        out.append(Event(event_id, key, i, 0.0, 0.0, b"POISON" + body if poison else body, poison))
+    return out
+
+
+async def wait_until(predicate, timeout_s: float, what: str) -> None:
+    deadline = clock.now() + timeout_s
+    while not predicate():
+        assert clock.now() < deadline, f"timed out after {timeout_s}s waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+async def produce_paced(producer: KafkaProducerDriver, events: list[Event]) -> None:
+    start = clock.now()
+    for i, event in enumerate(events):
+        due = start + i / PER_SECOND
+        if due > clock.now():
+            await asyncio.sleep(due - clock.now())
+        producer.send(event._replace(intended=due, sent=clock.now()))
+
+
+@pytest.fixture
+async def topic(stack, topic_name):
+    bootstrap = stack.kafka_bootstrap_servers
+    await create_topic(
+        bootstrap, topic_name, partitions=3, replication_factor=3, min_insync_replicas=2
+    )
+    yield topic_name
+    await delete_topic(bootstrap, topic_name)
+    await delete_topic(bootstrap, f"{topic_name}.dlq")
+
+
+def external_sut(stack, topic: str, tmp_path: Path, mode: str, recorder: Tee) -> ExternalSut:
+    wiring = Wiring(
+        bootstrap=stack.kafka_bootstrap_servers,
+        topic=topic,
+        group=f"{topic}-orders",
+        mode=mode,
+        report_topic=f"{topic}.report",
+        dlq_topic=f"{topic}.dlq",
+        state_dir=tmp_path / "state",
+        consumer="order-consumer",
+        run_id=topic,
+    )
+    spec = SutSpec(
+        command=["python", "examples/order_consumer.py"],
+        wiring=wiring,
+        env={"ORDER_CONSUMER_COMMIT_INTERVAL_MS": "3000"},
+        log_path=tmp_path / "sut.log",
+        replication_factor=3,
+        cwd=REPO,
+    )
+    return ExternalSut(spec, recorder)
+
+
+async def storm_with_crash(stack, topic: str, tmp_path: Path, mode: str, events: list[Event]):
+    """Run the storm, crash the consumer mid-way, restart it; the rows and the history path."""
+    history = tmp_path / "history.parquet"
+    with HistoryWriter(history) as writer:
+        tee = Tee(writer)
+        sut = external_sut(stack, topic, tmp_path, mode, tee)
+        producer = KafkaProducerDriver(
+            KafkaProducerConfig(
+                stack.kafka_bootstrap_servers, topic, acks="all", enable_idempotence=True
+            ),
+            tee,
+        )
+        await sut.start()
+        await producer.start()
+        try:
+            storm = asyncio.create_task(produce_paced(producer, events))
+            await wait_until(
+                lambda: sut.stats()["effects"] >= CRASH_AFTER_EFFECTS, 30, "effects before crash"
+            )
+            await sut.crash()
+            await sut.restart()
+            await storm
+            assert await producer.flush(30), "some sends got no outcome"
+            every = {e.id for e in events}
+            await wait_until(
+                lambda: tee.ids("effect", "dead_letter") >= every,
+                45,
+                "an effect or a dead letter for every event",
+            )
+        finally:
+            await producer.close()
+            await sut.close()
+    assert sut.stats()["crashes"] == 1 and sut.stats()["incarnations"] == 2
+    return tee, history
+
+
+@pytest.mark.timeout(120)
+async def test_correct_mode_applies_every_effect_once_across_a_crash(stack, topic, tmp_path):
+    events = make_events(EVENTS)
+    tee, history = await storm_with_crash(stack, topic, tmp_path, "correct", events)
+    result = check_file(history)
+
+    assert result.anomalies["lost"] == 0
+    assert result.anomalies["duplicate_delivery"] > 0, "the crash redelivered nothing"
+    assert result.anomalies["duplicate_effect"] == 0
+    assert result.anomalies["missing_effect"] == 0
+    poison = {e.id for e in events if e.poison}
+    assert tee.ids("dead_letter") == poison and len(poison) == 21
+    assert tee.ids("effect").isdisjoint(poison)
+    workers = {r["worker"] for r in tee.rows.of("recv")}
+    assert len(workers) == 2, f"expected two incarnations to consume, got {workers}"
+
+
+@pytest.mark.timeout(120)
+async def test_buggy_mode_reapplies_effects_redelivered_after_a_crash(stack, topic, tmp_path):
+    tee, history = await storm_with_crash(stack, topic, tmp_path, "buggy", make_events(EVENTS))
+    result = check_file(history)
+
+    assert result.anomalies["lost"] == 0
+    assert result.anomalies["duplicate_effect"] > 0
+    assert result.anomalies["duplicate_delivery"] >= result.anomalies["duplicate_effect"]
+
+
+async def test_a_command_that_exits_at_once_fails_clearly(stack, topic, tmp_path):
+    sut = external_sut(
+        stack, topic, tmp_path, "correct", Tee(HistoryWriter(tmp_path / "h.parquet"))
+    )
+    sut.process.command = [sys.executable, "-c", "raise SystemExit('no broker for me')"]
+    with pytest.raises(HarnessError, match=r"exited on its own with code 1(.|\n)*no broker"):
+        await sut.start()
+    await sut.observer.stop()
+    assert str(tmp_path / "sut.log") in str(sut.process.failure)
