@@ -38,10 +38,10 @@ tr.bad td, td.bad { color: var(--bad); font-weight: 600; }
 td.warn { color: var(--warn); font-weight: 600; }
 tr.zero td { color: var(--muted); }
 .errors { color: var(--bad); }
-.tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(100px, 1fr)); gap: 10px;
+.tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(104px, 1fr)); gap: 10px;
   margin-top: 22px; }
 .tile { border: 1px solid var(--line); border-radius: 8px; padding: 8px 10px; background: var(--soft); }
-.tile .v { font-size: 19px; font-weight: 700; font-variant-numeric: tabular-nums; }
+.tile .v { font-size: 18px; font-weight: 700; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .tile .k { color: var(--muted); font-size: 12px; }
 .tile.bad { border-color: var(--bad); } .tile.bad .v { color: var(--bad); }
 .tile.warn .v { color: var(--warn); } .tile.good .v { color: var(--ok); }
