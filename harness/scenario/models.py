@@ -240,6 +240,40 @@ class StormSpec(StrictModel):
         return self.model_copy(update={"duration": self.duration * factor, "rate": rate})
 
 
+# --- load engine --------------------------------------------------------------------------
+
+
+class Engine(StrEnum):
+    HARNESS = "harness"
+    LOCUST = "locust"
+
+
+class Load(StrictModel):
+    """Which engine sends the storm: the harness's own pacer, or Locust (master + workers).
+
+    With ``locust``, ``workers`` worker processes run ``users`` users in all; each user sends
+    its share of the storm (dealt by key) at the storm's intended times.
+    """
+
+    engine: Engine = Engine.HARNESS
+    users: int = Field(default=1, ge=1, le=10_000)
+    workers: int = Field(default=1, ge=1, le=64)
+    spawn_rate: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _fits_engine(self) -> Load:
+        if self.engine is Engine.HARNESS and (self.users, self.workers) != (1, 1):
+            raise ValueError(
+                "users and workers apply to engine 'locust' only; set engine: locust or drop them"
+            )
+        if self.users % self.workers:
+            raise ValueError(
+                f"users ({self.users}) must be a multiple of workers ({self.workers}), so "
+                "every worker runs the same number of users"
+            )
+        return self
+
+
 # --- end of run ---------------------------------------------------------------------------
 
 
@@ -277,6 +311,7 @@ class Scenario(StrictModel):
     system_under_test: SystemUnderTest = Field(default_factory=SystemUnderTest)
     storm: StormSpec
     faults: list[Fault] = Field(default_factory=list)
+    load: Load = Field(default_factory=Load)
     drain: Drain = Field(default_factory=Drain)
     expect: Expect = Field(default_factory=Expect)
     thresholds: list[ThresholdField] = Field(default_factory=list)
@@ -328,9 +363,11 @@ __all__ = [
     "Distribution",
     "Drain",
     "Duplicates",
+    "Engine",
     "Expect",
     "KafkaTarget",
     "Keys",
+    "Load",
     "Payload",
     "Poison",
     "Producer",
