@@ -3,10 +3,11 @@
 Each side is a run folder (with ``summary.json``) or a folder of run folders; a set is reduced
 to the median of each metric. A metric regresses when the candidate is worse than the baseline
 by more than the relative tolerance *and* by more than the metric's absolute floor: the floor
-keeps a 3 ms -> 5 ms p99 (noise on a busy 2-core machine) from failing a nightly job, while
-a count of lost events regresses on any increase beyond the tolerance.
+keeps a 26 ms -> 167 ms p99 between two healthy runs on a busy 2-core machine (measured, see
+``DEFAULT_TOLERANCE``) from failing a nightly job, while a count of lost events regresses on
+any increase beyond the tolerance.
 
-    rows = compare(load_side(Path("base")), load_side(Path("cand")), tolerance=0.5)
+    rows = compare(load_side(Path("base"), "b"), load_side(Path("cand"), "c"), tolerance=1.0)
     [r.metric.name for r in rows if r.regressed]
 """
 
@@ -21,9 +22,12 @@ from typing import Any
 from harness.errors import ConfigError
 from harness.report.view import read_summary
 
-DEFAULT_TOLERANCE = 0.5
-"""50%: two healthy 10 s runs of one scenario on this 2-core machine differed by up to 40% in
-p99.9 (see the README's "Reports" section for the measurement); p99 and p50 by less."""
+DEFAULT_TOLERANCE = 1.0
+"""100%, with the absolute floors below. Measured on this 2-core machine while other jobs ran
+(load average 4-7): seven healthy 10 s runs at 500/s of one Kafka scenario gave p50 8.4-22.7 ms,
+p99 26-167 ms, p99.9 36-265 ms (throughput within 0.1%). Any pair of them passes these
+defaults; a 500 ms latency toxic over 40% of the run does not. Compare sets of runs (medians)
+and lower the tolerance where the machine is quieter."""
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,11 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("p50_ms", "ms", floor=2.0),
-    Metric("p99_ms", "ms", floor=5.0),
-    Metric("p999_ms", "ms", floor=10.0),
-    Metric("throughput_per_s", "events/s", lower_is_better=False),
-    Metric("recovery_s", "s", floor=1.0),
+    Metric("p50_ms", "ms", floor=20.0),
+    Metric("p99_ms", "ms", floor=150.0),
+    Metric("p999_ms", "ms", floor=250.0),
+    Metric("throughput_per_s", "events/s", lower_is_better=False, floor=0.05),
+    Metric("recovery_s", "s", floor=2.0),
     *(
         Metric(name, "events")
         for name in (

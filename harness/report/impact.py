@@ -40,10 +40,20 @@ class FaultImpact:
 
 
 def impacts(
-    prepared: Prepared, origin: float, storm_end: float, anomalies: dict[str, int]
+    prepared: Prepared,
+    origin: float,
+    storm_end: float,
+    anomalies: dict[str, int],
+    judged: list[dict[str, Any]] | None = None,
 ) -> list[FaultImpact]:
-    """The impact table of a history (empty when it recorded no fault)."""
-    found = fault_impacts(prepared)
+    """The impact table of a history (empty when it recorded no fault).
+
+    ``judged`` is the summary's ``faults`` list: the latency phases and recovery the verdict
+    computed from this history, reused rather than computed again. Without it (a bare
+    history) they are computed here by the same function.
+    """
+    found = _restored(judged) if judged and len(judged) == len(prepared.faults) else None
+    found = found or fault_impacts(prepared)
     if not found:
         return []
     lost, duplicated = _anomaly_times(prepared, anomalies)
@@ -66,6 +76,21 @@ def impacts(
             )
         )
     return rows
+
+
+def _restored(judged: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Summary fault entries with what JSON could not hold put back: an open end is infinity,
+    and a missing recovery after a measurable before-p99 means latency never came back."""
+    out = []
+    for entry in judged:
+        restored = dict(entry)
+        if restored.get("t_end") is None:
+            restored["t_end"] = math.inf
+        if restored.get("recovery_s") is None:
+            before = (restored.get("before") or {}).get("p99_ms")
+            restored["recovery_s"] = math.inf if before is not None else math.nan
+        out.append(restored)
+    return out
 
 
 def _rate(times: np.ndarray, start: float, end: float) -> float | None:

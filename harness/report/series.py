@@ -93,10 +93,32 @@ def _cumulative(times: np.ndarray, origin: float, window: float, count: int) -> 
 
 
 def latency_windows(sample: latency.Samples, origin: float, window: float) -> pd.DataFrame:
-    """Per-window latency quantiles (ms) with ``t`` relative to ``origin``."""
-    frame = latency.series(sample, window, origin=origin)
-    frame.insert(0, "t", frame.pop("start") - origin)
-    return frame
+    """Per-window latency quantiles (ms), ``t`` relative to ``origin``; nearest-rank, as
+    ``harness.checks.latency.series`` computes them, but with one float sort instead of a
+    two-key ``lexsort`` (several times faster on ten million samples).
+
+    The window index and the value are packed into one float key, ``bin * span + value``:
+    sorting it orders by window, then by value. Values come back exact to within a few
+    nanoseconds (the key's float resolution), far below what a chart shows.
+    """
+    columns = ["t", "count", *[f"{n}_ms" for n, _ in latency.QUANTILES], "max_ms"]
+    if len(sample) == 0:
+        return pd.DataFrame({c: [] for c in columns})
+    bins = np.floor((sample.at - origin) / window)
+    low = float(sample.value.min())
+    span = float(sample.value.max()) - low + 1.0
+    key = bins * span + (sample.value - low)
+    key.sort()
+    sorted_bins = np.floor(key / span)
+    values = key - sorted_bins * span + low
+    starts = np.flatnonzero(np.r_[True, sorted_bins[1:] != sorted_bins[:-1]])
+    counts = np.diff(np.r_[starts, len(key)])
+    frame: dict[str, np.ndarray] = {"t": sorted_bins[starts] * window, "count": counts}
+    for name, q in latency.QUANTILES:
+        rank = np.maximum(np.ceil(q * counts).astype(np.int64) - 1, 0)
+        frame[f"{name}_ms"] = values[starts + rank] * 1000.0
+    frame["max_ms"] = values[starts + counts - 1] * 1000.0
+    return pd.DataFrame(frame, columns=columns)
 
 
 def nines(sample: latency.Samples) -> pd.DataFrame:

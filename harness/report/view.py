@@ -35,6 +35,8 @@ MEASURES = {
     "uncorrected": "end_to_end_sent",
     "publish": "publish",
 }
+WINDOWED = ("corrected", "uncorrected")
+"""Measures drawn over time (publish latency only appears in the quantile chart)."""
 
 
 @dataclass
@@ -111,9 +113,11 @@ def load_run(run_dir: Path) -> RunView:
         storm_s=storm_end - origin,
         throughput=series.throughput(prepared, origin, window),
         lag=series.consumer_lag(prepared, origin, window),
-        latency={k: series.latency_windows(v, origin, window) for k, v in chosen.items()},
+        latency={k: series.latency_windows(chosen[k], origin, window) for k in WINDOWED},
         quantiles={k: series.nines(v) for k, v in chosen.items()},
-        impacts=impacts(prepared, origin, storm_end, summary.get("anomalies") or {}),
+        impacts=impacts(
+            prepared, origin, storm_end, summary.get("anomalies") or {}, summary.get("faults")
+        ),
         examples=rows,
         timelines=key_neighbourhoods(history_path, rows),
         faults=faults,
@@ -141,6 +145,7 @@ def summary_from_history(prepared: Prepared) -> dict[str, Any]:
     recovery = max((f["recovery_s"] for f in faults), default=math.nan)
     return {
         **result.to_json(),
+        "faults": faults,
         "passed": result.valid,
         "exit_code": 0 if result.valid else 1,
         "thresholds": [],

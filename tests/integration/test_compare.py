@@ -1,7 +1,7 @@
 """Reports and ``harness compare`` on real short runs against the local stack.
 
 Three 10 s runs at 500 events/s of one Kafka scenario: two healthy ones and a candidate with a
-150 ms latency toxic on every broker's proxy from 3 s to 7 s. The comparison must pass the two
+500 ms latency toxic on every broker's proxy from 3 s to 7 s. The comparison must pass the two
 healthy runs and flag the candidate's p99; the candidate's report must shade the fault where
 the history recorded it and show its impact.
 """
@@ -47,7 +47,7 @@ TOXIC = {
         "type": "latency",
         "target": "all",
         "stream": "downstream",
-        "attributes": {"latency": 150},
+        "attributes": {"latency": 500},
     },
     "duration": "4s",
 }
@@ -96,7 +96,7 @@ def test_real_report_shades_the_recorded_fault_and_its_impact(runs: dict[str, Pa
     assert float(band[2]) == pytest.approx(recorded["end"], abs=1e-3)
     assert 2.5 < recorded["start"] < 4.5 and 3.5 < recorded["end"] - recorded["start"] < 5.5
     impact = view.impacts[0]
-    assert impact.p99_ms["during"] > impact.p99_ms["before"] + 100
+    assert impact.p99_ms["during"] > impact.p99_ms["before"] + 300
     assert impact.lost == 0
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["faults"][0]["during"]["p99_ms"] == impact.p99_ms["during"]

@@ -12,6 +12,7 @@ from harness.cli import main
 from harness.errors import ConfigError
 from harness.report.compare import (
     DEFAULT_TOLERANCE,
+    METRICS,
     Metric,
     Row,
     benchmark_json,
@@ -108,3 +109,13 @@ def test_benchmark_json_values_are_the_candidate_medians(runs: dict[str, Path]) 
 def test_missing_run_folder_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no summary.json"):
         load_side(tmp_path, "b")
+
+
+def test_defaults_absorb_the_measured_healthy_spread() -> None:
+    """Extremes of seven healthy 10 s runs at 500/s measured on this machine (compare.py)."""
+    metrics = {m.name: m for m in METRICS}
+    spread = {"p50_ms": (8.4, 22.7), "p99_ms": (26.3, 167.3), "p999_ms": (36.2, 265.0)}
+    for name, (low, high) in spread.items():
+        assert not Row(metrics[name], low, high, DEFAULT_TOLERANCE).regressed, name
+    toxic = Row(metrics["p99_ms"], 167.3, 520.0, DEFAULT_TOLERANCE)  # + a 500 ms toxic
+    assert toxic.regressed
