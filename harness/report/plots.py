@@ -131,7 +131,8 @@ def quantile_chart(curves: Mapping[str, pd.DataFrame], title: str | None = None)
     ax.set_xlabel("quantile")
     _log_y(ax)
     ax.set_ylabel("ms")
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=3)
+    if ax.get_lines():
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=3)
     figure.tight_layout()
     return figure
 

@@ -124,3 +124,15 @@ def test_bench_series_records_load_into_pandas(tmp_path: Path) -> None:
     assert frame["sent_per_s"].sum() * 0.5 == spec.events
     agg = pd.DataFrame(data["aggregated"])
     assert agg["p99.99_ms"].iloc[0] >= agg["p99_ms"].iloc[0] > 0
+
+
+def test_a_run_that_recorded_nothing_still_gets_a_report(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from harness.history.schema import SCHEMA
+    from harness.report import render_run
+
+    pq.write_table(SCHEMA.empty_table(), tmp_path / "history.parquet")
+    page = render_run(tmp_path, step_summary=False).read_text()
+    assert "No fault was injected." in page
+    assert "<dt>storm</dt>" in page
