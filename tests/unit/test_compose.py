@@ -16,6 +16,12 @@ from harness.stack.local import proxies_for
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _default_ports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compose file publishes the default ports, whatever offset this shell uses."""
+    monkeypatch.delenv(layout.PORT_OFFSET_ENV, raising=False)
+
+
 @pytest.fixture(scope="module")
 def compose() -> dict:
     return YAML(typ="safe").load(compose_file().read_text())
