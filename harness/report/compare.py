@@ -24,8 +24,8 @@ from harness.report.view import read_summary
 
 DEFAULT_TOLERANCE = 1.0
 """100%, with the absolute floors below. Measured on this 2-core machine while other jobs ran
-(load average 4-7): seven healthy 10 s runs at 500/s of one Kafka scenario gave p50 8.4-22.7 ms,
-p99 26-167 ms, p99.9 36-265 ms (throughput within 0.1%). Any pair of them passes these
+(load average 3-7): nine healthy 10 s runs at 500/s of one Kafka scenario gave p50 8.4-22.7 ms,
+p99 26-167 ms, p99.9 36-325 ms (throughput within 0.1%). Any pair of them passes these
 defaults; a 500 ms latency toxic over 40% of the run does not. Compare sets of runs (medians)
 and lower the tolerance where the machine is quieter."""
 
@@ -44,7 +44,7 @@ class Metric:
 METRICS: tuple[Metric, ...] = (
     Metric("p50_ms", "ms", floor=20.0),
     Metric("p99_ms", "ms", floor=150.0),
-    Metric("p999_ms", "ms", floor=250.0),
+    Metric("p999_ms", "ms", floor=400.0),
     Metric("throughput_per_s", "events/s", lower_is_better=False, floor=0.05),
     Metric("recovery_s", "s", floor=2.0),
     *(
