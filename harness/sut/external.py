@@ -177,6 +177,11 @@ def build_external_sut(
             f"Scenario {scenario.name!r}: an external system_under_test is supported on Kafka "
             "targets only; use the built-in consumer (no command) for RabbitMQ."
         )
+    if scenario.consumer.count != 1:
+        raise ConfigError(
+            f"Scenario {scenario.name!r}: consumer.count={scenario.consumer.count}, but the "
+            "harness starts one process of an external system_under_test; set count to 1."
+        )
     brokers = len(stack.kafka_nodes())
     wiring = Wiring(
         bootstrap=stack.kafka_bootstrap_servers,

@@ -30,7 +30,8 @@ from harness.drivers import (
 from harness.errors import HarnessError
 from harness.events import Event
 from harness.history import HistoryWriter
-from harness.sut import ExternalSut, SutSpec, Wiring
+from harness.scenario import load_scenario
+from harness.sut import ExternalSut, SutSpec, Wiring, build_external_sut
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +94,10 @@ async def topic(stack, topic_name):
     await delete_topic(bootstrap, f"{topic_name}.dlq")
 
 
-def external_sut(stack, topic: str, tmp_path: Path, mode: str, recorder: Tee) -> ExternalSut:
+EXAMPLE = ["python", "examples/order_consumer.py"]
+
+
+def external_sut(stack, topic: str, tmp_path: Path, mode: str, recorder, command=EXAMPLE):
     wiring = Wiring(
         bootstrap=stack.kafka_bootstrap_servers,
         topic=topic,
@@ -106,7 +110,7 @@ def external_sut(stack, topic: str, tmp_path: Path, mode: str, recorder: Tee) ->
         run_id=topic,
     )
     spec = SutSpec(
-        command=["python", "examples/order_consumer.py"],
+        command=command,
         wiring=wiring,
         env={"ORDER_CONSUMER_COMMIT_INTERVAL_MS": "3000"},
         log_path=tmp_path / "sut.log",
@@ -180,11 +184,30 @@ async def test_buggy_mode_reapplies_effects_redelivered_after_a_crash(stack, top
 
 
 async def test_a_command_that_exits_at_once_fails_clearly(stack, topic, tmp_path):
-    sut = external_sut(
-        stack, topic, tmp_path, "correct", Tee(HistoryWriter(tmp_path / "h.parquet"))
-    )
-    sut.process.command = [sys.executable, "-c", "raise SystemExit('no broker for me')"]
-    with pytest.raises(HarnessError, match=r"exited on its own with code 1(.|\n)*no broker"):
+    quitter = [sys.executable, "-c", "raise SystemExit('no broker for me')"]
+    sut = external_sut(stack, topic, tmp_path, "correct", ListRecorder(), command=quitter)
+    with pytest.raises(
+        HarnessError, match=r"exited on its own with code 1(.|\n)*no broker"
+    ) as info:
         await sut.start()
-    await sut.observer.stop()
-    assert str(tmp_path / "sut.log") in str(sut.process.failure)
+    assert str(tmp_path / "sut.log") in str(info.value)
+    with pytest.raises(HarnessError, match="exited on its own"):
+        await sut.close()  # cleans up, then still names the failure
+
+
+@pytest.mark.parametrize("mode", ["buggy", "correct"])
+def test_shipped_crash_scenarios_build_an_external_sut(stack, tmp_path, mode):
+    scenario = load_scenario(REPO / f"scenarios/kafka-consumer-crash-before-commit-{mode}.yaml")
+    sut = build_external_sut(scenario, stack, "orders-x-1", "1-abc", ListRecorder(), tmp_path)
+
+    assert sut.process.command == [sys.executable, "examples/order_consumer.py"]
+    env = sut.process.env
+    assert env["HARNESS_MODE"] == mode
+    assert env["HARNESS_TOPIC"] == "orders-x-1"
+    assert env["HARNESS_GROUP"] == f"{scenario.consumer.group}-1-abc"
+    assert env["HARNESS_REPORT_TOPIC"] == "orders-x-1.report"
+    assert env["HARNESS_DLQ_TOPIC"] == "orders-x-1.dlq"
+    assert env["HARNESS_STATE_DIR"] == str(tmp_path / "sut-state")
+    assert env["HARNESS_KAFKA_BOOTSTRAP"] == stack.kafka_bootstrap_servers
+    assert sut.spec.log_path == tmp_path / "sut.log"
+    assert sut.spec.replication_factor == min(3, len(stack.kafka_nodes()))
