@@ -76,13 +76,12 @@ def parse_rates(text: str) -> list[float]:
 
 
 def at_rate(scenario: Scenario, rate: float, duration: float | None = None) -> Scenario:
-    """The scenario at a constant ``rate`` (any rate shape is replaced), optionally shortened."""
-    storm = scenario.storm.model_copy(
-        update={
-            "rate": Rate(shape=Shape.CONSTANT, per_second=rate),
-            "duration": duration if duration is not None else scenario.storm.duration,
-        }
-    )
+    """The scenario at a constant ``rate`` (any rate shape is replaced); with ``duration``, the
+    storm and every fault time are scaled to it (``Scenario.scaled``), so faults keep their
+    place in the run."""
+    if duration is not None and duration != scenario.storm.duration:
+        scenario = scenario.scaled(duration / scenario.storm.duration)
+    storm = scenario.storm.model_copy(update={"rate": Rate(shape=Shape.CONSTANT, per_second=rate)})
     return scenario.model_copy(update={"storm": storm})
 
 

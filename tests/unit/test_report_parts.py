@@ -136,3 +136,14 @@ def test_a_run_that_recorded_nothing_still_gets_a_report(tmp_path: Path) -> None
     page = render_run(tmp_path, step_summary=False).read_text()
     assert "No fault was injected." in page
     assert "<dt>storm</dt>" in page
+
+
+def test_bench_rate_replaces_the_shape_and_scales_faults_with_the_duration() -> None:
+    from harness.report.bench import at_rate
+    from harness.scenario import load_scenario
+
+    original = load_scenario(Path(__file__).parents[2] / "scenarios/kafka-latency-spike.yaml")
+    stepped = at_rate(original, 300.0, duration=15.0)
+    assert (stepped.storm.rate.per_second, stepped.storm.duration) == (300.0, 15.0)
+    assert stepped.faults[0].at == pytest.approx(original.faults[0].at / 4)
+    assert at_rate(original, 50.0).storm.duration == original.storm.duration
