@@ -1,15 +1,18 @@
 """Kafka producer driver over aiokafka: queue without blocking, record each send once.
 
-``send(event)`` returns at once: it appends the event to a queue. One pump task hands queued
-events, in order, to ``AIOKafkaProducer.send()`` (which returns a delivery future once the
-record is in a batch, and waits only while the batch buffer is full), and the future's callback
-appends the one ``send`` row of that event with its outcome: acknowledged partition and offset
-and ``t_ack``, or ``fail``/``unknown`` as ``harness.drivers.outcomes`` decides.
+``send(event)`` returns at once: it picks the event's partition (aiokafka's default
+partitioner over the key, so the choice is the one aiokafka would make) and appends the event
+to that partition's queue. One pump task per partition hands its events, in order, to
+``AIOKafkaProducer.send()`` (which returns a delivery future once the record is in a batch, and
+waits only while that partition's batch is full), and the future's callback appends the one
+``send`` row of that event with its outcome: acknowledged partition and offset and ``t_ack``,
+or ``fail``/``unknown`` as ``harness.drivers.outcomes`` decides.
 
-One pump, not a task per event: aiokafka's ``add_message`` charges every waiter the cumulative
-wait of each retry round, so thousands of concurrent ``send()`` calls on one full partition fail
-with ``KafkaTimeoutError`` within a second; sequential hand-over is also what keeps per-key
-order.
+One pump per partition, not a task per event: aiokafka's ``add_message`` charges every waiter
+the cumulative wait of each retry round, so thousands of concurrent ``send()`` calls on one full
+partition fail with ``KafkaTimeoutError`` within a second; sequential hand-over per partition is
+also what keeps per-key order. Not one pump for all: a partition whose leader is slow or gone
+would then stall every other partition behind it, and the storm would measure the driver.
 
 ``t`` is the moment the record is handed to aiokafka, ``t_ack`` the moment its future resolved.
 A send still unresolved after ``delivery_timeout_s`` or at ``close()`` is recorded ``unknown``
@@ -34,11 +37,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from harness import clock, events
 from harness.drivers._types import EventLike, Recorder
 from harness.drivers.outcomes import Outcome, Stage, classify_kafka, describe
-from harness.errors import ConfigError
+from harness.errors import ConfigError, StackError
 from harness.safety import check_address
 
 log = logging.getLogger(__name__)
@@ -130,10 +134,12 @@ class KafkaProducerDriver:
         self._producer: AIOKafkaProducer | None = None
         self._pending: dict[int, _Pending] = {}
         self._next = 0
-        self._queue: collections.deque[EventLike] = collections.deque()
-        self._wakeup = asyncio.Event()
-        self._pump: asyncio.Task[None] | None = None
-        self._handing_over = 0
+        self._partitions: list[int] = []
+        self._partitioner = DefaultPartitioner()
+        self._round_robin = 0
+        self._queues: dict[int, collections.deque[EventLike]] = {}
+        self._wakeups: dict[int, asyncio.Event] = {}
+        self._pumps: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
         self.counts = {"sent": 0, "ok": 0, "fail": 0, "unknown": 0}
@@ -142,9 +148,22 @@ class KafkaProducerDriver:
         """Connect to the cluster; raise ``StackError``-worthy aiokafka errors as they come."""
         self._producer = AIOKafkaProducer(**self.config.client_kwargs())
         await self._producer.start()
+        try:
+            found = await self._producer.partitions_for(self.config.topic)
+        except Exception as exc:
+            await self._producer.stop()
+            raise StackError(
+                f"Cannot produce to {self.config.topic!r}: its partitions are unknown ({exc!r}). "
+                "Does the topic exist?"
+            ) from exc
+        self._partitions = sorted(found)
+        loop = asyncio.get_running_loop()
         if self.config.delivery_timeout_s is not None:
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
-        self._pump = asyncio.get_running_loop().create_task(self._run_pump())
+            self._sweeper = loop.create_task(self._sweep())
+        for partition in self._partitions:
+            self._queues[partition] = collections.deque()
+            self._wakeups[partition] = asyncio.Event()
+            self._pumps.append(loop.create_task(self._run_pump(partition)))
 
     def send(self, event: EventLike) -> None:
         """Hand ``event`` over; never blocks. The outcome is recorded when it is known."""
@@ -152,28 +171,41 @@ class KafkaProducerDriver:
             raise RuntimeError(
                 f"Cannot send {event.id!r}: the producer {self.name!r} is not running."
             )
-        self._queue.append(event)
-        if not self._wakeup.is_set():
-            self._wakeup.set()
+        partition = self._partition_of(event.key)
+        self._queues[partition].append(event)
+        wakeup = self._wakeups[partition]
+        if not wakeup.is_set():
+            wakeup.set()
+
+    def _partition_of(self, key: str | None) -> int:
+        if key:
+            return self._partitioner(key.encode(), self._partitions, self._partitions)
+        self._round_robin += 1
+        return self._partitions[self._round_robin % len(self._partitions)]
+
+    @property
+    def queued(self) -> int:
+        """Sends not yet handed to aiokafka."""
+        return sum(len(q) for q in self._queues.values())
 
     @property
     def in_flight(self) -> int:
         """Sends handed over whose outcome is not yet recorded."""
-        return len(self._pending) + len(self._queue)
+        return len(self._pending) + self.queued
 
-    async def _run_pump(self) -> None:
-        queue = self._queue
+    async def _run_pump(self, partition: int) -> None:
+        queue, wakeup = self._queues[partition], self._wakeups[partition]
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
+            await wakeup.wait()
+            wakeup.clear()
             handed = 0
             while queue:
-                await self._send(queue.popleft())
+                await self._send(queue.popleft(), partition)
                 handed += 1
                 if handed % 256 == 0:  # let the pacer and aiokafka's sender run
                     await asyncio.sleep(0)
 
-    async def _send(self, event: EventLike) -> None:
+    async def _send(self, event: EventLike, partition: int) -> None:
         assert self._producer is not None
         handle = self._next
         self._next += 1
@@ -184,7 +216,7 @@ class KafkaProducerDriver:
         try:
             key, value, headers = self._encode(event, t)
             future = await self._producer.send(
-                self.config.topic, value=value, key=key, headers=headers
+                self.config.topic, value=value, key=key, headers=headers, partition=partition
             )
         except asyncio.CancelledError:
             self._finish(handle, Outcome.FAIL, "Not queued: the producer closed first")
@@ -259,14 +291,14 @@ class KafkaProducerDriver:
     async def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every handed-over send has an outcome; False if ``timeout_s`` passed."""
         deadline = clock.now() + timeout_s
-        while self._queue and clock.now() < deadline:
+        while self.queued and clock.now() < deadline:
             await asyncio.sleep(0.01)
         if self._producer is not None and self._pending:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._producer.flush(), max(0.0, deadline - clock.now()))
         while self._pending and clock.now() < deadline:
             await asyncio.sleep(0.01)
-        return not self._pending and not self._queue
+        return not self._pending and not self.queued
 
     async def close(self, timeout_s: float = 30.0) -> None:
         """Flush, then record every send still unresolved as ``unknown`` and stop. Idempotent."""
@@ -283,15 +315,17 @@ class KafkaProducerDriver:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        if self._pump is not None:
-            self._pump.cancel()
+        for pump in self._pumps:
+            pump.cancel()
+        for pump in self._pumps:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
-        while self._queue:
-            event = self._queue.popleft()
-            self._pending[self._next] = _Pending(event, clock.now())
-            self._finish(self._next, Outcome.FAIL, "Not sent: the producer closed first")
-            self._next += 1
+                await pump
+        for queue in self._queues.values():
+            while queue:
+                event = queue.popleft()
+                self._pending[self._next] = _Pending(event, clock.now())
+                self._finish(self._next, Outcome.FAIL, "Not sent: the producer closed first")
+                self._next += 1
         self._expire_older_than(float("inf"), "producer closed before an answer")
         if self._producer is not None:
             with contextlib.suppress(Exception):

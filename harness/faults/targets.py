@@ -5,21 +5,29 @@ from __future__ import annotations
 import random
 
 from harness.errors import FaultError
-from harness.scenario.faults import ALL, LEADER_OF_PARTITION, RANDOM_BROKER, NodeTarget
+from harness.scenario.faults import (
+    ALL,
+    FOLLOWERS_OF_PARTITION,
+    PARTITION_TARGETS,
+    RANDOM_BROKER,
+    NodeTarget,
+)
 from harness.stack import NodeHandle, Stack
-from harness.stack.leader import leader_of_partition
+from harness.stack.leader import followers_of_partition, leader_of_partition
 
 
 async def resolve(
     target: NodeTarget | str, stack: Stack, topic: str | None, rng: random.Random
 ) -> list[NodeHandle]:
-    """The nodes a fault acts on now; ``leader_of_partition`` asks the cluster's metadata."""
+    """The nodes a fault acts on now; partition targets ask the cluster's metadata."""
     name = target if isinstance(target, str) else target.target
     brokers = stack.kafka_nodes()
-    if name == LEADER_OF_PARTITION:
+    if name in PARTITION_TARGETS:
         assert isinstance(target, NodeTarget)
         if topic is None:
-            raise FaultError("leader_of_partition needs a Kafka topic; this scenario has none.")
+            raise FaultError(f"{name} needs a Kafka topic; this scenario has none.")
+        if name == FOLLOWERS_OF_PARTITION:
+            return await followers_of_partition(stack, topic, target.partition or 0)
         return [await leader_of_partition(stack, topic, target.partition or 0)]
     if name == RANDOM_BROKER:
         if not brokers:

@@ -4,7 +4,8 @@ A fault has a start (``at``), an optional end (``duration`` for toxics, proxy_do
 consumer crashes; ``restart_after`` for kill; ``resume_after`` for pause), an optional
 repetition (``every`` + ``times``) and exactly one action. Targets name nodes of the stack
 (``kafka-1``..``kafka-3``, ``rabbitmq``) or are resolved at run time
-(``leader_of_partition`` with ``partition``, ``random_broker``, ``all``).
+(``leader_of_partition`` or ``followers_of_partition`` with ``partition``, ``random_broker``,
+``all``).
 
     faults:
       - at: 20s
@@ -55,9 +56,11 @@ TOXIC_ATTRIBUTES: dict[ToxicType, dict[str, bool]] = {
 
 # Targets resolved at run time, beside plain node names.
 LEADER_OF_PARTITION = "leader_of_partition"
+FOLLOWERS_OF_PARTITION = "followers_of_partition"
 RANDOM_BROKER = "random_broker"
 ALL = "all"
-DYNAMIC_TARGETS: tuple[str, ...] = (LEADER_OF_PARTITION, RANDOM_BROKER, ALL)
+PARTITION_TARGETS: tuple[str, ...] = (LEADER_OF_PARTITION, FOLLOWERS_OF_PARTITION)
+DYNAMIC_TARGETS: tuple[str, ...] = (*PARTITION_TARGETS, RANDOM_BROKER, ALL)
 
 
 class NodeTarget(StrictModel):
@@ -168,7 +171,9 @@ __all__ = [
     "DYNAMIC_TARGETS",
     "END_FIELD",
     "END_FIELDS",
+    "FOLLOWERS_OF_PARTITION",
     "LEADER_OF_PARTITION",
+    "PARTITION_TARGETS",
     "RANDOM_BROKER",
     "TOXIC_ATTRIBUTES",
     "ConsumerCrash",

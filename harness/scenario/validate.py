@@ -17,7 +17,7 @@ from harness.scenario.faults import (
     DYNAMIC_TARGETS,
     END_FIELD,
     END_FIELDS,
-    LEADER_OF_PARTITION,
+    PARTITION_TARGETS,
     TOXIC_ATTRIBUTES,
     Fault,
     NodeTarget,
@@ -252,11 +252,11 @@ def _fault_targets(s: Scenario, fault: Fault, action: str, base: Path) -> Iterat
 def _node_target(s: Scenario, spec: NodeTarget, path: Path) -> Iterator[Problem]:
     nodes = s.target.nodes
     known = (*nodes, *DYNAMIC_TARGETS)
-    if spec.target == LEADER_OF_PARTITION:
+    if spec.target in PARTITION_TARGETS:
         if s.target.kafka is None:
-            yield Problem((*path, "target"), "leader_of_partition needs a Kafka target")
+            yield Problem((*path, "target"), f"{spec.target} needs a Kafka target")
         elif spec.partition is None:
-            yield Problem((*path, "partition"), "leader_of_partition needs 'partition: P'")
+            yield Problem((*path, "partition"), f"{spec.target} needs 'partition: P'")
         elif spec.partition >= s.target.kafka.partitions:
             yield Problem(
                 (*path, "partition"),
@@ -267,7 +267,10 @@ def _node_target(s: Scenario, spec: NodeTarget, path: Path) -> Iterator[Problem]
     if spec.target not in known:
         yield Problem((*path, "target"), _unknown_target(spec.target, known))
     if spec.partition is not None:
-        yield Problem((*path, "partition"), "applies only to target: leader_of_partition")
+        yield Problem(
+            (*path, "partition"),
+            f"applies only to targets {' and '.join(PARTITION_TARGETS)}",
+        )
 
 
 def _unknown_target(name: str, known: tuple[str, ...]) -> str:

@@ -55,4 +55,19 @@ async def leader_of_partition(
     return stack.nodes[layout.kafka_node_name(leaders[partition])]
 
 
-__all__ = ["leader_of_partition", "partition_leaders"]
+async def followers_of_partition(
+    stack: Stack, topic: str, partition: int, timeout: float = LEADER_TIMEOUT
+) -> list[NodeHandle]:
+    """The node handles of the replicas of ``topic``/``partition`` that do not lead it now."""
+    leader = await leader_of_partition(stack, topic, partition, timeout)
+    cluster = await _metadata(stack.kafka_bootstrap)
+    # aiokafka keeps replica lists only in its private partition table.
+    table = getattr(cluster, "_partitions", {}).get(topic, {})
+    replicas = getattr(table.get(partition), "replicas", None)
+    if replicas is None:
+        raise StackError(f"The cluster's metadata lists no replicas for {topic!r}/{partition}.")
+    names = [layout.kafka_node_name(int(r)) for r in replicas]
+    return [stack.nodes[n] for n in names if n != leader.name and n in stack.nodes]
+
+
+__all__ = ["followers_of_partition", "leader_of_partition", "partition_leaders"]
