@@ -119,3 +119,43 @@ async def test_locust_distributed_kafka_with_a_leader_kill(stack, topic_name, tm
     assert counts["sends_fail"] + counts["sends_unknown"] == result.failures
     assert anomalies["lost"] == 0 and anomalies["unexpected"] == 0
     assert anomalies["out_of_order"] == 0 and anomalies["duplicate_write"] == 0
+
+
+async def test_run_locust_storm_sends_exactly_the_scenario_storm(stack, topic_name, tmp_path):
+    from harness.drivers import ListRecorder
+    from harness.load.storm import build_storm
+    from harness.locust.runner import STARTUP_LEAD_S, run_locust_storm
+    from harness.scenario.models import Scenario
+
+    scenario = Scenario(
+        name="locust-ramp",
+        target={"kafka": {"topic": "orders"}},
+        storm={"duration": "5s", "rate": {"shape": "ramp", "from": 100, "to": 400}},
+        load={"engine": "locust", "users": 4, "workers": 2},
+        drain={"timeout": "5s"},
+    )
+    bootstrap = stack.kafka_bootstrap_servers
+    await create_topic(
+        bootstrap, topic_name, partitions=6, replication_factor=3, min_insync_replicas=2
+    )
+    rows = ListRecorder()
+    try:
+        result = await run_locust_storm(
+            scenario,
+            stack,
+            tmp_path,
+            7,
+            clock.now() + STARTUP_LEAD_S,
+            destination=topic_name,
+            recorder=rows,
+        )
+    finally:
+        await delete_topic(bootstrap, topic_name)
+
+    storm = build_storm(scenario.storm, 7, "e7")
+    sends = rows.of("send")
+    assert sorted(r["id"] for r in sends) == sorted(storm.id)
+    assert result.successes == sum(r["status"] == "ok" for r in sends) == len(storm)
+    assert len({r["worker"] for r in sends}) == 2
+    assert len(result.clock_offsets) == 2
+    assert all(abs(o["offset_s"]) <= o["rtt_s"] for o in result.clock_offsets.values())
