@@ -205,7 +205,7 @@ def impact_section(impacts: Sequence[FaultImpact]) -> str:
         rows.append(
             f'<tr id="impact-{esc(i.label)}"><td><b>{esc(i.label)}</b> {esc(_fault_text(i))}</td>'
             f"<td class=num>{i.start:.2f} – {_number(i.end, 2)}</td>{p99}{rate}"
-            f"<td class=num>{esc(_seconds(i.recovery_s))}</td>"
+            f"<td class=num>{esc(_seconds(i.recovery_s) if i.recovery_measurable else 'n/a')}</td>"
             f'<td class="num {"bad" if i.lost else ""}">{i.lost:,}</td>'
             f'<td class="num {"warn" if i.duplicated else ""}">{i.duplicated:,}</td></tr>'
         )
@@ -213,7 +213,8 @@ def impact_section(impacts: Sequence[FaultImpact]) -> str:
         "<section><h2>Fault impact</h2><table class=impact><thead>"
         f"{head}</thead><tbody>{''.join(rows)}</tbody></table><p class=note>Recovery: time from "
         "the fault's end to the first 1 s window whose p99 is back within 20% of the p99 before "
-        "it. Lost or duplicated: events whose intended send time falls in the window.</p>"
+        "it (n/a: the fault lasted to the storm's end). Lost or duplicated: events whose intended "
+        "send time falls in the window.</p>"
         "</section>"
     )
 
@@ -409,7 +410,9 @@ def _ms(value: object) -> str:
 
 def _recovery(view: RunView, metrics: Mapping[str, Any]) -> float | None:
     """The longest recovery over the faults (infinity: latency never came back)."""
-    known = [i.recovery_s for i in view.impacts if not math.isnan(i.recovery_s)]
+    known = [
+        i.recovery_s for i in view.impacts if i.recovery_measurable and not math.isnan(i.recovery_s)
+    ]
     if known:
         return max(known)
     value = metrics.get("recovery_s")

@@ -38,6 +38,12 @@ class FaultImpact:
     lost: int
     duplicated: int
 
+    @property
+    def recovery_measurable(self) -> bool:
+        """False when no event was due after the fault (it lasted to the storm's end), where
+        the verdict's infinite recovery means "not observed" rather than "never recovered"."""
+        return self.p99_ms.get("after") is not None
+
 
 def impacts(
     prepared: Prepared,

@@ -102,6 +102,7 @@ def _impacts(impacts: list[FaultImpact]) -> list[str]:
     for i in impacts:
         p99 = " → ".join(_num(i.p99_ms[p]) for p in ("before", "during", "after"))
         recovery = "never" if math.isinf(i.recovery_s) else _num(i.recovery_s, suffix=" s")
+        recovery = recovery if i.recovery_measurable else "n/a"
         end = f"{i.end:.1f}" if math.isfinite(i.end) else "end"
         window = f"{i.start:.1f}–{end}"
         rows.append(

@@ -229,7 +229,7 @@ def _shade(ax: Axes, faults: Sequence[Band]) -> None:
         ax.axvspan(band.start, end, color=color, alpha=0.18, lw=0, gid=f"fault-{band.label}")
         ax.text(
             band.start,
-            1.0,
+            1.0 - 0.08 * (index % 3),  # adjacent faults' labels on staggered rows
             f" {band.label} {band.text}",
             transform=ax.get_xaxis_transform(),
             va="top",

@@ -147,3 +147,14 @@ def test_bench_rate_replaces_the_shape_and_scales_faults_with_the_duration() -> 
     assert (stepped.storm.rate.per_second, stepped.storm.duration) == (300.0, 15.0)
     assert stepped.faults[0].at == pytest.approx(original.faults[0].at / 4)
     assert at_rate(original, 50.0).storm.duration == original.storm.duration
+
+
+def test_fault_lasting_to_the_storm_end_has_no_measurable_recovery(tmp_path: Path) -> None:
+    from harness.report import render_run
+
+    folder = make_run(tmp_path, Synthetic(rate=100, seconds=10.0, fault=(6.0, 10.0)))
+    impact = load_run(folder).impacts[0]
+    assert not impact.recovery_measurable
+    page = render_run(folder, step_summary=False).read_text()
+    assert "<td class=num>n/a</td>" in page
+    assert "| n/a |" in (folder / "summary.md").read_text()
