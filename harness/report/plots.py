@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator, FuncFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 WIDTH, HEIGHT, DPI = 10.5, 3.4, 110
 COLORS = {
@@ -244,6 +244,7 @@ def _log_y(ax: Axes) -> None:
     if any(line.get_ydata().size for line in ax.get_lines()):
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _nines_label(x: float, _: object) -> str:
