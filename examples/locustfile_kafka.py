@@ -2,12 +2,15 @@
 
     export HARNESS_LOCUST_HISTORY_DIR=runs/locust-kafka
     locust -f examples/locustfile_kafka.py --headless -u 4 -r 4 -t 60s --csv runs/locust-kafka/stats
-    python -m harness.locust.consume kafka orders --until-idle 5   # records the receives
     harness history merge runs/locust-kafka/*.parquet -o runs/locust-kafka/history.parquet
     harness check runs/locust-kafka/history.parquet
 
 Distributed: ``--master --expect-workers 2`` on one host, ``--worker --master-host HOST`` on
 each of the others (or ``--processes 2`` beside the master). See the README's "Locust" section.
+
+The receives come from whatever consumes the topic: record them into a history next to the
+shards (the built-in consumer drivers with a ``HistoryWriter``, as tests/integration/test_locust_*.py
+do) before merging; without them every acknowledged send is reported lost.
 """
 
 from __future__ import annotations

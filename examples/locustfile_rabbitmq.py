@@ -5,6 +5,10 @@ locust -f examples/locustfile_rabbitmq.py --headless -u 4 -r 4 -t 60s --csv runs
 python -m harness.locust.consume rabbitmq orders --until-idle 5
 harness history merge runs/locust-rabbit/*.parquet -o runs/locust-rabbit/history.parquet
 harness check runs/locust-rabbit/history.parquet
+
+The receives come from whatever consumes the queue: record them into a history next to the
+shards (the built-in consumer drivers with a ``HistoryWriter``, as tests/integration/test_locust_*.py
+do) before merging; without them every acknowledged send is reported lost.
 """
 
 from __future__ import annotations

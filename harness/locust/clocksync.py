@@ -19,8 +19,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import gevent
-
 from harness import clock
 from harness.locust.shard import history_dir, worker_tag
 
@@ -89,10 +87,14 @@ def install(events: Any) -> None:
     @events.test_start.add_listener
     def _ping(environment: Any, **_kwargs: Any) -> None:
         if _is_master(environment):
+            import gevent
+
             gevent.spawn(_ping_workers, environment)
 
 
 def _ping_workers(environment: Any) -> None:
+    import gevent
+
     runner = environment.runner
     for _ in range(PINGS):
         for client in list(runner.clients.all):
