@@ -264,6 +264,7 @@ class KafkaProducerDriver:
             "t_ack": clock.now(),
             "status": status.value,
             "producer": self.name,
+            "poison": bool(getattr(event, "poison", False)),
         }
         if error is not None:
             row["error"] = error

@@ -267,6 +267,7 @@ class RabbitPublisherDriver:
             "status": status.value,
             "queue": self.config.target.queue,
             "producer": self.config.name,
+            "poison": bool(getattr(event, "poison", False)),
         }
         if error is not None:
             row["error"] = error

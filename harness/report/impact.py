@@ -86,15 +86,19 @@ def impacts(
 
 def _restored(judged: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Summary fault entries with what JSON could not hold put back: an open end is infinity,
-    and a missing recovery after a measurable before-p99 means latency never came back."""
+    and a missing recovery is ``never`` or ``not measurable`` as the verdict's ``recovery``
+    field says."""
     out = []
     for entry in judged:
         restored = dict(entry)
         if restored.get("t_end") is None:
             restored["t_end"] = math.inf
         if restored.get("recovery_s") is None:
-            before = (restored.get("before") or {}).get("p99_ms")
-            restored["recovery_s"] = math.inf if before is not None else math.nan
+            status = restored.get("recovery")
+            if status is None:  # summaries written before the verdict said which
+                before = (restored.get("before") or {}).get("p99_ms")
+                status = "never" if before is not None else "not measurable"
+            restored["recovery_s"] = math.inf if status == "never" else math.nan
         out.append(restored)
     return out
 

@@ -36,6 +36,7 @@ from harness.load.storm import Storm, build_storm
 from harness.run.clients import Clients, build_clients
 from harness.safety import check_address, check_target
 from harness.scenario import Scenario
+from harness.scenario.models import Engine
 from harness.stack import Stack
 
 STORM_LEAD_S = 0.5
@@ -129,21 +130,30 @@ async def run_scenario(
         timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, writer)
         storm_start = storm_end = clock.now()
         slip_p99 = float("nan")
+        locust = scenario.load.engine is Engine.LOCUST
         try:
-            await _prepare(clients, scenario, status)
+            await _prepare(clients, scenario, status, start_producer=not locust)
             status.phase = "storm"
-            storm_start = clock.now() + STORM_LEAD_S
-            status.started_at = storm_start
-            timeline.start(storm_start)
-            pacer = Pacer(storm.t_offset, storm_start)
-            await _storm(pacer, storm, clients, status, timeline)
+            if locust:
+                storm_start, acked = await _locust_storm(
+                    scenario, stack, out_dir, seed, clients, writer, timeline, status
+                )
+            else:
+                storm_start = clock.now() + STORM_LEAD_S
+                status.started_at = storm_start
+                timeline.start(storm_start)
+                pacer = Pacer(storm.t_offset, storm_start)
+                await _storm(pacer, storm, clients, status, timeline)
+                slip_p99 = pacer.stats().p99_ms
             storm_end = clock.now()
-            slip_p99 = pacer.stats().p99_ms
             status.phase = "heal"
             errors += await timeline.close()
             status.faults = []
             status.phase = "drain"
-            await _drain(clients, scenario.drain.timeout, status)
+            if not locust:
+                await clients.producer.flush(scenario.drain.timeout)
+                acked = _acked(clients)
+            await _drain(clients, acked, scenario.drain.timeout)
         finally:
             status.phase = "close"
             errors += await timeline.close()
@@ -165,7 +175,9 @@ async def run_scenario(
     )
 
 
-async def _prepare(clients: Clients, scenario: Scenario, status: RunStatus) -> None:
+async def _prepare(
+    clients: Clients, scenario: Scenario, status: RunStatus, *, start_producer: bool = True
+) -> None:
     try:
         await clients.prepare(scenario)
         await clients.consumer.start()
@@ -175,7 +187,8 @@ async def _prepare(clients: Clients, scenario: Scenario, status: RunStatus) -> N
                 f"The consumer got no partition of {clients.destination!r} within 60s; "
                 "is the Kafka cluster healthy? (`harness stack status`)"
             )
-        await clients.producer.start()
+        if start_producer:
+            await clients.producer.start()
     except HarnessError:
         raise
     except Exception as error:
@@ -200,11 +213,38 @@ async def _storm(
         status.faults = timeline.describe_active()
 
 
-async def _drain(clients: Clients, timeout: float, status: RunStatus) -> None:
-    """Wait for the outcome of every send, then until the consumer has caught up."""
+async def _locust_storm(
+    scenario: Scenario,
+    stack: Stack,
+    out_dir: Path,
+    seed: int,
+    clients: Clients,
+    writer: HistoryWriter,
+    timeline: Timeline,
+    status: RunStatus,
+) -> tuple[float, int]:
+    """Send the storm with Locust master and workers; return its start and the acked count."""
+    from harness.locust.runner import STARTUP_LEAD_S, run_locust_storm
+
+    storm_start = clock.now() + STARTUP_LEAD_S
+    status.started_at = storm_start
+    timeline.start(storm_start)
+    result = await run_locust_storm(
+        scenario,
+        stack,
+        out_dir / "locust",
+        seed,
+        storm_start,
+        destination=clients.destination,
+        recorder=writer,
+    )
+    status.sent = result.requests
+    return storm_start, result.successes
+
+
+async def _drain(clients: Clients, acked: int, timeout: float) -> None:
+    """Wait until the consumer has received as many events as were acknowledged."""
     deadline = clock.now() + timeout
-    await clients.producer.flush(max(1.0, deadline - clock.now()))
-    acked = _acked(clients)
     last_count, last_change = -1, clock.now()
     while clock.now() < deadline:
         stats = clients.consumer.stats()

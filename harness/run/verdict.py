@@ -9,6 +9,9 @@ Recovery time: for each fault window, the first 1-second window starting at or a
 fault's end whose end-to-end p99 is back within 20% (and 5 ms) of the p99 before the fault,
 measured from the fault's end. ``recovery_s`` is the longest over the run's faults; a fault
 after which latency never recovered gives infinity, which fails any ``recovery_s`` threshold.
+A fault with no latency sample before it, or none after it (it ended with the storm), is not
+measurable (NaN, which fails a threshold too). Each impact says which in ``recovery``:
+``recovered``, ``never`` or ``not measurable``, since JSON writes both as null.
 """
 
 from __future__ import annotations
@@ -133,7 +136,15 @@ def fault_impacts(history: Prepared) -> list[dict[str, Any]]:
     origin = float(np.min(sample.at)) if len(sample) else 0.0
     windows = latency.series(sample, RECOVERY_WINDOW_S, origin=origin)
     for impact in impacts:
-        impact["recovery_s"] = recovery_seconds(windows, impact)
+        seconds = recovery_seconds(windows, impact)
+        impact["recovery_s"] = seconds
+        impact["recovery"] = (
+            "not measurable"
+            if math.isnan(seconds)
+            else "never"
+            if math.isinf(seconds)
+            else "recovered"
+        )
     return impacts
 
 
@@ -145,6 +156,8 @@ def recovery_seconds(windows: Any, impact: dict[str, Any]) -> float:
     limit = max(before * (1 + RECOVERY_TOLERANCE), before + RECOVERY_FLOOR_MS)
     end = float(impact["t_end"])
     after = windows[windows["start"] >= end - 1e-9]
+    if len(after) == 0:
+        return math.nan
     recovered = after[after["p99_ms"] <= limit]
     if len(recovered) == 0:
         return math.inf

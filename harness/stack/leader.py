@@ -45,11 +45,25 @@ async def partition_leaders(
     )
 
 
+def live_bootstrap(stack: Stack) -> list[str]:
+    """The proxied addresses of the brokers that run and are not paused.
+
+    A paused broker still accepts connections through its proxy but never answers, so asking
+    it for metadata would stall a fault for the client's whole request timeout.
+    """
+    live = [
+        f"{layout.HOST}:{node.ports['proxy']}"
+        for node in stack.kafka_nodes()
+        if "proxy" in node.ports and node.is_alive() and not node.is_paused()
+    ]
+    return live or stack.kafka_bootstrap
+
+
 async def leader_of_partition(
     stack: Stack, topic: str, partition: int, timeout: float = LEADER_TIMEOUT
 ) -> NodeHandle:
     """The node handle of the broker that leads ``topic``/``partition`` now."""
-    leaders = await partition_leaders(stack.kafka_bootstrap, topic, timeout)
+    leaders = await partition_leaders(live_bootstrap(stack), topic, timeout)
     if partition not in leaders:
         raise StackError(f"Topic {topic!r} has no partition {partition} (it has {len(leaders)}).")
     return stack.nodes[layout.kafka_node_name(leaders[partition])]
@@ -60,7 +74,7 @@ async def followers_of_partition(
 ) -> list[NodeHandle]:
     """The node handles of the replicas of ``topic``/``partition`` that do not lead it now."""
     leader = await leader_of_partition(stack, topic, partition, timeout)
-    cluster = await _metadata(stack.kafka_bootstrap)
+    cluster = await _metadata(live_bootstrap(stack))
     # aiokafka keeps replica lists only in its private partition table.
     table = getattr(cluster, "_partitions", {}).get(topic, {})
     replicas = getattr(table.get(partition), "replicas", None)
@@ -70,4 +84,4 @@ async def followers_of_partition(
     return [stack.nodes[n] for n in names if n != leader.name and n in stack.nodes]
 
 
-__all__ = ["followers_of_partition", "leader_of_partition", "partition_leaders"]
+__all__ = ["followers_of_partition", "leader_of_partition", "live_bootstrap", "partition_leaders"]

@@ -109,7 +109,7 @@ MALFORMED = [
         "unknown kill target",
         VALID + "faults:\n  - at: 20s\n    kill: {target: kafka-9}\n    restart_after: 5s\n",
         "scenarios/x.yaml:9: faults[0].kill.target: unknown target 'kafka-9' (known: kafka-1, "
-        "kafka-2, kafka-3, leader_of_partition, random_broker, all)",
+        "kafka-2, kafka-3, leader_of_partition, followers_of_partition, random_broker, all)",
     ),
     (
         "fault after the storm",
@@ -157,6 +157,12 @@ MALFORMED = [
         + "faults:\n  - at: 5s\n    duration: 2s\n    toxic:\n      type: latency\n"
         + "      target: kafka-1\n      attributes: {latncy: 100}\n",
         "scenarios/x.yaml:13: faults[0].toxic.attributes.latncy: not an attribute of a latency toxic",
+    ),
+    (
+        "followers without partition",
+        VALID + "faults:\n  - at: 5s\n    resume_after: 2s\n"
+        + "    pause: {target: followers_of_partition}\n",
+        "scenarios/x.yaml:10: faults[0].pause.partition: followers_of_partition needs 'partition: P'",
     ),
 ]
 

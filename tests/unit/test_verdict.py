@@ -147,3 +147,13 @@ def test_junit_marks_failed_thresholds_with_their_measured_value() -> None:
     assert failures["lost == 0"] is not None
     assert failures["lost == 0"].get("message") == "measured 3"
     assert failures["p99_ms < 100"] is not None  # the fault window's 500 ms is within the top 1%
+
+
+def test_a_fault_ending_with_the_storm_is_not_measurable_rather_than_never() -> None:
+    frame = history()
+    frame.loc[frame.op == "fault", "t_end"] = 40.0
+    verdict = judge(build_scenario(BASE), prepare(frame), storm_seconds=30.0)
+    (impact,) = verdict.faults
+    assert math.isnan(impact["recovery_s"]) and impact["recovery"] == "not measurable"
+    never = judge(build_scenario(BASE), prepare(history(heal_latency=False)), storm_seconds=30.0)
+    assert never.faults[0]["recovery"] == "never"
