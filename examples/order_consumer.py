@@ -226,7 +226,8 @@ class OrderConsumer:
                     reported.append(event_id)
         self.store.commit()  # the effects are durable ...
         await self.reporter.flush()  # ... and reported (with every dead letter) ...
-        self.store.mark_reported(reported)
+        if self.correct:
+            self.store.mark_reported(reported)
         self.done.update({tp: records[-1].offset + 1 for tp, records in batches.items()})
         interval = self.settings.commit_interval_ms / 1000
         if time.monotonic() - self.last_commit >= interval:

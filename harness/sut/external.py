@@ -167,7 +167,8 @@ def build_external_sut(
 
     It consumes ``destination_topic`` in group ``<consumer.group>-<run_id>``, dead-letters to
     ``<destination_topic>.dlq``, reports to ``<destination_topic>.report`` (deleted by
-    ``close()``), keeps its state in ``work_dir/sut-state`` and logs to ``work_dir/sut.log``.
+    ``close()``), keeps its state in ``work_dir/sut-state/<run_id>`` and logs to
+    ``work_dir/sut.log``.
     """
     sut = scenario.system_under_test
     if sut.command is None:
@@ -190,7 +191,7 @@ def build_external_sut(
         mode=str(sut.mode or SutMode.CORRECT),
         report_topic=f"{destination_topic}.report",
         dlq_topic=f"{destination_topic}.dlq",
-        state_dir=work_dir / "sut-state",
+        state_dir=work_dir / "sut-state" / run_id,  # a rerun into the same folder starts clean
         consumer="sut",
         run_id=run_id,
     )

@@ -22,7 +22,8 @@ LOG_TAIL_LINES = 12
 
 
 class SutProcess:
-    """One external command, restartable; its incarnations share the log file."""
+    """One external command, restartable; its incarnations share the log file (the first one
+    starts it afresh)."""
 
     def __init__(
         self, command: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None
@@ -55,7 +56,7 @@ class SutProcess:
         self.incarnation += 1
         self._expected_exit = False
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("ab" if self.incarnation > 1 else "wb") as log:
             header = f"=== incarnation {self.incarnation} at t={clock.now():.3f}: "
             log.write(f"{header}{shlex.join(self.command)}\n".encode())
             log.flush()

@@ -207,7 +207,7 @@ def test_shipped_crash_scenarios_build_an_external_sut(stack, tmp_path, mode):
     assert env["HARNESS_GROUP"] == f"{scenario.consumer.group}-1-abc"
     assert env["HARNESS_REPORT_TOPIC"] == "orders-x-1.report"
     assert env["HARNESS_DLQ_TOPIC"] == "orders-x-1.dlq"
-    assert env["HARNESS_STATE_DIR"] == str(tmp_path / "sut-state")
+    assert env["HARNESS_STATE_DIR"] == str(tmp_path / "sut-state" / "1-abc")
     assert env["HARNESS_KAFKA_BOOTSTRAP"] == stack.kafka_bootstrap_servers
     assert sut.spec.log_path == tmp_path / "sut.log"
     assert sut.spec.replication_factor == min(3, len(stack.kafka_nodes()))
