@@ -92,7 +92,7 @@ def test_python_api_raises_config_error_with_paths():
         Scenario(**{**BASE, "faults": [{"at": 1, "kill": {"target": "kafka-7"}}]})
     assert str(caught.value) == (
         "<python>: faults[0].kill.target: unknown target 'kafka-7' "
-        "(known: kafka-1, kafka-2, kafka-3, leader_of_partition, random_broker, all)"
+        "(known: kafka-1, kafka-2, kafka-3, leader_of_partition, followers_of_partition, random_broker, all)"
     )
     with pytest.raises(ConfigError, match=r"KafkaTarget.partitions: Input should be greater"):
         KafkaTarget(topic="t", partitions=0)
