@@ -1,7 +1,9 @@
 """Fixtures for tests against the real local stack.
 
 ``stack`` (session): the three-broker stack with RabbitMQ, started here unless one of that shape
-is already running; taken down at the end only if this session started it.
+is already running; taken down at the end only if this session started it. The session holds
+an exclusive lock meanwhile, so two test sessions on one machine never fault each other's
+brokers.
 ``toxiproxy``: a client for its Toxiproxy API.
 ``_heal_after_each_test`` (autouse): after every test, resumes paused nodes, restarts dead
 ones and resets Toxiproxy, so no test's fault leaks into the next.
@@ -9,19 +11,28 @@ ones and resets Toxiproxy, so no test's fault leaks into the next.
 
 from __future__ import annotations
 
+import fcntl
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from harness.faults.toxiproxy import ToxiproxyClient
-from harness.stack import Stack, load_state, local
+from harness.stack import Stack, layout, load_state, local
 
 BROKERS = 3
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
+    lock_path = layout.harness_home() / "integration-tests.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield from _stack()
+
+
+def _stack() -> Iterator[Stack]:
     state = load_state()
     running = state is not None and bool(local.running_nodes(state))
     shaped = running and state is not None and state.kafka_brokers == BROKERS and state.rabbitmq
