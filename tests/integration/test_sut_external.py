@@ -2,7 +2,7 @@
 
 The harness starts it through ``ExternalSut``, produces a paced storm with the Kafka producer
 driver, SIGKILLs it once the observer has seen a number of effects, restarts it, and checks the
-history. Offsets are committed every 3 s in both modes, so the crash lands after effects
+history. Offsets are committed every 8 s in both modes, so the crash lands after effects
 whose offsets are not yet committed: the correct mode gets them redelivered and applies each
 effect exactly once, the buggy mode (background auto-commit) applies some twice.
 """
@@ -40,6 +40,8 @@ EVENTS = 2000
 PER_SECOND = 250
 POISON_EVERY = 97
 CRASH_AFTER_EFFECTS = 700
+COMMIT_INTERVAL_MS = 8000
+"""Longer than the start plus 700 effects at 250/s, so the crash always precedes any commit."""
 
 
 class Tee:
@@ -112,7 +114,7 @@ def external_sut(stack, topic: str, tmp_path: Path, mode: str, recorder, command
     spec = SutSpec(
         command=command,
         wiring=wiring,
-        env={"ORDER_CONSUMER_COMMIT_INTERVAL_MS": "3000"},
+        env={"ORDER_CONSUMER_COMMIT_INTERVAL_MS": str(COMMIT_INTERVAL_MS)},
         log_path=tmp_path / "sut.log",
         replication_factor=3,
         cwd=REPO,
@@ -160,12 +162,12 @@ async def storm_with_crash(stack, topic: str, tmp_path: Path, mode: str, events:
 async def test_correct_mode_applies_every_effect_once_across_a_crash(stack, topic, tmp_path):
     events = make_events(EVENTS)
     tee, history = await storm_with_crash(stack, topic, tmp_path, "correct", events)
-    result = check_file(history)
+    found = check_file(history).anomalies
 
-    assert result.anomalies["lost"] == 0
-    assert result.anomalies["duplicate_delivery"] > 0, "the crash redelivered nothing"
-    assert result.anomalies["duplicate_effect"] == 0
-    assert result.anomalies["missing_effect"] == 0
+    assert found["lost"] == 0, found
+    assert found["duplicate_delivery"] >= CRASH_AFTER_EFFECTS, found  # nothing was committed
+    assert found["duplicate_effect"] == 0, found
+    assert found["missing_effect"] == 0, found
     poison = {e.id for e in events if e.poison}
     assert tee.ids("dead_letter") == poison and len(poison) == 21
     assert tee.ids("effect").isdisjoint(poison)
@@ -176,11 +178,11 @@ async def test_correct_mode_applies_every_effect_once_across_a_crash(stack, topi
 @pytest.mark.timeout(120)
 async def test_buggy_mode_reapplies_effects_redelivered_after_a_crash(stack, topic, tmp_path):
     tee, history = await storm_with_crash(stack, topic, tmp_path, "buggy", make_events(EVENTS))
-    result = check_file(history)
+    found = check_file(history).anomalies
 
-    assert result.anomalies["lost"] == 0
-    assert result.anomalies["duplicate_effect"] > 0
-    assert result.anomalies["duplicate_delivery"] >= result.anomalies["duplicate_effect"]
+    assert found["lost"] == 0, found
+    assert found["duplicate_effect"] >= CRASH_AFTER_EFFECTS * 0.9, found  # less the poison
+    assert found["duplicate_delivery"] >= found["duplicate_effect"], found
 
 
 async def test_a_command_that_exits_at_once_fails_clearly(stack, topic, tmp_path):
