@@ -31,6 +31,7 @@ from harness.drivers import (
 )
 from harness.scenario import Acks, Commit, DeliveryMode, Scenario, SutMode
 from harness.stack import Stack
+from harness.sut import build_external_sut
 
 _COMMITS = {
     Commit.AFTER_EFFECT: CommitPolicy.AFTER_EFFECT,
@@ -47,6 +48,7 @@ class Clients:
     destination: str
     kind: str  # "kafka" or "rabbitmq"
     bootstrap: str = ""
+    dead_letters: str = ""
 
     async def prepare(self, scenario: Scenario) -> None:
         """Create the run's topic (and wait for its leaders); queues are declared by the
@@ -65,7 +67,7 @@ class Clients:
         """Delete the run's topic (its events are in the history now)."""
         if self.kind == "kafka":
             await delete_topic(self.bootstrap, self.destination)
-            await delete_topic(self.bootstrap, f"{self.destination}.dlq")
+            await delete_topic(self.bootstrap, self.dead_letters)
 
 
 def build_clients(
@@ -100,20 +102,26 @@ def _kafka(
         recorder,
     )
     c = scenario.consumer
-    consumer = KafkaConsumerDriver(
-        KafkaConsumerConfig(
-            bootstrap=bootstrap,
-            topic=topic,
-            group=f"{c.group}-{run_id}",
-            mode=mode,
-            commit=_COMMITS.get(c.commit, CommitPolicy.AFTER_EFFECT),
-            dlq_topic=f"{topic}.dlq",
-            dlq_replication_factor=min(target.replication_factor, len(stack.kafka_nodes())),
-            effect_store=work / "effects.txt",
-        ),
-        recorder,
-    )
-    return Clients(producer, consumer, topic, "kafka", bootstrap)
+    dlq = f"{target.dead_letter_topic}-{run_id}" if target.dead_letter_topic else f"{topic}.dlq"
+    consumer: Consumer
+    if scenario.system_under_test.command:
+        consumer = build_external_sut(scenario, stack, topic, run_id, recorder, work)
+        dlq = f"{topic}.dlq"
+    else:
+        consumer = KafkaConsumerDriver(
+            KafkaConsumerConfig(
+                bootstrap=bootstrap,
+                topic=topic,
+                group=f"{c.group}-{run_id}",
+                mode=mode,
+                commit=_COMMITS.get(c.commit, CommitPolicy.AFTER_EFFECT),
+                dlq_topic=dlq,
+                dlq_replication_factor=min(target.replication_factor, len(stack.kafka_nodes())),
+                effect_store=work / "effects.txt",
+            ),
+            recorder,
+        )
+    return Clients(producer, consumer, topic, "kafka", bootstrap, dead_letters=dlq)
 
 
 def _rabbitmq(

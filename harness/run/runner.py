@@ -205,12 +205,18 @@ async def _storm(
     event = storm.event
     intended = pacer.intended
     now = clock.now
+    # An external system under test that dies on its own ends the run at once, not at drain.
+    consumer_failed = getattr(clients.consumer, "raise_if_failed", lambda: None)
+    next_check = now()
     async for batch in pacer.batches():
         t = now()
         for row in range(batch.start, batch.stop):
             send(event(row, float(intended[row]), t))
         status.sent = batch.stop
         status.faults = timeline.describe_active()
+        if t >= next_check:
+            consumer_failed()
+            next_check = t + 1.0
 
 
 async def _locust_storm(

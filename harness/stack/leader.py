@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 from aiokafka import TopicPartition
-from aiokafka.client import AIOKafkaClient
 from aiokafka.cluster import ClusterMetadata
+from aiokafka.conn import create_conn
+from aiokafka.errors import KafkaError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from harness.errors import StackError
 from harness.stack import layout
@@ -14,15 +16,35 @@ from harness.stack.handles import NodeHandle
 from harness.stack.stack import Stack
 
 LEADER_TIMEOUT = 30.0
+METADATA_TIMEOUT_MS = 3000
 
 
-async def _metadata(bootstrap: list[str]) -> ClusterMetadata:
-    client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    try:
-        await client.bootstrap()
-        return await client.fetch_all_metadata()
-    finally:
-        await client.close()
+async def _metadata(bootstrap: list[str], topics: list[str] | None = None) -> ClusterMetadata:
+    """Metadata from the first of ``bootstrap`` that answers, asking that broker alone.
+
+    aiokafka's client would go on to ask whichever known broker is least loaded, which may be
+    a paused one (its proxy accepts the connection; nothing answers) and stall the caller for
+    the whole request timeout, long enough for a fault to miss its moment.
+    """
+    problems = []
+    for address in bootstrap:
+        host, _, port = address.rpartition(":")
+        try:
+            conn = await create_conn(host, int(port), request_timeout_ms=METADATA_TIMEOUT_MS)
+        except (TimeoutError, OSError, KafkaError) as error:
+            problems.append(f"{address}: {error!r}")
+            continue
+        try:
+            response = await conn.send(MetadataRequest(topics or []))
+        except (TimeoutError, KafkaError) as error:
+            problems.append(f"{address}: {error!r}")
+            continue
+        finally:
+            conn.close()
+        cluster = ClusterMetadata()
+        cluster.update_metadata(response)
+        return cluster
+    raise StackError(f"No broker answered a metadata request ({'; '.join(problems)}).")
 
 
 async def partition_leaders(
@@ -33,7 +55,11 @@ async def partition_leaders(
     deadline = loop.time() + timeout
     last: dict[int, int] = {}
     while loop.time() < deadline:
-        cluster = await _metadata(bootstrap)
+        try:
+            cluster = await _metadata(bootstrap, [topic])
+        except StackError:
+            await asyncio.sleep(0.5)
+            continue
         partitions = cluster.partitions_for_topic(topic) or set()
         last = {p: cluster.leader_for_partition(TopicPartition(topic, p)) for p in partitions}
         if last and all(leader is not None and leader >= 0 for leader in last.values()):
@@ -74,7 +100,7 @@ async def followers_of_partition(
 ) -> list[NodeHandle]:
     """The node handles of the replicas of ``topic``/``partition`` that do not lead it now."""
     leader = await leader_of_partition(stack, topic, partition, timeout)
-    cluster = await _metadata(live_bootstrap(stack))
+    cluster = await _metadata(live_bootstrap(stack), [topic])
     # aiokafka keeps replica lists only in its private partition table.
     table = getattr(cluster, "_partitions", {}).get(topic, {})
     replicas = getattr(table.get(partition), "replicas", None)
