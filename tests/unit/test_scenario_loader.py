@@ -160,7 +160,8 @@ MALFORMED = [
     ),
     (
         "followers without partition",
-        VALID + "faults:\n  - at: 5s\n    resume_after: 2s\n"
+        VALID
+        + "faults:\n  - at: 5s\n    resume_after: 2s\n"
         + "    pause: {target: followers_of_partition}\n",
         "scenarios/x.yaml:10: faults[0].pause.partition: followers_of_partition needs 'partition: P'",
     ),
