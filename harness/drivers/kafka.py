@@ -42,6 +42,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from harness import clock, events
 from harness.drivers._types import EventLike, Recorder
 from harness.drivers.outcomes import Outcome, Stage, classify_kafka, describe
+from harness.drivers.rows import send_row
 from harness.errors import ConfigError, StackError
 from harness.safety import check_address
 
@@ -253,24 +254,15 @@ class KafkaProducerDriver:
             return
         pending.done = True
         self.counts[status.value] += 1
-        event = pending.event
-        row: dict[str, Any] = {
-            "op": "send",
-            "id": event.id,
-            "key": event.key,
-            "seq": event.seq,
-            "t": pending.t,
-            "t_intended": event.intended,
-            "t_ack": clock.now(),
-            "status": status.value,
-            "producer": self.name,
-            "poison": bool(getattr(event, "poison", False)),
-        }
-        if error is not None:
-            row["error"] = error
-        if partition is not None:
-            row["partition"] = partition
-            row["offset"] = offset
+        row = send_row(
+            pending.event,
+            t=pending.t,
+            status=status,
+            producer=self.name,
+            error=error,
+            partition=partition,
+            offset=offset if partition is not None else None,
+        )
         self._recorder.append(row)
 
     async def _sweep(self) -> None:

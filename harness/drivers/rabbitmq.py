@@ -33,6 +33,7 @@ from harness import clock, events
 from harness.drivers._types import EventLike, Recorder
 from harness.drivers.outcomes import Outcome, classify_amqp, describe
 from harness.drivers.rabbitmq_topology import AmqpTarget, declare_topology
+from harness.drivers.rows import send_row
 from harness.errors import StackError
 
 log = logging.getLogger(__name__)
@@ -255,24 +256,15 @@ class RabbitPublisherDriver:
         self, pending: _Pending, status: Outcome, error: str | None, tag: int | None = None
     ) -> None:
         self.counts[status.value] += 1
-        event = pending.event
-        row: dict[str, Any] = {
-            "op": "send",
-            "id": event.id,
-            "key": event.key,
-            "seq": event.seq,
-            "t": pending.t,
-            "t_intended": event.intended,
-            "t_ack": clock.now(),
-            "status": status.value,
-            "queue": self.config.target.queue,
-            "producer": self.config.name,
-            "poison": bool(getattr(event, "poison", False)),
-        }
-        if error is not None:
-            row["error"] = error
-        if tag is not None:
-            row["delivery_tag"] = tag
+        row = send_row(
+            pending.event,
+            t=pending.t,
+            status=status,
+            producer=self.config.name,
+            error=error,
+            queue=self.config.target.queue,
+            delivery_tag=tag,
+        )
         self._recorder.append(row)
 
     def _fail_queued_for(self, seconds: float) -> None:

@@ -15,10 +15,9 @@ from typing import Protocol
 
 from harness import clock
 from harness.errors import FaultError
-from harness.faults.healing import Healer, Undo, Undoer
+from harness.faults.healing import Healer, Undo, UndoAction, Undoer
 from harness.faults.targets import proxy_of, resolve
 from harness.faults.toxiproxy import ToxicSpec, ToxiproxyClient
-from harness.faults.toxiproxy import ToxicType as ClientToxicType
 from harness.scenario.faults import Fault
 from harness.stack import NodeHandle, Stack
 
@@ -42,6 +41,9 @@ class FaultContext:
     rng: random.Random = field(default_factory=random.Random)
     consumers: ConsumerControl | None = None
     restart_timeout: float = 120.0
+
+
+Action = Callable[[Fault, str, list[NodeHandle], "FaultContext", "ActiveFault"], Awaitable[None]]
 
 
 @dataclass
@@ -103,7 +105,7 @@ async def _toxic(
 ) -> None:
     toxic = fault.toxic
     assert toxic is not None
-    spec = ToxicSpec(ClientToxicType(toxic.type.value), dict(toxic.attributes))
+    spec = ToxicSpec(toxic.type, dict(toxic.attributes))
     name = f"harness-{fault_id}"
     for node in nodes:
         proxy = proxy_of(node)
@@ -113,29 +115,18 @@ async def _toxic(
         )
 
 
-async def _proxy_down(
-    fault: Fault, fault_id: str, nodes: list[NodeHandle], ctx: FaultContext, active: ActiveFault
-) -> None:
-    for node in nodes:
-        proxy = proxy_of(node)
-        active.tokens.append(await ctx.healer.register(Undo("enable_proxy", proxy)))
-        await asyncio.to_thread(ctx.toxiproxy.disable, proxy)
+def _per_node(undo_action: UndoAction, act: Callable[[NodeHandle, FaultContext], None]) -> Action:
+    """An action that, node by node, registers ``undo_action`` then does ``act`` (blocking)."""
 
+    async def action(
+        fault: Fault, fault_id: str, nodes: list[NodeHandle], ctx: FaultContext, active: ActiveFault
+    ) -> None:
+        for node in nodes:
+            target = proxy_of(node) if undo_action == "enable_proxy" else node.name
+            active.tokens.append(await ctx.healer.register(Undo(undo_action, target)))
+            await asyncio.to_thread(act, node, ctx)
 
-async def _kill(
-    fault: Fault, fault_id: str, nodes: list[NodeHandle], ctx: FaultContext, active: ActiveFault
-) -> None:
-    for node in nodes:
-        active.tokens.append(await ctx.healer.register(Undo("start_node", node.name)))
-        await asyncio.to_thread(node.kill)
-
-
-async def _pause(
-    fault: Fault, fault_id: str, nodes: list[NodeHandle], ctx: FaultContext, active: ActiveFault
-) -> None:
-    for node in nodes:
-        active.tokens.append(await ctx.healer.register(Undo("resume_node", node.name)))
-        await asyncio.to_thread(node.pause)
+    return action
 
 
 async def _restart(
@@ -160,13 +151,13 @@ async def _consumer_crash(
     await consumers.crash()
 
 
-Action = Callable[[Fault, str, list[NodeHandle], FaultContext, ActiveFault], Awaitable[None]]
-
 _ACTIONS: dict[str, Action] = {
     "toxic": _toxic,
-    "proxy_down": _proxy_down,
-    "kill": _kill,
-    "pause": _pause,
+    "proxy_down": _per_node(
+        "enable_proxy", lambda node, ctx: ctx.toxiproxy.disable(proxy_of(node))
+    ),
+    "kill": _per_node("start_node", lambda node, ctx: node.kill()),
+    "pause": _per_node("resume_node", lambda node, ctx: node.pause()),
     "restart": _restart,
     "rolling_restart": _restart,
     "consumer_crash": _consumer_crash,

@@ -29,11 +29,15 @@ DEFAULT_TIMEOUT = 5.0
 
 
 class Stream(StrEnum):
+    """Direction a toxic acts on: client->broker (upstream) or broker->client (downstream)."""
+
     UPSTREAM = "upstream"
     DOWNSTREAM = "downstream"
 
 
 class ToxicType(StrEnum):
+    """Toxiproxy's toxics."""
+
     LATENCY = "latency"
     BANDWIDTH = "bandwidth"
     TIMEOUT = "timeout"

@@ -29,6 +29,7 @@ from confluent_kafka import KafkaError, Producer
 from harness import clock, events
 from harness.drivers._types import EventLike, Recorder
 from harness.drivers.outcomes import Outcome, Stage, classify_kafka
+from harness.drivers.rows import send_row
 from harness.errors import ConfigError
 from harness.safety import check_address
 
@@ -196,23 +197,15 @@ class RdKafkaProducer:
     ) -> None:
         self.in_flight -= 1
         self.counts[status.value] += 1
-        event = pending.event
-        row: dict[str, Any] = {
-            "op": "send",
-            "id": event.id,
-            "key": event.key,
-            "seq": event.seq,
-            "t": pending.t,
-            "t_intended": event.intended,
-            "t_ack": clock.now(),
-            "status": status.value,
-            "producer": self.name,
-        }
-        if error is not None:
-            row["error"] = error
-        if partition is not None:
-            row["partition"] = partition
-            row["offset"] = offset
+        row = send_row(
+            pending.event,
+            t=pending.t,
+            status=status,
+            producer=self.name,
+            error=error,
+            partition=partition,
+            offset=offset if partition is not None else None,
+        )
         self._recorder.append(row)
         if self._on_outcome is not None:
             self._on_outcome(row, pending.size)

@@ -15,33 +15,13 @@ repetition (``every`` + ``times``) and exactly one action. Targets name nodes of
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import Field
 
+from harness.faults.toxiproxy import Stream, ToxicType
 from harness.scenario.base import StrictModel
 from harness.scenario.durations import Duration
-
-
-class ToxicType(StrEnum):
-    """Toxiproxy's toxics."""
-
-    LATENCY = "latency"
-    BANDWIDTH = "bandwidth"
-    TIMEOUT = "timeout"
-    RESET_PEER = "reset_peer"
-    SLOW_CLOSE = "slow_close"
-    SLICER = "slicer"
-    LIMIT_DATA = "limit_data"
-
-
-class Stream(StrEnum):
-    """Direction a toxic acts on: client->broker (upstream) or broker->client (downstream)."""
-
-    UPSTREAM = "upstream"
-    DOWNSTREAM = "downstream"
-
 
 # Toxiproxy's attributes per toxic: name -> required (True) or optional (False).
 TOXIC_ATTRIBUTES: dict[ToxicType, dict[str, bool]] = {

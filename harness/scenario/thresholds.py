@@ -19,20 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
-ANOMALIES: tuple[str, ...] = (
-    "lost",
-    "unexpected",
-    "duplicate_delivery",
-    "duplicate_write",
-    "inconsistent_offset",
-    "out_of_order",
-    "recovered",
-    "duplicate_effect",
-    "missing_effect",
-    "dlq_missing",
-    "dlq_unexpected",
-)
-"""Anomaly names, as the checks report them (see DESIGN.md, "Anomaly vocabulary")."""
+from harness.checks.model import ANOMALIES
 
 MEASURES: tuple[str, ...] = (
     "p50_ms",
