@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +25,11 @@ from harness.errors import HistoryError
 from harness.history.jsonl import field_problem
 from harness.history.reader import partial_path, read_partial, write_parquet
 from harness.history.schema import FIELDS, SCHEMA, unknown_fields
+
+FLUSH_CHUNK = 256
+"""Rows converted per Arrow call. The conversion holds the GIL; converting a second's worth of
+a storm at once (thousands of rows, tens of milliseconds) stalled the pacer's event loop and
+showed as schedule slip."""
 
 
 class HistoryWriter:
@@ -70,7 +76,9 @@ class HistoryWriter:
             with self._lock:
                 rows, self._rows = self._rows, []
             if rows:
-                self._stream.write_batch(_to_batch(rows))
+                for start in range(0, len(rows), FLUSH_CHUNK):
+                    self._stream.write_batch(_to_batch(rows[start : start + FLUSH_CHUNK]))
+                    time.sleep(0)  # hand the GIL back to the event loop between chunks
                 self._sync()
 
     def close(self) -> None:
