@@ -118,9 +118,32 @@ def _consumer(s: Scenario) -> Iterator[Problem]:
             ("consumer", "commit"),
             f"{consumer.commit.value} needs manual_ack: true (with auto-ack use commit: auto)",
         )
+    if consumer.count != 1:
+        yield Problem(
+            ("consumer", "count"),
+            "a run drives one consumer member (built-in or command); several are not supported yet",
+        )
     sut = s.system_under_test
     if sut.is_builtin and sut.env:
         yield Problem(("system_under_test", "env"), "env applies only to a 'command'")
+    if sut.is_builtin:
+        yield from _builtin_consumer(s)
+
+
+def _builtin_consumer(s: Scenario) -> Iterator[Problem]:
+    """What the harness's own consumer cannot do (an external command may)."""
+    consumer = s.consumer
+    if s.target.kind == "kafka" and consumer.commit == Commit.AUTO:
+        yield Problem(
+            ("consumer", "commit"),
+            "the built-in Kafka consumer commits by hand: use after_effect or before_effect "
+            "(auto-commit needs a system_under_test command, e.g. examples/order_consumer.py)",
+        )
+    if s.target.kind == "rabbitmq" and not consumer.manual_ack:
+        yield Problem(
+            ("consumer", "manual_ack"),
+            "the built-in RabbitMQ consumer acknowledges by hand after each effect",
+        )
 
 
 def _storm(s: Scenario) -> Iterator[Problem]:

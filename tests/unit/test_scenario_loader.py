@@ -165,6 +165,16 @@ MALFORMED = [
         + "    pause: {target: followers_of_partition}\n",
         "scenarios/x.yaml:10: faults[0].pause.partition: followers_of_partition needs 'partition: P'",
     ),
+    (
+        "auto-commit with the built-in Kafka consumer",
+        VALID + "consumer: {commit: auto}\n",
+        "scenarios/x.yaml:7: consumer.commit: the built-in Kafka consumer commits by hand",
+    ),
+    (
+        "several built-in consumers",
+        VALID + "consumer: {count: 3}\n",
+        "scenarios/x.yaml:7: consumer.count: a run drives one consumer member",
+    ),
 ]
 
 
