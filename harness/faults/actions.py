@@ -72,11 +72,22 @@ def fault_kind(fault: Fault) -> str:
     }[fault.action]
 
 
-async def apply(fault: Fault, fault_id: str, ctx: FaultContext) -> ActiveFault:
-    """Apply ``fault`` now; every undo is registered before its part of the fault happens."""
+async def apply(
+    fault: Fault,
+    fault_id: str,
+    ctx: FaultContext,
+    on_start: Callable[[ActiveFault], None] = lambda active: None,
+) -> ActiveFault:
+    """Apply ``fault`` now; every undo is registered before its part of the fault happens.
+
+    ``on_start`` receives the ``ActiveFault`` before any part of it is applied, so a caller
+    interrupted while the fault is being applied (a pause waits for the process to stop) still
+    knows, and records, the fault's window.
+    """
     action = _ACTIONS[fault.action]
     nodes = await _targets(fault, ctx)
     active = ActiveFault(fault_id, fault_kind(fault), [n.name for n in nodes], clock.now())
+    on_start(active)
     await action(fault, fault_id, nodes, ctx, active)
     return active
 

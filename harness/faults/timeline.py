@@ -92,14 +92,20 @@ class Timeline:
         if delay > 0:
             await asyncio.sleep(delay)
         fault = occurrence.fault
+
+        def started(active: ActiveFault) -> None:
+            self.active[occurrence.id] = active
+
         try:
-            active = await apply(fault, occurrence.id, self.ctx)
+            active = await apply(fault, occurrence.id, self.ctx, started)
         except asyncio.CancelledError:
             raise
         except Exception as error:
             self.errors.append(f"fault {occurrence.id} ({fault.action}) failed to apply: {error}")
+            partial = self.active.get(occurrence.id)
+            if partial is not None and not partial.tokens:  # nothing of it was applied
+                del self.active[occurrence.id]
             return
-        self.active[occurrence.id] = active
         if fault.length is None:
             return
         await asyncio.sleep(fault.length)
