@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import Counter
 
 import pika
 import pytest
+from integration_support import make_events, wait_until
 
-from harness import clock
 from harness.drivers import (
     AmqpTarget,
     ListRecorder,
@@ -23,25 +22,6 @@ from harness.events import Event
 from harness.faults.toxiproxy import reset_peer
 
 pytestmark = pytest.mark.integration
-
-
-def make_events(n: int, poison: set[int] = frozenset()) -> list[Event]:
-    run = uuid.uuid4().hex[:6]
-    out = []
-    for i in range(n):
-        event_id, key = f"{run}-{i}", f"k{i % 7}"
-        body = f'{{"id":"{event_id}","key":"{key}","seq":{i}}}'.encode()
-        if i in poison:
-            body = b"POISON" + body
-        out.append(Event(event_id, key, i, clock.now(), 0.0, body, i in poison))
-    return out
-
-
-async def wait_until(predicate, timeout_s: float, what: str) -> None:
-    deadline = clock.now() + timeout_s
-    while not predicate():
-        assert clock.now() < deadline, f"timed out after {timeout_s}s waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from integration_support import wait_until
 
 from harness import clock
 from harness.drivers import KafkaConsumerConfig, KafkaConsumerDriver, create_topic, delete_topic
@@ -42,13 +43,6 @@ class Orders(KafkaUser):
     enable_idempotence = True
     run_id = "it"
 """
-
-
-async def wait_until(predicate, timeout_s: float, what: str) -> None:
-    deadline = clock.now() + timeout_s
-    while not predicate():
-        assert clock.now() < deadline, f"timed out after {timeout_s}s waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 def harness_check(history: Path) -> tuple[int, dict]:

@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from integration_support import wait_until
 
-from harness import clock
 from harness.drivers import AmqpTarget, RabbitConsumerConfig, RabbitConsumerDriver
 from harness.drivers.rabbitmq_topology import declare_blocking, delete_blocking
 from harness.history import HistoryWriter, read_history
@@ -44,13 +44,6 @@ class Orders(RabbitMQUser):
     persistent = True
     run_id = "it"
 """
-
-
-async def wait_until(predicate, timeout_s: float, what: str) -> None:
-    deadline = clock.now() + timeout_s
-    while not predicate():
-        assert clock.now() < deadline, f"timed out after {timeout_s}s waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 def harness_check(history: Path) -> tuple[int, dict]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from integration_support import wait_until
 
 from harness import clock
 from harness.checks import check_file
@@ -67,13 +68,6 @@ def make_events(n: int) -> list[Event]:
         body = f'{{"id":"{event_id}","key":"{key}","seq":{i}}}'.encode()
         out.append(Event(event_id, key, i, 0.0, 0.0, b"POISON" + body if poison else body, poison))
     return out
-
-
-async def wait_until(predicate, timeout_s: float, what: str) -> None:
-    deadline = clock.now() + timeout_s
-    while not predicate():
-        assert clock.now() < deadline, f"timed out after {timeout_s}s waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def produce_paced(producer: KafkaProducerDriver, events: list[Event]) -> None:
