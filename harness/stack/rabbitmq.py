@@ -8,10 +8,13 @@ Erlang.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
+import subprocess
 from pathlib import Path
 
+from harness.errors import StackError
 from harness.stack import layout
 from harness.stack.state import NodeState
 
@@ -98,4 +101,31 @@ def ctl_argv(bin_dir: Path, *args: str) -> list[str]:
     return [str(bin_dir / "rabbitmqctl"), *args]
 
 
-__all__ = ["ctl_argv", "prepare"]
+def ctl(node: NodeState, *args: str, timeout: float = 60.0) -> str:
+    """Run ``rabbitmqctl`` against ``node`` (its cookie, epmd and name); return its output."""
+    argv = ctl_argv(Path(node.argv[0]).parent, *args)
+    try:
+        done = subprocess.run(argv, env={**os.environ, **node.env}, capture_output=True,
+                              text=True, timeout=timeout)  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise StackError(f"rabbitmqctl {' '.join(args)} did not answer within {timeout:.0f} s; "
+                         f"see `harness stack logs {node.name}`") from exc  # fmt: skip
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip()[-500:]
+        raise StackError(f"rabbitmqctl {' '.join(args)} failed (exit {done.returncode}): {detail}")
+    return done.stdout
+
+
+def flush_metadata(node: NodeState) -> None:
+    """Make every metadata change the broker has acknowledged (declared queues, bindings) survive
+    a SIGKILL.
+
+    RabbitMQ 3.10 keeps metadata in Mnesia, which logs a transaction's commit record before it
+    replies but its "committed" decision shortly after; a SIGKILL in between makes the restarted
+    node presume the transaction aborted, so a queue whose declare-ok the client already holds
+    is gone. Dumping the log writes committed transactions into the table files.
+    """
+    ctl(node, "eval", "mnesia:dump_log().")
+
+
+__all__ = ["ctl", "ctl_argv", "flush_metadata", "prepare"]
