@@ -24,7 +24,8 @@ def _register_report(subparsers: argparse._SubParsersAction) -> None:
         help="render report.html, PNG charts and summary.md of run folders",
         description="Render (again) the report of each run folder: report.html (self-contained), "
         "the charts as PNG, and summary.md (appended to $GITHUB_STEP_SUMMARY when set). A "
-        "folder with a history but no summary.json is checked here first.",
+        "folder with a history but no summary.json is checked here first. A suite folder (run "
+        "folders inside) gets its index.html redrawn.",
     )
     parser.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR")
     parser.add_argument(
@@ -87,7 +88,7 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from harness.report import render_run
+    from harness.report import render_run, suite
     from harness.report.synthetic import make_run
 
     runs = list(args.runs)
@@ -96,6 +97,9 @@ def _report(args: argparse.Namespace) -> int:
     if not runs:
         raise ConfigError("give at least one RUN_DIR (or --demo DIR)")
     for run in runs:
+        if suite.is_suite_folder(run):
+            print(suite.write_index(run, suite.entries_from_folder(run)))
+            continue
         path = render_run(run, step_summary=not args.no_step_summary)
         print(path)
     return EXIT_OK

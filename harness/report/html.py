@@ -130,11 +130,11 @@ def figures(view: RunView) -> str:
         ("received", _count(counts.get("deliveries")), ""),
         ("lost", _count(anomalies.get("lost")), "bad" if anomalies.get("lost") else "good"),
         ("duplicated", _count(duplicated), "warn" if duplicated else "good"),
-        ("p50", _ms(e2e.get("p50_ms")), ""),
-        ("p99", _ms(e2e.get("p99_ms")), ""),
-        ("p99.9", _ms(e2e.get("p99.9_ms")), ""),
-        ("max", _ms(e2e.get("max_ms")), ""),
-        ("recovery", _seconds(_recovery(view, metrics)), ""),
+        ("p50", ms_text(e2e.get("p50_ms")), ""),
+        ("p99", ms_text(e2e.get("p99_ms")), ""),
+        ("p99.9", ms_text(e2e.get("p99.9_ms")), ""),
+        ("max", ms_text(e2e.get("max_ms")), ""),
+        ("recovery", seconds_text(_recovery(view, metrics)), ""),
     ]
     cells = "".join(
         f'<div class="tile {tone}"><div class=v>{esc(value)}</div><div class=k>{esc(name)}</div>'
@@ -205,7 +205,7 @@ def impact_section(impacts: Sequence[FaultImpact]) -> str:
         rows.append(
             f'<tr id="impact-{esc(i.label)}"><td><b>{esc(i.label)}</b> {esc(_fault_text(i))}</td>'
             f"<td class=num>{i.start:.2f} – {_number(i.end, 2)}</td>{p99}{rate}"
-            f"<td class=num>{esc(_seconds(i.recovery_s) if i.recovery_measurable else 'n/a')}</td>"
+            f"<td class=num>{esc(seconds_text(i.recovery_s) if i.recovery_measurable else 'n/a')}</td>"
             f'<td class="num {"bad" if i.lost else ""}">{i.lost:,}</td>'
             f'<td class="num {"warn" if i.duplicated else ""}">{i.duplicated:,}</td></tr>'
         )
@@ -402,7 +402,7 @@ def _count(value: object) -> str:
     return f"{int(value):,}" if isinstance(value, int | float) else "–"  # type: ignore[arg-type]
 
 
-def _ms(value: object) -> str:
+def ms_text(value: object) -> str:
     if not isinstance(value, int | float):
         return "–"
     return f"{value:,.1f} ms" if value < 1000 else f"{value / 1000:,.2f} s"
@@ -419,10 +419,10 @@ def _recovery(view: RunView, metrics: Mapping[str, Any]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _seconds(value: float | None) -> str:
+def seconds_text(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "–"
     return "never" if math.isinf(value) else f"{value:.1f} s"
 
 
-__all__ = ["esc", "render"]
+__all__ = ["esc", "ms_text", "render", "seconds_text"]

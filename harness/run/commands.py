@@ -182,16 +182,31 @@ def _write_artifacts(
 
 
 def _write_suite(out: Path, outcomes: list[Outcome]) -> None:
+    from harness.report import suite
+
     judged = [(o.scenario.name, o.verdict) for o in outcomes if o.verdict is not None]
     elapsed = {o.scenario.name: o.seconds for o in outcomes}
     out.mkdir(parents=True, exist_ok=True)
     (out / "junit.xml").write_text(artifacts.junit(judged, elapsed), encoding="utf-8")
+    entries = [
+        suite.SuiteEntry(
+            o.scenario.name,
+            o.out_dir,
+            o.exit_code,
+            o.seconds,
+            o.error,
+            suite.read_summary(o.out_dir),
+        )
+        for o in outcomes
+    ]
+    index = suite.write_index(out, entries)
     print(f"harness run: suite of {len(outcomes)} scenarios:", file=sys.stderr)
     for o in outcomes:
         print(
             f"  {'PASS' if o.exit_code == 0 else 'FAIL'}  {o.scenario.name}  ({o.seconds:.0f}s)",
             file=sys.stderr,
         )
+    print(f"  suite page: {index}", file=sys.stderr)
 
 
 def _print_outcome(outcome: Outcome) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.report import render_run
+from harness.report import render_run, suite
 from harness.report.synthetic import EVIL, Synthetic, make_run
 
 pytestmark = pytest.mark.integration
@@ -181,6 +181,27 @@ def test_report_loads_with_no_console_error_and_no_other_request(
     others = [u for u in seen.requests if u != url and not u.startswith("data:")]
     assert others == []
     assert url in seen.requests
+
+
+def test_suite_page_loads_with_no_console_error_and_no_other_request(
+    tmp_path: Path, devtools: DevTools
+) -> None:
+    suite_dir = tmp_path / "suite"
+    report = render_run(
+        make_run(suite_dir / "one", Synthetic(lose=3, evil=True)), step_summary=False
+    )
+    page = suite.write_index(suite_dir, suite.entries_from_folder(suite_dir))
+    url = page.resolve().as_uri()
+    seen = devtools.load(url)
+    assert seen.errors == []
+    assert [u for u in seen.requests if u != url and not u.startswith("data:")] == []
+    links = devtools.call(
+        "Runtime.evaluate",
+        devtools.session,
+        expression="Array.from(document.links, a => a.href)",
+        returnByValue=True,
+    )
+    assert links["result"]["value"] == [report.resolve().as_uri()]
 
 
 def test_injected_markup_renders_as_text(report: Path, devtools: DevTools) -> None:
