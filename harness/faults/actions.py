@@ -69,6 +69,7 @@ def fault_kind(fault: Fault) -> str:
         "restart": "process.restart",
         "rolling_restart": "process.rolling_restart",
         "consumer_crash": "consumer.crash",
+        "duplicate": "producer.duplicate",
     }[fault.action]
 
 
@@ -100,7 +101,7 @@ async def heal(active: ActiveFault, ctx: FaultContext) -> None:
 
 
 async def _targets(fault: Fault, ctx: FaultContext) -> list[NodeHandle]:
-    if fault.consumer_crash is not None:
+    if fault.consumer_crash is not None or fault.duplicate is not None:
         return []
     if fault.rolling_restart is not None:
         names = fault.rolling_restart.targets
@@ -162,6 +163,14 @@ async def _consumer_crash(
     await consumers.crash()
 
 
+async def _duplicate(
+    fault: Fault, fault_id: str, nodes: list[NodeHandle], ctx: FaultContext, active: ActiveFault
+) -> None:
+    """Nothing to do to the stack: the storm was built with this window's re-sends (so a seed
+    replays them); the timeline only records the window."""
+    active.targets = ["producer"]
+
+
 _ACTIONS: dict[str, Action] = {
     "toxic": _toxic,
     "proxy_down": _per_node(
@@ -172,6 +181,7 @@ _ACTIONS: dict[str, Action] = {
     "restart": _restart,
     "rolling_restart": _restart,
     "consumer_crash": _consumer_crash,
+    "duplicate": _duplicate,
 }
 
 

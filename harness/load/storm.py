@@ -18,6 +18,7 @@ workers by key, which keeps each key's order within one worker.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -115,13 +116,25 @@ class Storm:
         )
 
 
-def build_storm(spec: StormSpec, seed: int, run_prefix: str | None = None) -> Storm:
-    """The storm of ``spec`` for ``seed``; ids are ``{run_prefix}-{n}`` (default ``r{seed}``)."""
+def build_storm(
+    spec: StormSpec,
+    seed: int,
+    run_prefix: str | None = None,
+    duplicate_windows: Sequence[tuple[float, float, float]] = (),
+) -> Storm:
+    """The storm of ``spec`` for ``seed``; ids are ``{run_prefix}-{n}`` (default ``r{seed}``).
+
+    ``duplicate_windows`` (``(start, end, fraction)`` in storm seconds, from the duplicate
+    faults) add re-sends to the slots intended within each window, beside the storm's own
+    ``duplicates`` fraction.
+    """
     prefix = run_prefix if run_prefix is not None else f"r{seed}"
     offsets = intended_offsets(spec.rate, spec.duration, _rng(seed, "schedule"))
     slots = len(offsets)
-    fraction = spec.duplicates.fraction if spec.duplicates is not None else 0.0
-    duplicate_of = _duplicate_slots(slots, fraction, _rng(seed, "duplicates"))
+    fraction = np.full(slots, spec.duplicates.fraction if spec.duplicates is not None else 0.0)
+    for start, end, extra in duplicate_windows:
+        fraction[(offsets >= start) & (offsets < end)] += extra
+    duplicate_of = _duplicate_slots(slots, np.minimum(fraction, 1.0), _rng(seed, "duplicates"))
     original_rows = np.flatnonzero(duplicate_of < 0)
     count = len(original_rows)
 
@@ -154,10 +167,10 @@ def build_storm(spec: StormSpec, seed: int, run_prefix: str | None = None) -> St
     )
 
 
-def _duplicate_slots(slots: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
-    """For each slot, -1 or the earlier original slot it re-sends."""
+def _duplicate_slots(slots: int, fraction: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each slot, -1 or the earlier original slot it re-sends (``fraction``: per slot)."""
     duplicate_of = np.full(slots, -1, dtype=np.int64)
-    if fraction <= 0 or slots < 2:
+    if slots < 2 or not np.any(fraction > 0):
         return duplicate_of
     is_dup = rng.random(slots) < fraction
     is_dup[0] = False

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from harness import clock
 from harness.drivers import Recorder
 from harness.history import read_history
 from harness.locust.headless import HeadlessLocust, LocustResult
+from harness.scenario.faults import duplicate_windows
 from harness.scenario.models import Acks, DeliveryMode, Engine, Scenario
 from harness.stack import Stack
 
@@ -49,6 +50,7 @@ class LocustPlan:
     amqp_url: str = ""
     durable: bool = True
     tail_s: float = ACK_TAIL_MAX_S
+    duplicate_windows: list[tuple[float, float, float]] = field(default_factory=list)
 
     def save(self, path: Path) -> Path:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n")
@@ -89,6 +91,7 @@ def plan_for(
         amqp_url="" if kafka else stack.rabbitmq_url,
         durable=rabbit.durable if rabbit is not None else True,
         tail_s=min(scenario.drain.timeout, ACK_TAIL_MAX_S),
+        duplicate_windows=duplicate_windows(scenario.faults, scenario.storm.duration),
     )
 
 

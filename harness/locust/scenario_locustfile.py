@@ -21,7 +21,8 @@ PLAN = LocustPlan.read(os.environ[PLAN_ENV])
 
 @cache
 def _storm() -> Storm:
-    return build_storm(StormSpec.model_validate(PLAN.storm), PLAN.seed, PLAN.run_prefix)
+    windows = [(start, end, fraction) for start, end, fraction in PLAN.duplicate_windows]
+    return build_storm(StormSpec.model_validate(PLAN.storm), PLAN.seed, PLAN.run_prefix, windows)
 
 
 def _plan_of(user: KafkaUser | RabbitMQUser, number: int) -> Plan:

@@ -36,6 +36,7 @@ from harness.load.storm import Storm, build_storm
 from harness.run.clients import Clients, build_clients
 from harness.safety import check_address, check_target
 from harness.scenario import Scenario
+from harness.scenario.faults import duplicate_windows
 from harness.scenario.models import Engine
 from harness.stack import Stack
 
@@ -109,7 +110,8 @@ async def run_scenario(
     status = status or RunStatus()
     out_dir.mkdir(parents=True, exist_ok=True)
     run_id = f"{seed}-{secrets.token_hex(3)}"
-    storm = build_storm(scenario.storm, seed, run_prefix=f"e{seed}")
+    windows = duplicate_windows(scenario.faults, scenario.storm.duration)
+    storm = build_storm(scenario.storm, seed, run_prefix=f"e{seed}", duplicate_windows=windows)
     status.planned = len(storm)
     status.storm_seconds = scenario.storm.duration
     history_path = out_dir / "history.parquet"

@@ -9,6 +9,7 @@ one ``ConfigError`` listing every problem. ``Scenario.scaled(0.2)`` shortens a r
 from harness.scenario.durations import Duration, format_duration, parse_duration
 from harness.scenario.faults import (
     ConsumerCrash,
+    DuplicateInjection,
     Fault,
     NodeTarget,
     RollingRestart,
@@ -57,6 +58,7 @@ __all__ = [
     "DeliveryMode",
     "Distribution",
     "Drain",
+    "DuplicateInjection",
     "Duplicates",
     "Duration",
     "Expect",

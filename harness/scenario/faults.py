@@ -1,9 +1,9 @@
 """The fault timeline's models: when a fault starts, how long it lasts, and what it does.
 
 A fault has a start (``at``), an optional end (``duration`` for toxics, proxy_down and
-consumer crashes; ``restart_after`` for kill; ``resume_after`` for pause), an optional
-repetition (``every`` + ``times``) and exactly one action. Targets name nodes of the stack
-(``kafka-1``..``kafka-3``, ``rabbitmq``) or are resolved at run time
+duplicate injection; ``restart_after`` for kill and consumer crashes; ``resume_after`` for
+pause), an optional repetition (``every`` + ``times``) and exactly one action. Targets name
+nodes of the stack (``kafka-1``..``kafka-3``, ``rabbitmq``) or are resolved at run time
 (``leader_of_partition`` or ``followers_of_partition`` with ``partition``, ``random_broker``,
 ``all``).
 
@@ -71,6 +71,14 @@ class ConsumerCrash(StrictModel):
     when: Literal["before_commit"] = "before_commit"
 
 
+class DuplicateInjection(StrictModel):
+    """Re-send already-sent ids (same id, key, seq and body) while the fault lasts, as a
+    producer retrying after lost acks would: ``fraction`` of the sends in the window are such
+    re-sends of recent events."""
+
+    fraction: float = Field(gt=0, lt=1)
+
+
 ACTIONS: tuple[str, ...] = (
     "toxic",
     "proxy_down",
@@ -79,6 +87,7 @@ ACTIONS: tuple[str, ...] = (
     "restart",
     "rolling_restart",
     "consumer_crash",
+    "duplicate",
 )
 
 # Which end field each action accepts (None: the action is instantaneous).
@@ -90,6 +99,7 @@ END_FIELD: dict[str, str | None] = {
     "restart": None,
     "rolling_restart": None,
     "consumer_crash": "restart_after",
+    "duplicate": "duration",
 }
 END_FIELDS: tuple[str, ...] = ("duration", "restart_after", "resume_after")
 
@@ -111,6 +121,7 @@ class Fault(StrictModel):
     restart: NodeTarget | None = None
     rolling_restart: RollingRestart | None = None
     consumer_crash: ConsumerCrash | None = None
+    duplicate: DuplicateInjection | None = None
 
     @property
     def action(self) -> str:
@@ -145,6 +156,19 @@ class Fault(StrictModel):
         return self.model_copy(update=update)
 
 
+def duplicate_windows(
+    faults: list[Fault], storm_duration: float
+) -> list[tuple[float, float, float]]:
+    """``(start, end, fraction)`` of every duplicate-injection occurrence, in storm seconds (a
+    fault without ``duration`` lasts to the storm's end)."""
+    return [
+        (at, min(at + (fault.duration or storm_duration), storm_duration), fault.duplicate.fraction)
+        for fault in faults
+        if fault.duplicate is not None
+        for at in fault.starts(storm_duration)
+    ]
+
+
 __all__ = [
     "ACTIONS",
     "ALL",
@@ -157,10 +181,12 @@ __all__ = [
     "RANDOM_BROKER",
     "TOXIC_ATTRIBUTES",
     "ConsumerCrash",
+    "DuplicateInjection",
     "Fault",
     "NodeTarget",
     "RollingRestart",
     "Stream",
     "Toxic",
     "ToxicType",
+    "duplicate_windows",
 ]

@@ -106,3 +106,15 @@ def test_consumer_crash_before_commit(
     summary = run(f"kafka-consumer-crash-before-commit-{mode}", tmp_path)
     assert (summary["anomalies"]["duplicate_effect"] > 0) is duplicates
     assert summary["anomalies"]["lost"] == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "duplicates"), [("buggy", True), ("correct", False)], ids=["buggy", "correct"]
+)
+def test_injected_duplicates(stack: Stack, tmp_path: Path, mode: str, duplicates: bool) -> None:
+    summary = run(f"kafka-duplicate-injection-{mode}", tmp_path)
+    (fault,) = summary["faults"]
+    assert (fault["kind"], fault["target"]) == ("producer.duplicate", "producer")
+    assert summary["anomalies"]["duplicate_write"] > 0
+    assert (summary["anomalies"]["duplicate_effect"] > 0) is duplicates
+    assert summary["anomalies"]["lost"] == 0

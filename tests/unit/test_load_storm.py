@@ -128,3 +128,20 @@ def test_a_storm_of_twenty_thousand_per_second_for_a_minute():
         StormSpec.model_validate({"duration": "60s", "rate": {"per_second": 20000}}), 1
     )
     assert len(storm) == 1_200_000
+
+
+def test_duplicate_windows_add_re_sends_only_inside_each_window():
+    storm = build_storm(spec(), 4, duplicate_windows=[(2.0, 4.0, 0.3), (7.0, 8.0, 0.1)])
+    frame = storm.to_frame()
+    is_dup = storm.duplicate_of >= 0
+    t = frame["t_offset"].to_numpy()
+    first, second = (t >= 2.0) & (t < 4.0), (t >= 7.0) & (t < 8.0)
+    assert not np.any(is_dup & ~(first | second))
+    assert 0.22 < is_dup[first].mean() < 0.38
+    assert 0.03 < is_dup[second].mean() < 0.2
+    assert np.all(storm.duplicate_of[is_dup] < np.flatnonzero(is_dup))
+
+
+def test_without_windows_the_storm_is_the_one_it_always_was():
+    s = spec(duplicates={"fraction": 0.05})
+    assert frames_equal(build_storm(s, 8), build_storm(s, 8, duplicate_windows=[]))

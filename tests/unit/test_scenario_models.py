@@ -201,3 +201,36 @@ def test_repetitions_must_not_overlap_or_outlast_the_storm():
     message = str(caught.value)
     assert "faults[0].every: 4s is not longer than the fault (5s)" in message
     assert "faults[0].times: repetition 4 would start at 62s" in message
+
+
+def test_duplicate_fault_windows_follow_the_timeline():
+    from harness.scenario.faults import duplicate_windows
+
+    scenario = build_scenario(
+        {
+            **BASE,
+            "faults": [
+                {"at": "10s", "duplicate": {"fraction": 0.2}, "duration": "5s", "every": "20s"},
+                {"at": "50s", "duplicate": {"fraction": 0.1}},
+            ],
+        }
+    )
+    assert duplicate_windows(scenario.faults, 60.0) == [
+        (10.0, 15.0, 0.2),
+        (30.0, 35.0, 0.2),
+        (50.0, 55.0, 0.2),
+        (50.0, 60.0, 0.1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ({"at": "1s", "duplicate": {"fraction": 1.5}}, "less than 1"),
+        ({"at": "1s", "duplicate": {"fraction": 0.1}, "restart_after": "2s"},
+         "does not apply to duplicate; duplicate ends with 'duration'"),
+    ],
+)  # fmt: skip
+def test_duplicate_fault_rejects_bad_fields(fault, message):
+    with pytest.raises(ConfigError, match=message):
+        build_scenario({**BASE, "faults": [fault]})

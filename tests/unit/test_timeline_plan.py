@@ -29,3 +29,23 @@ def test_repetition_without_times_fills_the_storm() -> None:
         {"at": 10, "every": 20, "pause": {"target": "kafka-3"}, "resume_after": 5}
     )
     assert [o.at for o in occurrences([pause], storm_duration=60)] == [10, 30, 50]
+
+
+def test_a_duplicate_fault_touches_no_node_and_is_recorded_against_the_producer() -> None:
+    import asyncio
+    from typing import Any, cast
+
+    from harness.faults.actions import FaultContext, apply, heal
+
+    fault = Fault.model_validate({"at": 3, "duplicate": {"fraction": 0.2}, "duration": 4})
+    nothing = cast(Any, None)  # the action must not reach for the stack, Toxiproxy or healer
+    ctx = FaultContext(nothing, nothing, nothing, topic="t")
+
+    async def apply_and_heal() -> tuple[list[str], list[int], float | None]:
+        active = await apply(fault, "f0", ctx)
+        await heal(active, ctx)
+        return active.targets, active.tokens, active.t_end
+
+    targets, tokens, t_end = asyncio.run(apply_and_heal())
+    assert fault_kind(fault) == "producer.duplicate"
+    assert (targets, tokens) == (["producer"], []) and t_end is not None
