@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -19,7 +20,7 @@ from harness.faults.healing import Healer, Undo, UndoAction, Undoer
 from harness.faults.targets import proxy_of, resolve
 from harness.faults.toxiproxy import ToxicSpec, ToxiproxyClient
 from harness.scenario.faults import Fault
-from harness.stack import NodeHandle, Stack
+from harness.stack import NodeHandle, Stack, process
 
 
 class ConsumerControl(Protocol):
@@ -207,6 +208,10 @@ def undo_on_stack(
                 node.resume()
             if not node.is_alive():
                 node.restart(restart_timeout)
+        elif undo.action == "stop_process":
+            pid, _, ticks = undo.detail.partition(":")
+            if process.is_running(int(pid), int(ticks)):
+                process.signal_group(int(pid), signal.SIGKILL)
         else:
             raise FaultError(f"{undo.describe()} can only be done by the run that crashed it.")
 

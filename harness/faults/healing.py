@@ -27,14 +27,19 @@ from typing import Literal
 from harness.errors import FaultError
 from harness.stack import layout
 
-UndoAction = Literal["remove_toxic", "enable_proxy", "resume_node", "start_node", "local"]
+UndoAction = Literal[
+    "remove_toxic", "enable_proxy", "resume_node", "start_node", "stop_process", "local"
+]
 
 
 @dataclass(frozen=True)
 class Undo:
     """How to repair one fault: ``action`` on ``target`` (a proxy or node name).
 
-    ``detail`` carries the toxic name for ``remove_toxic``. ``local`` undos (restarting an
+    ``detail`` carries the toxic name for ``remove_toxic`` and ``pid:start_ticks`` for
+    ``stop_process`` (a process the run started, such as an external system under test, that
+    must not outlive it; the start ticks tell it from a later process given the same pid).
+    ``local`` undos (restarting an
     in-process consumer) are callbacks that only the running process can perform; they are not
     journaled, since a later ``harness heal`` could not run them.
     """
@@ -50,6 +55,7 @@ class Undo:
             "enable_proxy": f"enable proxy {self.target}",
             "resume_node": f"resume {self.target}",
             "start_node": f"start {self.target} again",
+            "stop_process": f"stop {self.target} (pid {self.detail.partition(':')[0]})",
             "local": f"restart {self.target}",
         }
         return what[self.action]

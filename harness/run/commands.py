@@ -64,8 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "heal",
         help="repair what an interrupted run left behind",
         description="Replays the heal journals of runs that did not finish (remove their "
-        "toxics, enable proxies, resume paused and restart dead nodes), then sweeps the whole "
-        "stack: every toxic removed, every proxy enabled, every node running.",
+        "toxics, enable proxies, resume paused and restart dead nodes, stop the systems under "
+        "test they started), then sweeps the whole stack: every toxic removed, every proxy "
+        "enabled, every node running.",
     )
     heal.set_defaults(func=_heal_command)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from harness import clock
 from harness.drivers import Recorder, create_topic, delete_topic
 from harness.errors import ConfigError, HarnessError
+from harness.faults.healing import Journal
 from harness.safety import check_address
 from harness.scenario import Scenario, SutMode
 from harness.stack import Stack
@@ -43,6 +44,8 @@ class SutSpec:
     ready_timeout_s: float = 60.0
     stop_timeout_s: float = 20.0
     drain_timeout_s: float = 20.0
+    journal: Journal | None = None
+    """Where the running process is journaled for ``harness heal`` (None: not journaled)."""
 
     def __post_init__(self) -> None:
         for address in self.wiring.bootstrap.split(","):
@@ -59,6 +62,7 @@ class ExternalSut:
             build_env(spec.wiring, spec.env),
             spec.log_path,
             spec.cwd,
+            spec.journal,
         )
         self.observer = ReportObserver(spec.wiring.bootstrap, spec.wiring.report_topic, recorder)
         self._crashes = 0
@@ -202,6 +206,7 @@ def build_external_sut(
             env=dict(sut.env),
             log_path=work_dir / "sut.log",
             replication_factor=max(1, min(3, brokers)),
+            journal=Journal.for_run(f"{run_id}-sut"),
         ),
         recorder,
     )

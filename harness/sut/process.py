@@ -3,7 +3,8 @@
 The command runs in its own session (process group), so a crash kills everything it started,
 and with its stdout and stderr appended to one log file, each incarnation under a header line.
 An exit the harness did not cause is kept as ``failure``: a ``HarnessError`` naming the command,
-the exit code, the log and its last lines.
+the exit code, the log and its last lines. With a heal ``journal``, the running incarnation is
+journaled while it runs, so ``harness heal`` stops it if the harness itself is SIGKILLed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from harness import clock
 from harness.errors import HarnessError
+from harness.faults.healing import Journal, Undo
+from harness.stack.process import start_ticks
 
 LOG_TAIL_LINES = 12
 
@@ -26,12 +29,18 @@ class SutProcess:
     starts it afresh)."""
 
     def __init__(
-        self, command: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None
+        self,
+        command: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        cwd: Path | None = None,
+        journal: Journal | None = None,
     ) -> None:
         self.command = command
         self.env = env
         self.log_path = log_path
         self.cwd = cwd
+        self.journal = journal
         self.incarnation = 0
         self.failure: HarnessError | None = None
         self._process: asyncio.subprocess.Process | None = None
@@ -76,6 +85,15 @@ class SutProcess:
                     "Check system_under_test.command in the scenario."
                 ) from exc
         self._watch = asyncio.get_running_loop().create_task(self._watch_exit(self._process))
+        await asyncio.to_thread(self._journal_incarnation, self._process.pid)
+
+    def _journal_incarnation(self, pid: int | None) -> None:
+        """Journal how to stop the running incarnation (``None``: nothing runs any more)."""
+        if self.journal is None:
+            return
+        ticks = start_ticks(pid) if pid is not None else None
+        undo = Undo("stop_process", "the system under test", f"{pid}:{ticks}")
+        self.journal.write([undo] if ticks is not None else [])
 
     async def _watch_exit(self, process: asyncio.subprocess.Process) -> None:
         code = await process.wait()
@@ -123,6 +141,8 @@ class SutProcess:
         """Kill what still runs and stop watching. Idempotent."""
         if self.running:
             await self.kill()
+        if not self.running:
+            await asyncio.to_thread(self._journal_incarnation, None)
         if self._watch is not None:
             self._watch.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -17,7 +17,7 @@ import pytest
 
 from harness.faults.healing import pending_journals
 from harness.faults.toxiproxy import ToxiproxyClient
-from harness.stack import Stack
+from harness.stack import Stack, process
 
 pytestmark = pytest.mark.integration
 
@@ -132,4 +132,55 @@ def test_harness_heal_repairs_what_a_sigkilled_run_left(
     assert healed.returncode == 0, healed.stderr
     assert "resume kafka-2" in healed.stderr
     assert_healed(stack, toxiproxy)
+    assert not pending_journals()
+
+
+SUT_SCENARIO = """\
+name: orphan
+target:
+  kafka: {topic: orphan, partitions: 3, replication_factor: 3, min_insync_replicas: 2}
+producer: {acks: all}
+system_under_test:
+  command: [python, examples/order_consumer.py]
+  mode: correct
+storm:
+  duration: 60s
+  rate: {shape: constant, per_second: 200}
+drain: {timeout: 10s}
+"""
+
+
+def journaled_sut_pid() -> int | None:
+    for journal in pending_journals():
+        for undo in journal.read():
+            if undo.action == "stop_process":
+                return int(undo.detail.partition(":")[0])
+    return None
+
+
+def test_harness_heal_stops_the_system_under_test_a_sigkilled_run_left(
+    stack: Stack, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "orphan.yaml"
+    scenario.write_text(SUT_SCENARIO)
+    command = [sys.executable, "-m", "harness", "run", str(scenario), "--seed", "1",
+               "--out", str(tmp_path / "run"), "--no-progress", "--no-report"]  # fmt: skip
+    repo = Path(__file__).resolve().parents[2]
+    run = subprocess.Popen(command, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: journaled_sut_pid() is not None, 90, "the system under test to start")
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    pid = journaled_sut_pid()
+    assert pid is not None
+    assert process.is_running(pid, None), "the system under test should outlive the SIGKILL"
+    healed = subprocess.run(
+        [sys.executable, "-m", "harness", "heal"], capture_output=True, text=True, timeout=180
+    )
+    assert healed.returncode == 0, healed.stderr
+    assert f"healed: stop the system under test (pid {pid})" in healed.stderr
+    wait_for(lambda: not process.is_running(pid, None), 30, "the orphan to be gone")
     assert not pending_journals()

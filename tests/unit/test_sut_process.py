@@ -73,3 +73,34 @@ async def test_a_missing_program_fails_at_start(tmp_path: Path) -> None:
     process = SutProcess([str(tmp_path / "no-such-program")], {}, tmp_path / "sut.log")
     with pytest.raises(HarnessError, match="Cannot start the system under test"):
         await process.spawn()
+
+
+async def test_a_journaled_process_is_stopped_by_heal_when_the_harness_is_gone(
+    tmp_path: Path,
+) -> None:
+    from typing import Any, cast
+
+    from harness.faults.actions import undo_on_stack
+    from harness.faults.healing import Journal
+    from harness.stack import process as procs
+
+    journal = Journal(tmp_path / "heal" / "run-sut.json")
+    sut = SutProcess(SLEEPER, {"PATH": "/usr/bin:/bin"}, tmp_path / "sut.log", journal=journal)
+    await sut.spawn()
+    pid = sut.pid
+    assert pid is not None
+    (undo,) = journal.read()
+    assert undo.action == "stop_process" and undo.detail == f"{pid}:{procs.start_ticks(pid)}"
+    assert undo.describe() == f"stop the system under test (pid {pid})"
+    nothing = cast(Any, None)  # stopping a process needs neither the stack nor Toxiproxy
+    await undo_on_stack(nothing, nothing)(undo)  # what `harness heal` does with the journal
+    await wait_until(lambda: not sut.running, 10, "the journaled process to be stopped")
+    await undo_on_stack(nothing, nothing)(undo)  # a second heal finds it gone: a no-op
+    await sut.close()
+    assert not journal.path.exists()
+
+
+async def test_without_a_journal_nothing_is_written(tmp_path: Path, sleeper: SutProcess) -> None:
+    await sleeper.spawn()
+    await sleeper.close()
+    assert not (tmp_path / "heal").exists()
