@@ -8,23 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 
-ANOMALIES: Final = (
-    "lost",
-    "unexpected",
-    "duplicate_delivery",
-    "duplicate_write",
-    "inconsistent_offset",
-    "out_of_order",
-    "recovered",
-    "duplicate_effect",
-    "missing_effect",
-    "dlq_missing",
-    "dlq_unexpected",
-)
+from harness.vocabulary import ANOMALIES
 
 
 class Guarantee(StrEnum):

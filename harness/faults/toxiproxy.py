@@ -18,33 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import httpx
 
 from harness.errors import FaultError
+from harness.vocabulary import Stream, ToxicType
 
 DEFAULT_TIMEOUT = 5.0
-
-
-class Stream(StrEnum):
-    """Direction a toxic acts on: client->broker (upstream) or broker->client (downstream)."""
-
-    UPSTREAM = "upstream"
-    DOWNSTREAM = "downstream"
-
-
-class ToxicType(StrEnum):
-    """Toxiproxy's toxics."""
-
-    LATENCY = "latency"
-    BANDWIDTH = "bandwidth"
-    TIMEOUT = "timeout"
-    RESET_PEER = "reset_peer"
-    SLOW_CLOSE = "slow_close"
-    SLICER = "slicer"
-    LIMIT_DATA = "limit_data"
 
 
 @dataclass(frozen=True)

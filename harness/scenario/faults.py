@@ -19,9 +19,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.faults.toxiproxy import Stream, ToxicType
 from harness.scenario.base import StrictModel
 from harness.scenario.durations import Duration
+from harness.vocabulary import Stream, ToxicType
 
 # Toxiproxy's attributes per toxic: name -> required (True) or optional (False).
 TOXIC_ATTRIBUTES: dict[ToxicType, dict[str, bool]] = {

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
-from harness.checks.model import ANOMALIES
+from harness.vocabulary import ANOMALIES
 
 MEASURES: tuple[str, ...] = (
     "p50_ms",

@@ -1,0 +1,48 @@
+"""The shared vocabulary: names that several stages speak, defined once at the bottom layer.
+
+Anomaly names (what checks find, what scenarios expect, what reports tally) and Toxiproxy's
+toxic types and streams (what scenarios ask for, what the Toxiproxy client sends) live here,
+so that no stage imports a higher one just to spell a name.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Final
+
+ANOMALIES: Final = (
+    "lost",
+    "unexpected",
+    "duplicate_delivery",
+    "duplicate_write",
+    "inconsistent_offset",
+    "out_of_order",
+    "recovered",
+    "duplicate_effect",
+    "missing_effect",
+    "dlq_missing",
+    "dlq_unexpected",
+)
+"""Every anomaly a check can report, in report order (see ``docs/history-format.md``)."""
+
+
+class Stream(StrEnum):
+    """Direction a toxic acts on: client->broker (upstream) or broker->client (downstream)."""
+
+    UPSTREAM = "upstream"
+    DOWNSTREAM = "downstream"
+
+
+class ToxicType(StrEnum):
+    """Toxiproxy's toxics."""
+
+    LATENCY = "latency"
+    BANDWIDTH = "bandwidth"
+    TIMEOUT = "timeout"
+    RESET_PEER = "reset_peer"
+    SLOW_CLOSE = "slow_close"
+    SLICER = "slicer"
+    LIMIT_DATA = "limit_data"
+
+
+__all__ = ["ANOMALIES", "Stream", "ToxicType"]
