@@ -1,4 +1,4 @@
-"""``harness report``, ``harness compare`` and ``harness bench``."""
+"""``harness report`` and ``harness compare``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ EXIT_OK, EXIT_REGRESSION = 0, 1
 def register(subparsers: argparse._SubParsersAction) -> None:
     _register_report(subparsers)
     _register_compare(subparsers)
-    _register_bench(subparsers)
 
 
 def _register_report(subparsers: argparse._SubParsersAction) -> None:
@@ -53,8 +52,8 @@ def _register_compare(subparsers: argparse._SubParsersAction) -> None:
         "--fail-on-regression",
         default=f"{DEFAULT_TOLERANCE:.0%}",
         metavar="PCT",
-        help=f"relative tolerance before a change counts as a regression "
-        f"(default {DEFAULT_TOLERANCE:.0%}, above this machine's run-to-run noise)",
+        help="relative tolerance before a change counts as a regression "
+        "(default %(default)s, above this machine's run-to-run noise)",
     )
     parser.add_argument(
         "--export-benchmark-json",
@@ -68,28 +67,9 @@ def _register_compare(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_compare)
 
 
-def _register_bench(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "bench",
-        help="run a scenario at stepped rates; latency versus throughput with the knee",
-        description="Run SCENARIO once per rate (constant shape), each a full run with its own "
-        "report, then write bench.json (aggregated quantiles and per-window series, loadable "
-        "with pandas), latency-vs-throughput.png and bench.html.",
-    )
-    parser.add_argument("scenario", type=Path, metavar="SCENARIO")
-    parser.add_argument("--rates", required=True, help="events per second, e.g. 1000,2000,5000")
-    parser.add_argument(
-        "--duration", help="storm duration per rate (e.g. 20s); default: the scenario's"
-    )
-    parser.add_argument("--seed", type=int, help="seed for every rate (default: fresh)")
-    parser.add_argument("--out", type=Path, help="output folder (default: reports/bench-<time>)")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.set_defaults(func=_bench)
-
-
 def _report(args: argparse.Namespace) -> int:
     from harness.report import render_run, suite
-    from harness.report.synthetic import make_run
+    from harness.run.synthetic import make_run
 
     runs = list(args.runs)
     if args.demo is not None:
@@ -132,26 +112,6 @@ def _compare(args: argparse.Namespace) -> int:
         return EXIT_REGRESSION
     print(f"no regression beyond {tolerance:.0%}")
     return EXIT_OK
-
-
-def _bench(args: argparse.Namespace) -> int:
-    import time
-
-    from harness.report.bench import parse_rates, run_bench
-    from harness.run.runner import resolve_seed
-    from harness.scenario import load_scenario, parse_duration
-
-    rates = parse_rates(args.rates)
-    scenario = load_scenario(args.scenario)
-    duration = parse_duration(args.duration) if args.duration else None
-    seed = resolve_seed(scenario, args.seed)
-    out = args.out or Path("reports") / time.strftime(f"bench-{scenario.name}-%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
-    path, knee, codes = run_bench(
-        scenario, rates, out, seed, duration=duration, progress=not args.no_progress
-    )
-    print(f"{path}\nknee: {knee.rate if knee.rate is not None else 'none'} ({knee.reason})")
-    return 2 if any(code == 2 for code in codes) else EXIT_OK
 
 
 __all__ = ["register"]

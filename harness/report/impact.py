@@ -1,7 +1,7 @@
 """Per-fault impact: latency and throughput before, during and after each fault window, the
 time to recover, and the events lost or duplicated inside the window.
 
-Latency phases and recovery come from ``harness.run.verdict.fault_impacts`` (the very numbers
+Latency phases and recovery come from ``harness.checks.run_verdict.fault_impacts`` (the very numbers
 the verdict judged). Throughput is received events per second over each phase's span: from
 the storm's start to the fault, the fault itself, and from its end to the storm's end. An
 event counts as lost or duplicated inside a window when its intended send time falls in it.
@@ -18,7 +18,7 @@ import numpy as np
 from harness.checks import delivery, log
 from harness.checks.facts import id_facts
 from harness.checks.frame import Prepared
-from harness.run.verdict import fault_impacts
+from harness.checks.run_verdict import fault_impacts
 
 PHASES = ("before", "during", "after")
 

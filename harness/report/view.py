@@ -23,11 +23,11 @@ import pandas as pd
 
 from harness.checks import evaluate, latency
 from harness.checks.frame import Prepared, prepare_file
+from harness.checks.run_verdict import fault_impacts
 from harness.errors import HistoryError
 from harness.report import series
 from harness.report.impact import FaultImpact, impacts
 from harness.report.rows import Timeline, example_rows, key_neighbourhoods
-from harness.run.verdict import fault_impacts
 
 HISTORY_NAMES = ("history.parquet", "history.jsonl", "history.parquet.partial.arrows")
 MEASURES = {

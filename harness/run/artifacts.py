@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.checks.run_verdict import Verdict
 from harness.run.runner import RunRecord
-from harness.run.verdict import Verdict
 
 SUMMARY_FORMAT = "harness-summary/1"
 

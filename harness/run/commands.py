@@ -1,4 +1,5 @@
-"""``harness run`` (scenarios against the stack, with verdicts) and ``harness heal``."""
+"""``harness run`` (scenarios against the stack, with verdicts), ``harness heal`` and
+``harness bench`` (one scenario run at stepped rates)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.checks.frame import prepare_file
+from harness.checks.run_verdict import Verdict, judge
 from harness.errors import ConfigError, HarnessError, StackError
 from harness.faults.actions import undo_on_stack
 from harness.faults.healing import pending_journals
 from harness.run import artifacts
 from harness.run.progress import show
 from harness.run.runner import RunRecord, RunStatus, resolve_seed, run_scenario
-from harness.run.verdict import Verdict, judge
 from harness.scenario import Scenario, load_scenarios
 from harness.stack import Stack
 
@@ -37,6 +38,7 @@ class Outcome:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_bench(subparsers)
     run = subparsers.add_parser(
         "run",
         help="run scenarios against the stack and judge them",
@@ -282,6 +284,43 @@ def _heal_command(args: argparse.Namespace) -> int:
     for failure in failures:
         print(f"harness heal: {failure}", file=sys.stderr)
     return 2 if failures else 0
+
+
+# ``harness bench`` runs scenarios, so it lives with the runner (not in the report stage).
+def _register_bench(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="run a scenario at stepped rates; latency versus throughput with the knee",
+        description="Run SCENARIO once per rate (constant shape), each a full run with its own "
+        "report, then write bench.json (aggregated quantiles and per-window series, loadable "
+        "with pandas), latency-vs-throughput.png and bench.html.",
+    )
+    parser.add_argument("scenario", type=Path, metavar="SCENARIO")
+    parser.add_argument("--rates", required=True, help="events per second, e.g. 1000,2000,5000")
+    parser.add_argument(
+        "--duration", help="storm duration per rate (e.g. 20s); default: the scenario's"
+    )
+    parser.add_argument("--seed", type=int, help="seed for every rate (default: fresh)")
+    parser.add_argument("--out", type=Path, help="output folder (default: reports/bench-<time>)")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from harness.run.bench import parse_rates, run_bench
+    from harness.scenario import load_scenario, parse_duration
+
+    rates = parse_rates(args.rates)
+    scenario = load_scenario(args.scenario)
+    duration = parse_duration(args.duration) if args.duration else None
+    seed = resolve_seed(scenario, args.seed)
+    out = args.out or Path("reports") / time.strftime(f"bench-{scenario.name}-%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    path, knee, codes = run_bench(
+        scenario, rates, out, seed, duration=duration, progress=not args.no_progress
+    )
+    print(f"{path}\nknee: {knee.rate if knee.rate is not None else 'none'} ({knee.reason})")
+    return 2 if any(code == 2 for code in codes) else 0
 
 
 __all__ = ["Outcome", "register", "run_one"]

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from harness.report import render_run, suite
-from harness.report.synthetic import EVIL, Synthetic, make_run
+from harness.run.synthetic import EVIL, Synthetic, make_run
 
 pytestmark = pytest.mark.integration
 

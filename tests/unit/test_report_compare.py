@@ -20,7 +20,7 @@ from harness.report.compare import (
     load_side,
     parse_tolerance,
 )
-from harness.report.synthetic import Synthetic, make_run
+from harness.run.synthetic import Synthetic, make_run
 
 
 @pytest.fixture(scope="module")

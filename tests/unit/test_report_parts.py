@@ -12,9 +12,9 @@ import pytest
 from harness.checks.latency import Samples
 from harness.errors import ConfigError
 from harness.report import markdown, series
-from harness.report.bench import knee, parse_rates, write_page
-from harness.report.synthetic import EVIL, Synthetic, make_run
 from harness.report.view import load_run
+from harness.run.bench import knee, parse_rates, write_page
+from harness.run.synthetic import EVIL, Synthetic, make_run
 
 
 def test_window_keeps_charts_to_a_few_hundred_points() -> None:
@@ -112,8 +112,8 @@ def test_rates_parse_sorted_and_reject_nonsense() -> None:
 
 
 def test_bench_series_records_load_into_pandas(tmp_path: Path) -> None:
-    from harness.report.bench import aggregate, write_results
-    from harness.report.synthetic import scenario
+    from harness.run.bench import aggregate, write_results
+    from harness.run.synthetic import scenario
 
     spec = Synthetic(rate=100, seconds=6.0)
     record, rows = aggregate(make_run(tmp_path / "rate-100", spec), 100.0)
@@ -139,7 +139,7 @@ def test_a_run_that_recorded_nothing_still_gets_a_report(tmp_path: Path) -> None
 
 
 def test_bench_rate_replaces_the_shape_and_scales_faults_with_the_duration() -> None:
-    from harness.report.bench import at_rate
+    from harness.run.bench import at_rate
     from harness.scenario import load_scenario
 
     original = load_scenario(Path(__file__).parents[2] / "scenarios/kafka-latency-spike.yaml")

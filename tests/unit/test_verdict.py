@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from harness.checks.frame import prepare
+from harness.checks.run_verdict import judge
 from harness.run.artifacts import junit
-from harness.run.verdict import judge
 from harness.scenario import build_scenario
 
 BASE = {

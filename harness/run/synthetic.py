@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.checks.frame import prepare
+from harness.checks.run_verdict import judge
 from harness.history.schema import SCHEMA, conform
 from harness.run.artifacts import summary, write_summary
 from harness.run.runner import RunRecord
-from harness.run.verdict import judge
 from harness.scenario import Scenario, build_scenario
 
 EVIL = '<script>alert("pwned")</script>'

@@ -1,6 +1,7 @@
 """A run's verdict: the checks' result, the measured metrics, thresholds and expectations.
 
-Pure functions over the history (prepared once) and the run's record. The run passes when
+Pure functions over the history (prepared once) and the scenario that was run (it lives here,
+beside the checks, so that reports can compute fault impacts without importing the runner). The run passes when
 every threshold holds, every expectation is met and the run had no harness errors; a scenario
 that declares neither thresholds nor expectations passes when the checks find the history
 valid.
@@ -22,8 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from harness.checks import CheckPolicy, CheckResult, evaluate, latency
+from harness.checks import latency
+from harness.checks.core import evaluate
 from harness.checks.frame import Prepared
+from harness.checks.model import CheckResult
+from harness.checks.policy import CheckPolicy
 from harness.scenario import Scenario, Threshold
 
 RECOVERY_WINDOW_S = 1.0
