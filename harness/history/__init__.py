@@ -5,22 +5,28 @@ One flat table, one row per op (send, recv, effect, dead_letter, fault); see
 """
 
 from harness.history.jsonl import read_jsonl, write_jsonl
+from harness.history.merge import merge_histories
 from harness.history.reader import (
+    PARTIAL_SUFFIX,
     partial_path,
     read_history,
     read_history_frame,
     read_partial,
     recover_partial,
 )
-from harness.history.schema import FORMAT_VERSION, OPS, SCHEMA, STATUSES
+from harness.history.schema import FIELDS, FORMAT_VERSION, OPS, SCHEMA, STATUSES, conform
 from harness.history.writer import HistoryWriter
 
 __all__ = [
+    "FIELDS",
     "FORMAT_VERSION",
     "OPS",
+    "PARTIAL_SUFFIX",
     "SCHEMA",
     "STATUSES",
     "HistoryWriter",
+    "conform",
+    "merge_histories",
     "partial_path",
     "read_history",
     "read_history_frame",

@@ -1,8 +1,8 @@
 """Locust as a load engine: users that send harness events and record a history.
 
-The user classes import Locust (and so gevent's monkey-patching); they load only when asked
-for, so ``harness.locust.runner`` and ``harness.locust.merge`` stay safe to import from the
-harness's own asyncio processes::
+The user classes import Locust (and so gevent's monkey-patching); like every name of this
+face they load only when asked for, so ``run_locust_storm`` and ``HeadlessLocust`` stay safe to
+import from the harness's own asyncio processes::
 
     from harness.locust import KafkaUser      # in a locustfile: imports Locust here
 
@@ -17,17 +17,28 @@ every process writes a history shard into ``$HARNESS_LOCUST_HISTORY_DIR``; merge
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-_USERS = ("HarnessUser", "KafkaUser", "RabbitMQUser", "SendNotAcknowledged")
+# Every name loads its module only when asked for: the users import Locust (and gevent's
+# monkey-patching), the rest confluent-kafka or the stack; ``import harness.locust`` costs nothing.
+_FACE = {
+    "HarnessUser": "users",
+    "KafkaUser": "users",
+    "RabbitMQUser": "users",
+    "SendNotAcknowledged": "users",
+    "HeadlessLocust": "headless",
+    "LocustResult": "headless",
+    "STARTUP_LEAD_S": "runner",
+    "run_locust_storm": "runner",
+    "ensure_topic": "topics",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _USERS:
-        from harness.locust import users
-
-        return getattr(users, name)
+    if name in _FACE:
+        return getattr(importlib.import_module(f"harness.locust.{_FACE[name]}"), name)
     raise AttributeError(f"module 'harness.locust' has no attribute {name!r}")
 
 
-__all__ = list(_USERS)
+__all__ = sorted(_FACE)

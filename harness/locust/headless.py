@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.history import read_partial
-from harness.history.reader import PARTIAL_SUFFIX
+from harness.history import PARTIAL_SUFFIX, read_partial
 from harness.locust.clocksync import OFFSETS_FILE
 from harness.locust.shard import HISTORY_DIR_ENV, SHARD_GLOB, shards_in
 

@@ -69,7 +69,7 @@ def _register_compare(subparsers: argparse._SubParsersAction) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from harness.report import render_run, suite
-    from harness.run.synthetic import make_run
+    from harness.run import make_run
 
     runs = list(args.runs)
     if args.demo is not None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.checks.model import ANOMALIES
+from harness.checks import ANOMALIES
 from harness.errors import ConfigError
 from harness.report.view import read_summary
 

@@ -15,10 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.checks import delivery, log
+from harness.checks import Prepared, delivery, fault_impacts, log
 from harness.checks.facts import id_facts
-from harness.checks.frame import Prepared
-from harness.checks.run_verdict import fault_impacts
 
 PHASES = ("before", "during", "after")
 

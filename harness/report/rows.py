@@ -19,8 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from harness.history import read_history
-from harness.history.schema import SCHEMA
+from harness.history import SCHEMA, read_history
 
 NEIGHBOURS = 6
 """Ops of the same key shown on each side of an example in its timeline."""

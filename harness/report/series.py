@@ -16,8 +16,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from harness.checks import latency
-from harness.checks.frame import OK, Prepared
+from harness.checks import Prepared, latency
+from harness.checks.frame import OK
 
 TARGET_POINTS = 240
 """About this many windows per chart, whatever the run's length."""

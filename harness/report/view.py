@@ -21,9 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.checks import evaluate, latency
-from harness.checks.frame import Prepared, prepare_file
-from harness.checks.run_verdict import fault_impacts
+from harness.checks import Prepared, evaluate, fault_impacts, latency, prepare_file
 from harness.errors import HistoryError
 from harness.report import series
 from harness.report.impact import FaultImpact, impacts

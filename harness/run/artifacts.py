@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.checks.run_verdict import Verdict
+from harness.checks import Verdict
 from harness.run.runner import RunRecord
 
 SUMMARY_FORMAT = "harness-summary/1"

@@ -27,10 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.checks import latency
-from harness.checks.frame import prepare_file
+from harness.checks import latency, prepare_file
 from harness.errors import ConfigError
-from harness.report.view import load_run
+from harness.report import load_run
 from harness.scenario import Rate, Scenario, Shape
 
 KEPT_UP = 0.95
@@ -182,9 +181,7 @@ def run_bench(
 
 def write_page(out: Path, name: str, aggregated: pd.DataFrame, found: Knee) -> Path:
     """``latency-vs-throughput.png`` and ``bench.html`` (table, chart, links to each run)."""
-    from harness.report import plots
-    from harness.report.html import esc
-    from harness.report.style import CSS
+    from harness.report import CSS, esc, plots
 
     png = plots.to_png(plots.knee_chart(aggregated, found.rate))
     (out / "latency-vs-throughput.png").write_bytes(png)

@@ -11,8 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.checks.frame import prepare_file
-from harness.checks.run_verdict import Verdict, judge
+from harness.checks import Verdict, judge, prepare_file
 from harness.errors import ConfigError, HarnessError, StackError
 from harness.faults.actions import undo_on_stack
 from harness.faults.healing import pending_journals

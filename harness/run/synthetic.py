@@ -21,9 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.checks.frame import prepare
-from harness.checks.run_verdict import judge
-from harness.history.schema import SCHEMA, conform
+from harness.checks import judge, prepare
+from harness.history import SCHEMA, conform
 from harness.run.artifacts import summary, write_summary
 from harness.run.runner import RunRecord
 from harness.scenario import Scenario, build_scenario

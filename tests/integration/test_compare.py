@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from harness.cli import main
-from harness.report.compare import DEFAULT_TOLERANCE, compare, load_side
-from harness.report.view import load_run
+from harness.report import DEFAULT_TOLERANCE, load_run, load_side
+from harness.report.compare import compare
 from harness.run.commands import run_one
 from harness.scenario import Scenario, build_scenario
 from harness.stack import Stack

@@ -17,9 +17,8 @@ from integration_support import wait_until
 
 from harness import clock
 from harness.drivers import KafkaConsumerConfig, KafkaConsumerDriver, create_topic, delete_topic
-from harness.history import HistoryWriter, read_history
-from harness.history.merge import merge_histories
-from harness.locust.headless import HeadlessLocust
+from harness.history import HistoryWriter, merge_histories, read_history
+from harness.locust import HeadlessLocust
 from harness.stack import partition_leaders
 
 pytestmark = pytest.mark.integration
@@ -118,7 +117,7 @@ async def test_locust_distributed_kafka_with_a_leader_kill(stack, topic_name, tm
 async def test_run_locust_storm_sends_exactly_the_scenario_storm(stack, topic_name, tmp_path):
     from harness.drivers import ListRecorder
     from harness.load.storm import build_storm
-    from harness.locust.runner import STARTUP_LEAD_S, run_locust_storm
+    from harness.locust import STARTUP_LEAD_S, run_locust_storm
     from harness.scenario.models import Scenario
 
     scenario = Scenario(

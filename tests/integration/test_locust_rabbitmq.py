@@ -19,9 +19,8 @@ from integration_support import wait_until
 
 from harness.drivers import AmqpTarget, RabbitConsumerConfig, RabbitConsumerDriver
 from harness.drivers.rabbitmq_topology import declare_blocking, delete_blocking
-from harness.history import HistoryWriter, read_history
-from harness.history.merge import merge_histories
-from harness.locust.headless import HeadlessLocust
+from harness.history import HistoryWriter, merge_histories, read_history
+from harness.locust import HeadlessLocust
 
 pytestmark = pytest.mark.integration
 

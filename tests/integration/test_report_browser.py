@@ -25,7 +25,8 @@ import pytest
 from PIL import Image
 
 from harness.report import render_run, suite
-from harness.run.synthetic import EVIL, Synthetic, make_run
+from harness.run import Synthetic, make_run
+from harness.run.synthetic import EVIL
 
 pytestmark = pytest.mark.integration
 

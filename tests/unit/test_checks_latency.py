@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.checks.frame import prepare
+from harness.checks import prepare
 from harness.checks.latency import Samples, phases, samples, series, summary
 
 

@@ -16,12 +16,12 @@ from harness.errors import HistoryError
 from harness.history import (
     SCHEMA,
     HistoryWriter,
+    merge_histories,
     partial_path,
     read_history,
     read_jsonl,
     write_jsonl,
 )
-from harness.history.merge import merge_histories
 
 EXAMPLE = """\
 {"op":"send","id":"e1","key":"k1","seq":1,"t_intended":10.000,"t":10.001,"t_ack":10.004,"status":"ok","partition":0,"offset":41,"producer":"p0","poison":false}

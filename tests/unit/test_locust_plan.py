@@ -8,7 +8,7 @@ import sys
 import numpy as np
 from confluent_kafka import KafkaError
 
-from harness.drivers.outcomes import Outcome
+from harness.drivers import Outcome
 from harness.load.storm import build_storm
 from harness.locust.plan import RatePlan, StormPlan, user_share
 from harness.locust.rdkafka import classify_rdkafka

@@ -8,7 +8,8 @@ import aiokafka.errors as kerr
 import pika.exceptions as perr
 import pytest
 
-from harness.drivers.outcomes import Outcome, Stage, classify_amqp, classify_kafka, describe
+from harness.drivers import Outcome, Stage, classify_amqp, classify_kafka
+from harness.drivers.outcomes import describe
 
 MAYBE_WRITTEN = [
     kerr.KafkaTimeoutError(),

@@ -10,17 +10,9 @@ import pytest
 
 from harness.cli import main
 from harness.errors import ConfigError
-from harness.report.compare import (
-    DEFAULT_TOLERANCE,
-    METRICS,
-    Metric,
-    Row,
-    benchmark_json,
-    compare,
-    load_side,
-    parse_tolerance,
-)
-from harness.run.synthetic import Synthetic, make_run
+from harness.report import DEFAULT_TOLERANCE, benchmark_json, load_side, parse_tolerance
+from harness.report.compare import METRICS, Metric, Row, compare
+from harness.run import Synthetic, make_run
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.report import render_run
+from harness.report import load_run, render_run
 from harness.report.plots import bands, latency_chart, throughput_chart
-from harness.report.view import load_run
-from harness.run.synthetic import EVIL, Synthetic, history, make_run
+from harness.run import Synthetic, make_run
+from harness.run.synthetic import EVIL, history
 
 SPEC = Synthetic(rate=400, seconds=20.0, fault=(8.0, 12.0), lose=3, duplicate=2, evil=True)
 

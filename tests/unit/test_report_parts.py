@@ -11,10 +11,10 @@ import pytest
 
 from harness.checks.latency import Samples
 from harness.errors import ConfigError
-from harness.report import markdown, series
-from harness.report.view import load_run
-from harness.run.bench import knee, parse_rates, write_page
-from harness.run.synthetic import EVIL, Synthetic, make_run
+from harness.report import load_run, markdown, series
+from harness.run import Synthetic, make_run, parse_rates
+from harness.run.bench import knee, write_page
+from harness.run.synthetic import EVIL
 
 
 def test_window_keeps_charts_to_a_few_hundred_points() -> None:
@@ -129,7 +129,7 @@ def test_bench_series_records_load_into_pandas(tmp_path: Path) -> None:
 def test_a_run_that_recorded_nothing_still_gets_a_report(tmp_path: Path) -> None:
     import pyarrow.parquet as pq
 
-    from harness.history.schema import SCHEMA
+    from harness.history import SCHEMA
     from harness.report import render_run
 
     pq.write_table(SCHEMA.empty_table(), tmp_path / "history.parquet")

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import StackError
-from harness.stack import layout
+from harness.stack import NodeState, StackState, layout, load_state
 from harness.stack.kafka import new_cluster_id, server_properties
 from harness.stack.local import check_brokers, proxies_for, toxiproxy_config
 from harness.stack.provision import _progress_item
-from harness.stack.state import NodeState, StackState, load_state, save_state
+from harness.stack.state import save_state
 
 
 def props(text: str) -> dict[str, str]:

@@ -12,9 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import StackError
-from harness.stack import process
-from harness.stack.handles import NodeHandle
-from harness.stack.state import NodeState
+from harness.stack import NodeHandle, NodeState, process
 
 SLEEPER = [sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.history.schema import FIELDS
+from harness.history import FIELDS
 from harness.sut import Wiring, build_env, report_to_row, resolve_command
 
 WIRING = Wiring(

@@ -8,9 +8,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
 
-from harness.checks.frame import prepare
-from harness.checks.run_verdict import judge
-from harness.run.artifacts import junit
+from harness.checks import judge, prepare
+from harness.run import junit
 from harness.scenario import build_scenario
 
 BASE = {
