@@ -42,7 +42,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from harness import clock, events
 from harness.drivers._types import EventLike, Recorder
 from harness.drivers.outcomes import Outcome, Stage, classify_kafka, describe
-from harness.drivers.rows import send_row
+from harness.drivers.rows import SendLog
 from harness.errors import ConfigError, StackError
 from harness.safety import check_address
 
@@ -143,7 +143,8 @@ class KafkaProducerDriver:
         self._pumps: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
-        self.counts = {"sent": 0, "ok": 0, "fail": 0, "unknown": 0}
+        self._log = SendLog(recorder, name)
+        self.counts = self._log.counts
 
     async def start(self) -> None:
         """Connect to the cluster; raise ``StackError``-worthy aiokafka errors as they come."""
@@ -253,17 +254,7 @@ class KafkaProducerDriver:
         if pending is None or pending.done:
             return
         pending.done = True
-        self.counts[status.value] += 1
-        row = send_row(
-            pending.event,
-            t=pending.t,
-            status=status,
-            producer=self.name,
-            error=error,
-            partition=partition,
-            offset=offset if partition is not None else None,
-        )
-        self._recorder.append(row)
+        self._log.record_kafka(pending.event, pending.t, status, error, partition, offset)
 
     async def _sweep(self) -> None:
         timeout = self.config.delivery_timeout_s

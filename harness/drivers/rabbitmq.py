@@ -33,7 +33,7 @@ from harness import clock, events
 from harness.drivers._types import EventLike, Recorder
 from harness.drivers.outcomes import Outcome, classify_amqp, describe
 from harness.drivers.rabbitmq_topology import AmqpTarget, declare_topology
-from harness.drivers.rows import send_row
+from harness.drivers.rows import SendLog
 from harness.errors import StackError
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,6 @@ class RabbitPublisherDriver:
         encode: AmqpEncode | None = None,
     ) -> None:
         self.config = config
-        self._recorder = recorder
         self._encode = encode or default_amqp_encode()
         self._queue: collections.deque[EventLike] = collections.deque()
         self._wake_pending = False
@@ -95,7 +94,8 @@ class RabbitPublisherDriver:
         self._unconfirmed: dict[int, _Pending] = {}
         self._next_tag = 1
         self._idle = threading.Condition()
-        self.counts = {"sent": 0, "ok": 0, "fail": 0, "unknown": 0, "connections": 0}
+        self._log = SendLog(recorder, config.name, "connections")
+        self.counts = self._log.counts
         mode = 2 if config.persistent else 1
         self._base_props = {"delivery_mode": mode}
 
@@ -223,7 +223,7 @@ class RabbitPublisherDriver:
     def _publish(self, channel: Any, event: EventLike) -> None:
         t = clock.now()
         pending = _Pending(event, t)
-        self.counts["sent"] += 1
+        self._log.sent()
         try:
             properties, body = self._encode(event, t)
             props = pika.BasicProperties(**{**properties, **self._base_props})
@@ -255,17 +255,8 @@ class RabbitPublisherDriver:
     def _record(
         self, pending: _Pending, status: Outcome, error: str | None, tag: int | None = None
     ) -> None:
-        self.counts[status.value] += 1
-        row = send_row(
-            pending.event,
-            t=pending.t,
-            status=status,
-            producer=self.config.name,
-            error=error,
-            queue=self.config.target.queue,
-            delivery_tag=tag,
-        )
-        self._recorder.append(row)
+        queue = self.config.target.queue
+        self._log.record(pending.event, pending.t, status, error, queue=queue, delivery_tag=tag)
 
     def _fail_queued_for(self, seconds: float) -> None:
         deadline = clock.now() + seconds
@@ -277,7 +268,7 @@ class RabbitPublisherDriver:
         while self._queue:
             event = self._queue.popleft()
             t = clock.now()
-            self.counts["sent"] += 1
+            self._log.sent()
             self._record(_Pending(event, t), Outcome.FAIL, f"Not published: {why}")
         self._wake_pending = False
         self._notify_idle()

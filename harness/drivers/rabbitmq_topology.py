@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pika
 import pika.exceptions as perr
@@ -35,6 +36,32 @@ class AmqpTarget:
         if not self.queue:
             raise ConfigError("The RabbitMQ target needs a queue name.")
         check_target(self.host)
+
+    @classmethod
+    def from_url(
+        cls, url: str, queue: str, *, durable: bool = True, dead_letter: bool = True
+    ) -> AmqpTarget:
+        """The target of an ``amqp://user:password@host:port/vhost`` URL (parts percent-decoded;
+        RabbitMQ's defaults, guest on 127.0.0.1:5672 and vhost ``/``, for the parts left out)."""
+        parts = urlsplit(url)
+        try:
+            port = parts.port or 5672
+        except ValueError as error:
+            shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+            raise ConfigError(
+                f"The RabbitMQ URL {shown!r} (credentials not shown) has an invalid port: "
+                f"{error}. Give it as amqp://user:password@host:port/vhost."
+            ) from None
+        return cls(
+            queue=queue,
+            host=parts.hostname or "127.0.0.1",
+            port=port,
+            virtual_host=unquote(parts.path.lstrip("/")) or "/",
+            username=unquote(parts.username or "guest"),
+            password=unquote(parts.password or "guest"),
+            durable=durable,
+            dead_letter=dead_letter,
+        )
 
     @property
     def dlx(self) -> str:

@@ -27,9 +27,8 @@ import aiokafka.errors as kerr
 from confluent_kafka import KafkaError, Producer
 
 from harness import clock, events
-from harness.drivers._types import EventLike, Recorder
-from harness.drivers.outcomes import Outcome, Stage, classify_kafka
-from harness.drivers.rows import send_row
+from harness.drivers import EventLike, Outcome, Recorder, Stage, classify_kafka
+from harness.drivers.rows import SendLog
 from harness.errors import ConfigError
 from harness.safety import check_address
 
@@ -145,13 +144,13 @@ class RdKafkaProducer:
     ) -> None:
         self.config = config
         self.name = name
-        self._recorder = recorder
         self._on_outcome = on_outcome
         self._producer = Producer(config.client_config())
         self._offset = clock.wall_offset()
         self.in_flight = 0
         self.closed = False
-        self.counts = {"sent": 0, "ok": 0, "fail": 0, "unknown": 0}
+        self._log = SendLog(recorder, name)
+        self.counts = self._log.counts
 
     def send(self, event: Any) -> None:
         """Queue ``event`` (a ``harness.events.Event``); never blocks."""
@@ -160,7 +159,7 @@ class RdKafkaProducer:
         t = clock.now()
         key, value, headers = events.encode_kafka(event._replace(sent=t), self._offset)
         pending = _Pending(self, event, t, len(value))
-        self.counts["sent"] += 1
+        self._log.sent()
         self.in_flight += 1
         try:
             self._producer.produce(
@@ -196,17 +195,7 @@ class RdKafkaProducer:
         offset: int | None = None,
     ) -> None:
         self.in_flight -= 1
-        self.counts[status.value] += 1
-        row = send_row(
-            pending.event,
-            t=pending.t,
-            status=status,
-            producer=self.name,
-            error=error,
-            partition=partition,
-            offset=offset if partition is not None else None,
-        )
-        self._recorder.append(row)
+        row = self._log.record_kafka(pending.event, pending.t, status, error, partition, offset)
         if self._on_outcome is not None:
             self._on_outcome(row, pending.size)
 

@@ -27,7 +27,6 @@ import logging
 import os
 from collections.abc import Mapping
 from typing import Any, ClassVar
-from urllib.parse import unquote, urlsplit
 
 import gevent
 import gevent.lock
@@ -280,14 +279,9 @@ class RabbitMQUser(HarnessUser):
     def open_client(self, recorder: ShardRecorder, fire: Any) -> _RabbitClient:
         if not self.queue:
             raise ValueError(f"{type(self).__name__}.queue is empty; set the queue to publish to.")
-        url = urlsplit(self.url or _stack_rabbitmq_url())
-        target = AmqpTarget(
-            queue=self.queue,
-            host=url.hostname or "127.0.0.1",
-            port=url.port or 5672,
-            virtual_host=unquote(url.path.lstrip("/")) or "/",
-            username=unquote(url.username or "guest"),
-            password=unquote(url.password or "guest"),
+        target = AmqpTarget.from_url(
+            self.url or _stack_rabbitmq_url(),
+            self.queue,
             durable=self.durable,
             dead_letter=self.dead_letter,
         )

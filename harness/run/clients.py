@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from harness.drivers import (
     AmqpTarget,
@@ -130,18 +129,8 @@ def _rabbitmq(
 ) -> Clients:
     target = scenario.target.rabbitmq
     assert target is not None
-    url = urlsplit(stack.rabbitmq_url)
     queue = f"{target.queue}-{run_id}"
-    amqp = AmqpTarget(
-        queue=queue,
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 5672,
-        virtual_host=unquote(url.path.lstrip("/")) or "/",
-        username=unquote(url.username or "guest"),
-        password=unquote(url.password or "guest"),
-        durable=target.durable,
-        dead_letter=True,
-    )
+    amqp = AmqpTarget.from_url(stack.rabbitmq_url, queue, durable=target.durable)
     p = scenario.producer
     producer = RabbitPublisherDriver(
         RabbitPublisherConfig(
