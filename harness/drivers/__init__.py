@@ -8,7 +8,8 @@ implementation:
 - ``Consumer``: ``start()``, ``close()``, ``stats()``; the built-in system under test that
   records ``recv``, ``effect`` and ``dead_letter`` rows.
 
-Exceptions become send outcomes in exactly one place, ``harness.drivers.outcomes``.
+Exceptions become send outcomes in exactly one place, ``harness.drivers.outcomes``; every
+producer (Locust's librdkafka one included) keeps its counts and send rows with ``SendLog``.
 
 Example::
 
@@ -29,7 +30,13 @@ from harness.drivers.kafka_consumer import CommitPolicy, KafkaConsumerConfig, Ka
 from harness.drivers.outcomes import Outcome, Stage, classify_amqp, classify_kafka
 from harness.drivers.rabbitmq import RabbitPublisherConfig, RabbitPublisherDriver
 from harness.drivers.rabbitmq_consumer import RabbitConsumerConfig, RabbitConsumerDriver
-from harness.drivers.rabbitmq_topology import AmqpTarget, declare_topology
+from harness.drivers.rabbitmq_topology import (
+    AmqpTarget,
+    declare_blocking,
+    declare_topology,
+    delete_blocking,
+)
+from harness.drivers.rows import SendLog, send_row
 
 
 @runtime_checkable
@@ -95,15 +102,19 @@ __all__ = [
     "RabbitPublisherConfig",
     "RabbitPublisherDriver",
     "Recorder",
+    "SendLog",
     "Stage",
     "classify_amqp",
     "classify_kafka",
     "create_topic",
+    "declare_blocking",
     "declare_topology",
+    "delete_blocking",
     "delete_topic",
     "kafka_consumer_driver",
     "kafka_producer_driver",
     "partition_leaders",
     "rabbitmq_consumer_driver",
     "rabbitmq_producer_driver",
+    "send_row",
 ]

@@ -27,8 +27,7 @@ import aiokafka.errors as kerr
 from confluent_kafka import KafkaError, Producer
 
 from harness import clock, events
-from harness.drivers import EventLike, Outcome, Recorder, Stage, classify_kafka
-from harness.drivers.rows import SendLog
+from harness.drivers import EventLike, Outcome, Recorder, SendLog, Stage, classify_kafka
 from harness.errors import ConfigError
 from harness.safety import check_address
 

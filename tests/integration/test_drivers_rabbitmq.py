@@ -16,8 +16,8 @@ from harness.drivers import (
     RabbitConsumerDriver,
     RabbitPublisherConfig,
     RabbitPublisherDriver,
+    delete_blocking,
 )
-from harness.drivers.rabbitmq_topology import delete_blocking
 from harness.events import Event
 from harness.faults.toxiproxy import reset_peer
 

@@ -17,8 +17,13 @@ from urllib.parse import urlsplit
 import pytest
 from integration_support import wait_until
 
-from harness.drivers import AmqpTarget, RabbitConsumerConfig, RabbitConsumerDriver
-from harness.drivers.rabbitmq_topology import declare_blocking, delete_blocking
+from harness.drivers import (
+    AmqpTarget,
+    RabbitConsumerConfig,
+    RabbitConsumerDriver,
+    declare_blocking,
+    delete_blocking,
+)
 from harness.history import HistoryWriter, merge_histories, read_history
 from harness.locust import HeadlessLocust
 

@@ -6,8 +6,7 @@ from typing import NamedTuple
 
 import pytest
 
-from harness.drivers import AmqpTarget, ListRecorder, Outcome
-from harness.drivers.rows import SendLog
+from harness.drivers import AmqpTarget, ListRecorder, Outcome, SendLog
 from harness.errors import ConfigError
 
 
