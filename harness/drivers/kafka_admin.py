@@ -49,8 +49,14 @@ def _check_errors(rows: list[Any], action: str, tolerate: tuple[type, ...] = ())
             continue
         detail = row[2] if len(row) > 2 and row[2] else error.__name__
         if error in (kerr.InvalidReplicationFactorError, kerr.InvalidPartitionsError):
-            raise ConfigError(f"Cannot {action} topic {topic!r}: {detail}. Check the target.")
-        raise StackError(f"Cannot {action} topic {topic!r}: {detail}.")
+            raise ConfigError(
+                f"Cannot {action} topic {topic!r}: the broker says {detail!r}. Check the "
+                "target's partitions and replication_factor against the brokers the stack runs."
+            )
+        raise StackError(
+            f"Cannot {action} topic {topic!r}: the broker says {detail!r}. See "
+            "`harness stack status` and the brokers' logs (`harness stack logs kafka-1`), then retry."
+        )
 
 
 async def create_topic(

@@ -109,15 +109,17 @@ class RabbitPublisherDriver:
             self._stopping.set()
             raise StackError(
                 f"RabbitMQ publisher {self.config.name!r} did not get a channel within "
-                f"{timeout_s}s. Is RabbitMQ reachable at {self.config.target.host}:"
-                f"{self.config.target.port}?"
+                f"{timeout_s}s from {self.config.target.host}:{self.config.target.port}, so "
+                "RabbitMQ is down or unreachable there; check `harness stack status` (or the "
+                "URL's host and port) and retry."
             )
 
     def send(self, event: EventLike) -> None:
         """Hand ``event`` to the publisher thread; never blocks."""
         if self._stopping.is_set():
             raise RuntimeError(
-                f"Cannot send {event.id!r}: publisher {self.config.name!r} is closed."
+                f"Cannot send {event.id!r}, as publisher {self.config.name!r} has been closed; "
+                "start a new publisher to send more."
             )
         self._queue.append(event)
         if not self._wake_pending:

@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
 from harness.history import PARTIAL_SUFFIX, read_partial
 from harness.locust.clocksync import OFFSETS_FILE
 from harness.locust.shard import HISTORY_DIR_ENV, SHARD_GLOB, shards_in
@@ -54,7 +54,10 @@ def read_totals(stats_csv: Path) -> tuple[int, int]:
         for row in csv.DictReader(handle):
             if row.get("Name") == "Aggregated":
                 return int(row["Request Count"]), int(row["Failure Count"])
-    raise HarnessError(f"{stats_csv} has no Aggregated row; did Locust finish its run?")
+    raise HarnessError(
+        f"{str(stats_csv)!r} has no Aggregated row, so Locust did not finish its run; see the "
+        "Locust logs beside it."
+    )
 
 
 class HeadlessLocust:
@@ -73,7 +76,10 @@ class HeadlessLocust:
         master_port: int = 5557,
     ) -> None:
         if workers < 1 or users < 1:
-            raise HarnessError(f"Locust needs >= 1 worker and user, got {workers} and {users}.")
+            raise ConfigError(
+                f"Locust needs at least one worker and one user, got workers={workers!r} and "
+                f"users={users!r}; set load.workers and load.users to 1 or more."
+            )
         self.locustfile = Path(locustfile)
         self.out_dir = Path(out_dir)
         self.workers, self.users = workers, users

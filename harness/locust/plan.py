@@ -18,6 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
+from harness.errors import ConfigError
 from harness.events import Event
 from harness.load.payloads import PayloadFactory
 from harness.load.storm import Storm
@@ -54,9 +55,12 @@ class RatePlan:
         seed: int = 0,
     ) -> None:
         if rate <= 0:
-            raise ValueError(f"rate must be > 0 events/s, got {rate!r}")
+            raise ConfigError(
+                f"rate must be > 0 events/s, got {rate!r}; set the user's rate to the events "
+                "per second each user sends."
+            )
         if keys < 1:
-            raise ValueError(f"keys must be >= 1, got {keys!r}")
+            raise ConfigError(f"keys must be >= 1, got {keys!r}; set the user's keys to 1 or more.")
         self.prefix = prefix
         self.interval = 1.0 / rate
         self.start = start
@@ -118,9 +122,9 @@ class StormPlan:
 def user_share(storm: Storm, shares: int, index: int) -> Storm:
     """Share ``index`` of ``shares`` of ``storm``, dealt by key (each key stays in one share)."""
     if not 0 <= index < shares:
-        raise ValueError(
-            f"share index {index} is outside 0..{shares - 1}; more users started than the "
-            "plan expects (users must equal load.users of the scenario)"
+        raise ConfigError(
+            f"share index {index!r} is outside 0..{shares - 1}: more users started than the "
+            "plan expects. Start Locust with as many users (-u) as load.users in the scenario."
         )
     return storm.take(np.flatnonzero(storm.key_index % shares == index))
 

@@ -91,7 +91,10 @@ class RdKafkaConfig:
 
     def __post_init__(self) -> None:
         if str(self.acks) not in ("0", "1", "all", "-1"):
-            raise ConfigError(f"acks={self.acks!r} is not one of 0, 1, 'all'.")
+            raise ConfigError(
+                f"acks={self.acks!r} is not one of 0, 1, 'all'; use 'all' to lose nothing when "
+                "a broker fails."
+            )
         if self.enable_idempotence and str(self.acks) not in ("all", "-1"):
             raise ConfigError(
                 f"enable_idempotence needs acks='all', got acks={self.acks!r}; set acks to 'all'."
@@ -154,7 +157,10 @@ class RdKafkaProducer:
     def send(self, event: Any) -> None:
         """Queue ``event`` (a ``harness.events.Event``); never blocks."""
         if self.closed:
-            raise RuntimeError(f"Cannot send {event.id!r}: producer {self.name!r} is closed.")
+            raise RuntimeError(
+                f"Cannot send {event.id!r}, as producer {self.name!r} has been closed; "
+                "create a new producer to send more."
+            )
         t = clock.now()
         key, value, headers = events.encode_kafka(event._replace(sent=t), self._offset)
         pending = _Pending(self, event, t, len(value))

@@ -117,7 +117,10 @@ def parse_tolerance(text: str) -> float:
             f"--fail-on-regression {text!r} is not a tolerance; give a percentage such as 10%"
         ) from None
     if not 0 <= value < 100:
-        raise ConfigError(f"--fail-on-regression {text!r} must be between 0% and 10000%")
+        raise ConfigError(
+            f"--fail-on-regression {text!r} is outside 0% to 10000%; give a percentage such as "
+            "100% (the default)."
+        )
     return value
 
 

@@ -84,7 +84,10 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError) as error:
         raise HistoryError(f"{path}: not readable JSON ({error}); re-run or delete it") from None
     if not isinstance(data, dict):
-        raise HistoryError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        raise HistoryError(
+            f"{str(path)!r} holds a JSON {type(data).__name__}, not the object a summary is; "
+            "delete it and run `harness report` on the run folder to check the history again."
+        )
     return data
 
 

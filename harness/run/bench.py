@@ -67,10 +67,15 @@ def parse_rates(text: str) -> list[float]:
                 f"--rates: {part!r} is not a rate; give e.g. 1000,2000,5000"
             ) from None
         if value <= 0:
-            raise ConfigError(f"--rates: {part!r} must be a positive number of events per second")
+            raise ConfigError(
+                f"--rates: {part!r} must be a positive number of events per second; give "
+                "e.g. 1000,2000,5000"
+            )
         rates.append(value)
     if not rates:
-        raise ConfigError("--rates needs at least one rate, e.g. --rates 1000,2000,5000")
+        raise ConfigError(
+            "--rates names no rate, so there is nothing to run; give e.g. --rates 1000,2000,5000"
+        )
     return sorted(set(rates))
 
 

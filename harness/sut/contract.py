@@ -119,7 +119,10 @@ def report_to_row(report: Mapping[str, Any]) -> dict[str, Any] | None:
     if op not in HISTORY_OPS:
         if op == READY:
             return None
-        raise ValueError(f"op {op!r} is not one of {', '.join((*HISTORY_OPS, READY))}")
+        raise ValueError(
+            f"op {op!r} is not one of {', '.join((*HISTORY_OPS, READY))}; send one of these "
+            "(docs/system-under-test.md)"
+        )
     row: dict[str, Any] = {"op": op}
     for name in _TEXT_FIELDS:
         value = report.get(name)
@@ -129,13 +132,18 @@ def report_to_row(report: Mapping[str, Any]) -> dict[str, Any] | None:
         value = report.get(name)
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ValueError(f"field {name!r} must be an integer, got {value!r}")
+                raise ValueError(
+                    f"field {name!r} must be an integer, got {value!r}; send it as a JSON integer"
+                )
             row[name] = value
     if "id" not in row:
-        raise ValueError(f"a {op!r} report needs the event's 'id'")
+        raise ValueError(f"a {op!r} report needs the event's 'id'; copy it from the ce_id header")
     t = report.get("t")
     if isinstance(t, bool) or not isinstance(t, int | float):
-        raise ValueError(f"field 't' must be time.monotonic() seconds, got {t!r}")
+        raise ValueError(
+            f"field 't' must be time.monotonic() seconds, got {t!r}; send the float "
+            "time.monotonic() returned when the op happened"
+        )
     row["t"] = float(t)
     return row
 

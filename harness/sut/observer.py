@@ -48,7 +48,10 @@ class ReportTally:
         try:
             report = json.loads(value or b"")
             if not isinstance(report, dict):
-                raise ValueError("a report must be a JSON object")
+                raise ValueError(
+                    f"a report must be a JSON object, got a {type(report).__name__}; send one "
+                    "object per message"
+                )
             row = report_to_row(report)
         except ValueError as exc:
             self._bad(value, str(exc))

@@ -61,7 +61,10 @@ class SutProcess:
     async def spawn(self) -> None:
         """Start a new incarnation (the previous one must have ended)."""
         if self.running:
-            raise HarnessError(f"The system under test {self.describe()} is already running.")
+            raise HarnessError(
+                f"The system under test {self.describe()} is already running, and one runs at a "
+                "time; wait for it to exit (or stop it) before spawning it again."
+            )
         self.incarnation += 1
         self._expected_exit = False
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
