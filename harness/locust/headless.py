@@ -48,7 +48,7 @@ class LocustResult:
         return self.requests - self.failures
 
 
-def read_totals(stats_csv: Path) -> tuple[int, int]:
+def _read_totals(stats_csv: Path) -> tuple[int, int]:
     """``(requests, failures)`` of the ``Aggregated`` row of Locust's ``*_stats.csv``."""
     with stats_csv.open(newline="") as handle:
         for row in csv.DictReader(handle):
@@ -147,7 +147,7 @@ class HeadlessLocust:
         stats = self.out_dir / f"{STATS_PREFIX}_stats.csv"
         if not stats.exists():
             raise HarnessError(f"Locust wrote no {stats}; see the logs in {self.out_dir}.")
-        requests, failures = read_totals(stats)
+        requests, failures = _read_totals(stats)
         offsets_file = self.out_dir / OFFSETS_FILE
         offsets = json.loads(offsets_file.read_text()) if offsets_file.exists() else {}
         leftovers = list(self.out_dir.glob(SHARD_GLOB + PARTIAL_SUFFIX))
@@ -181,4 +181,4 @@ class HeadlessLocust:
                 await process.wait()
 
 
-__all__ = ["STATS_PREFIX", "HeadlessLocust", "LocustResult", "read_totals"]
+__all__ = ["STATS_PREFIX", "HeadlessLocust", "LocustResult"]

@@ -42,7 +42,7 @@ def rate(times: np.ndarray, origin: float, window: float, n_windows: int) -> np.
     return np.bincount(index, minlength=n_windows)[:n_windows] / window
 
 
-def n_windows(prepared: Prepared, origin: float, window: float) -> int:
+def _n_windows(prepared: Prepared, origin: float, window: float) -> int:
     """Windows needed to cover every op of the history from ``origin``."""
     last = origin
     for times in (prepared.sends.t, prepared.sends.t_ack, prepared.recvs.t):
@@ -54,7 +54,7 @@ def n_windows(prepared: Prepared, origin: float, window: float) -> int:
 
 def throughput(prepared: Prepared, origin: float, window: float) -> pd.DataFrame:
     """Sent, acknowledged and received events per second, per window."""
-    count = n_windows(prepared, origin, window)
+    count = _n_windows(prepared, origin, window)
     sends = prepared.sends
     return pd.DataFrame(
         {
@@ -73,7 +73,7 @@ def consumer_lag(prepared: Prepared, origin: float, window: float) -> pd.DataFra
     first receives of acknowledged ids. Lost events stay in the lag for good, which is the
     honest picture of a consumer that will never catch up with them.
     """
-    count = n_windows(prepared, origin, window)
+    count = _n_windows(prepared, origin, window)
     sends = prepared.sends
     acked_ok = sends.status == OK
     acked_times = np.full(prepared.n_ids, np.inf)
@@ -142,7 +142,6 @@ __all__ = [
     "choose_window",
     "consumer_lag",
     "latency_windows",
-    "n_windows",
     "nines",
     "rate",
     "throughput",

@@ -61,7 +61,7 @@ class RunView:
         return str((self.summary.get("scenario") or {}).get("name") or self.run_dir.name)
 
 
-def find_history(run_dir: Path) -> Path:
+def _find_history(run_dir: Path) -> Path:
     """The history file of a run folder (or the file itself when given one)."""
     if run_dir.is_file():
         return run_dir
@@ -93,11 +93,11 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
 
 def load_run(run_dir: Path) -> RunView:
     """Read a run folder and compute everything its report shows."""
-    history_path = find_history(run_dir)
+    history_path = _find_history(run_dir)
     folder = run_dir if run_dir.is_dir() else run_dir.parent
     prepared = prepare_file(history_path)
     summary = read_summary(folder) or summary_from_history(prepared)
-    origin, storm_end = storm_span(summary, prepared)
+    origin, storm_end = _storm_span(summary, prepared)
     window = series.choose_window(max(storm_end - origin, 1.0) * 1.25)
     samples = latency.samples(prepared)
     chosen = {label: samples[name] for label, name in MEASURES.items()}
@@ -125,7 +125,7 @@ def load_run(run_dir: Path) -> RunView:
     )
 
 
-def storm_span(summary: dict[str, Any], prepared: Prepared) -> tuple[float, float]:
+def _storm_span(summary: dict[str, Any], prepared: Prepared) -> tuple[float, float]:
     """Run-clock start and end of the storm: the summary's, else the intended send times'."""
     run = summary.get("run") or {}
     start, end = run.get("storm_start"), run.get("storm_end")
@@ -162,4 +162,4 @@ def _example_ids(summary: dict[str, Any]) -> list[str]:
     return [str(i) for ids in examples.values() for i in ids]
 
 
-__all__ = ["HISTORY_NAMES", "RunView", "find_history", "load_run", "read_summary", "storm_span"]
+__all__ = ["HISTORY_NAMES", "RunView", "load_run", "read_summary"]
