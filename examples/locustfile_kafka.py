@@ -19,8 +19,7 @@ import os
 
 from locust import events
 
-from harness.locust import KafkaUser
-from harness.locust.topics import ensure_topic
+from harness.locust import KafkaUser, ensure_topic
 
 TOPIC = os.environ.get("HARNESS_TOPIC", "orders")
 BOOTSTRAP = os.environ.get("HARNESS_KAFKA", "127.0.0.1:9091,127.0.0.1:9092,127.0.0.1:9093")

@@ -2,7 +2,6 @@
 
 export HARNESS_LOCUST_HISTORY_DIR=runs/locust-rabbit
 locust -f examples/locustfile_rabbitmq.py --headless -u 4 -r 4 -t 60s --csv runs/locust-rabbit/stats
-python -m harness.locust.consume rabbitmq orders --until-idle 5
 harness history merge runs/locust-rabbit/*.parquet -o runs/locust-rabbit/history.parquet
 harness check runs/locust-rabbit/history.parquet
 
