@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.history.schema import SCHEMA
+from harness.history import SCHEMA
 
 CHUNK = 1_000_000
 KEYS = 64

@@ -35,9 +35,9 @@ from harness.drivers import (
     RabbitPublisherDriver,
     create_topic,
     declare_topology,
+    delete_blocking,
     delete_topic,
 )
-from harness.drivers.rabbitmq_topology import delete_blocking
 from harness.events import Event, encode_amqp, encode_kafka
 from harness.history import HistoryWriter
 from harness.stack import Stack

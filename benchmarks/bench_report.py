@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_check_parquet import generate
 
-from harness.history.schema import SCHEMA
+from harness.history import SCHEMA
 
 RATE = 2000.0  # bench_check_parquet's events per second
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from harness import clock
 from harness.load.pacer import Pacer
 from harness.load.storm import build_storm
-from harness.run.runner import run_scenario
+from harness.run import run_scenario
 from harness.scenario import Scenario, build_scenario
 from harness.stack import Stack
 
