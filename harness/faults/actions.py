@@ -18,9 +18,9 @@ from harness import clock
 from harness.errors import FaultError
 from harness.faults.healing import Healer, Undo, UndoAction, Undoer
 from harness.faults.targets import proxy_of, resolve
-from harness.faults.toxiproxy import ToxicSpec, ToxiproxyClient
 from harness.scenario.faults import Fault
 from harness.stack import NodeHandle, Stack, process
+from harness.stack.toxiproxy import ToxicSpec, ToxiproxyClient
 
 
 class ConsumerControl(Protocol):
