@@ -20,6 +20,8 @@ new module there and one line here. docs/decisions.md says why.
 from __future__ import annotations
 
 import importlib
+import math
+import sys
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from importlib.metadata import entry_points
@@ -29,7 +31,12 @@ from pydantic import BaseModel, Field, ValidationError, model_serializer, model_
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from harness.errors import ConfigError
-from harness.scenario.base import Problem, StrictModel, problems_from_validation
+from harness.scenario.base import (
+    Problem,
+    StrictModel,
+    problems_from_validation,
+    raw_validation_errors,
+)
 from harness.scenario.durations import Duration
 
 if TYPE_CHECKING:
@@ -175,7 +182,8 @@ class Fault(StrictModel):
         split, errors = _split_action(data)
         token = _SPLIT.set(True)  # StrictModel's __init__ brings the split data back here
         try:
-            fault = handler(split)
+            with raw_validation_errors():
+                fault = handler(split)
         except ValidationError as error:
             errors += [_error(p.path, p.reason, data) for p in problems_from_validation(error)]
         finally:
@@ -206,7 +214,10 @@ class Fault(StrictModel):
             return 1
         if self.times is not None:
             return self.times
-        return max(1 + int((storm_duration - self.at) // self.every), 1)
+        span = (storm_duration - self.at) // self.every
+        if not math.isfinite(span):  # an interval of 5e-324 s: no count fits, say "very many"
+            return sys.maxsize
+        return max(1 + int(span), 1)
 
     def last_start(self, storm_duration: float) -> float:
         """When the last repetition starts."""
@@ -248,7 +259,8 @@ def _split_action(data: Mapping[str, Any]) -> tuple[dict[str, Any], list[InitErr
         return split, errors
     action = split["action"] = chosen[0]
     try:
-        split["settings"] = kinds[action].settings.model_validate(data[action])
+        with raw_validation_errors():  # pydantic's errors, to be re-rooted under the action
+            split["settings"] = kinds[action].settings.model_validate(data[action])
     except ValidationError as error:
         for problem in problems_from_validation(error, (action,), kinds[action].settings):
             errors.append(_error(problem.path, problem.reason, data[action]))

@@ -256,3 +256,8 @@ def test_the_arithmetic_count_and_last_start_agree_with_the_listed_starts(
     assert starts[-1] == pytest.approx(fault.last_start(storm))
     if times is None:
         assert starts[-1] <= storm + 1e-9 and storm < starts[-1] + every + 1e-9
+
+
+def test_an_interval_too_small_to_count_gives_a_huge_count_not_an_overflow() -> None:
+    fault = Fault(at=5, every=5e-324, pause={"target": "kafka-1"})
+    assert fault.repetitions(60) == sys.maxsize and fault.last_start(60) >= 5
