@@ -1,19 +1,72 @@
-"""Resolve a fault's target (a node name or a rule) to the stack's node handles at run time."""
+"""Fault targets: a node name or a rule choosing nodes, checked against the scenario before
+the run and resolved to the stack's node handles when the fault starts.
+
+    kill: {target: leader_of_partition, partition: 0}
+
+Targets name nodes of the stack (``kafka-1``..``kafka-3``, ``rabbitmq``) or are resolved at
+run time (``leader_of_partition`` or ``followers_of_partition`` with ``partition``,
+``random_broker``, ``all``).
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from pydantic import Field
 
 from harness.errors import FaultError
-from harness.scenario.faults import (
-    ALL,
-    FOLLOWERS_OF_PARTITION,
-    PARTITION_TARGETS,
-    RANDOM_BROKER,
-    NodeTarget,
-)
+from harness.scenario.base import Problem, StrictModel
 from harness.stack import NodeHandle, Stack
 from harness.stack.leader import followers_of_partition, leader_of_partition
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
+
+LEADER_OF_PARTITION = "leader_of_partition"
+FOLLOWERS_OF_PARTITION = "followers_of_partition"
+RANDOM_BROKER = "random_broker"
+ALL = "all"
+PARTITION_TARGETS: tuple[str, ...] = (LEADER_OF_PARTITION, FOLLOWERS_OF_PARTITION)
+DYNAMIC_TARGETS: tuple[str, ...] = (*PARTITION_TARGETS, RANDOM_BROKER, ALL)
+
+
+class NodeTarget(StrictModel):
+    """A node, or a rule choosing nodes: ``{target: leader_of_partition, partition: 0}``."""
+
+    target: str
+    partition: int | None = Field(default=None, ge=0)
+
+    def describe(self) -> str:
+        return self.target if self.partition is None else f"{self.target} {self.partition}"
+
+
+def check_node_target(scenario: Scenario, spec: NodeTarget) -> Iterator[Problem]:
+    """What is wrong with ``spec`` on this scenario's target (paths relative to ``spec``)."""
+    nodes = scenario.target.nodes
+    kafka = scenario.target.kafka
+    if spec.target in PARTITION_TARGETS:
+        if kafka is None:
+            yield Problem(("target",), f"{spec.target} needs a Kafka target")
+        elif spec.partition is None:
+            yield Problem(("partition",), f"{spec.target} needs 'partition: P'")
+        elif spec.partition >= kafka.partitions:
+            yield Problem(
+                ("partition",),
+                f"partition {spec.partition} does not exist (the topic has "
+                f"{kafka.partitions}: 0..{kafka.partitions - 1})",
+            )
+        return
+    known = (*nodes, *DYNAMIC_TARGETS)
+    if spec.target not in known:
+        yield Problem(("target",), unknown_target(spec.target, known))
+    if spec.partition is not None:
+        yield Problem(("partition",), f"applies only to targets {' and '.join(PARTITION_TARGETS)}")
+
+
+def unknown_target(name: str, known: tuple[str, ...]) -> str:
+    return f"unknown target {name!r} (known: {', '.join(known)})"
 
 
 async def resolve(
@@ -23,12 +76,12 @@ async def resolve(
     name = target if isinstance(target, str) else target.target
     brokers = stack.kafka_nodes()
     if name in PARTITION_TARGETS:
-        assert isinstance(target, NodeTarget)
+        partition = target.partition if isinstance(target, NodeTarget) else None
         if topic is None:
             raise FaultError(f"{name} needs a Kafka topic; this scenario has none.")
         if name == FOLLOWERS_OF_PARTITION:
-            return await followers_of_partition(stack, topic, target.partition or 0)
-        return [await leader_of_partition(stack, topic, target.partition or 0)]
+            return await followers_of_partition(stack, topic, partition or 0)
+        return [await leader_of_partition(stack, topic, partition or 0)]
     if name == RANDOM_BROKER:
         if not brokers:
             raise FaultError("random_broker needs Kafka brokers; this stack has none.")
@@ -50,4 +103,16 @@ def proxy_of(node: NodeHandle) -> str:
     return node.proxy
 
 
-__all__ = ["proxy_of", "resolve"]
+__all__ = [
+    "ALL",
+    "DYNAMIC_TARGETS",
+    "FOLLOWERS_OF_PARTITION",
+    "LEADER_OF_PARTITION",
+    "PARTITION_TARGETS",
+    "RANDOM_BROKER",
+    "NodeTarget",
+    "check_node_target",
+    "proxy_of",
+    "resolve",
+    "unknown_target",
+]

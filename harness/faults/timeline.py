@@ -4,7 +4,9 @@
 ``times`` times) relative to the storm's start on the run clock. A fault with a length
 (``duration``, ``restart_after``, ``resume_after``) heals itself; one without lasts until
 ``close()``, which heals everything still pending, shielded from cancellation, and records one
-``fault`` op per occurrence with its real start and end.
+``fault`` op per occurrence with its real start and end. ``close()`` is idempotent: once it has
+completed, a further call (a ``finally`` after the normal path) does nothing and returns no
+problems.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class Timeline:
         self.active: dict[str, ActiveFault] = {}
         self.errors: list[str] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
 
     def start(self, storm_start: float) -> None:
         """Schedule every occurrence relative to ``storm_start`` (a run-clock reading)."""
@@ -74,7 +77,12 @@ class Timeline:
 
     async def close(self) -> list[str]:
         """Cancel what has not started, heal everything, record every window; return the
-        problems seen (faults that could not be applied or healed)."""
+        problems seen (faults that could not be applied or healed).
+
+        Only a close that completed counts: one interrupted (cancelled while it waited) is
+        done again by the next call, which heals whatever is still pending."""
+        if self._closed:
+            return []
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -85,6 +93,7 @@ class Timeline:
             self._record(active)
         self.active.clear()
         problems, self.errors = self.errors + failures, []
+        self._closed = True
         return problems
 
     async def _run(self, occurrence: Occurrence, storm_start: float) -> None:

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from harness.checks import Verdict, judge, prepare_file
 from harness.errors import ConfigError, HarnessError, StackError
-from harness.faults.actions import undo_on_stack
-from harness.faults.healing import pending_journals
+from harness.faults import pending_journals, replay, undo_on_stack
 from harness.run import artifacts
 from harness.run.progress import show
 from harness.run.runner import RunRecord, RunStatus, resolve_seed, run_scenario
@@ -67,7 +66,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Replays the heal journals of runs that did not finish (remove their "
         "toxics, enable proxies, resume paused and restart dead nodes, stop the systems under "
         "test they started), then sweeps the whole stack: every toxic removed, every proxy "
-        "enabled, every node running.",
+        "enabled, every node running. A journal is deleted only once every one of its undos "
+        "succeeded; exit 2 says which did not (run it again once the cause is fixed).",
     )
     heal.set_defaults(func=_heal_command)
 
@@ -266,22 +266,25 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
 
 def _heal_command(args: argparse.Namespace) -> int:
     stack = Stack.load()
-    toxiproxy = stack.toxiproxy()
-    undoer = undo_on_stack(stack, toxiproxy)
     failures: list[str] = []
-    for journal in pending_journals():
-        for undo in journal.read():
-            try:
-                asyncio.run(undoer(undo))
-                print(f"healed: {undo.describe()}", file=sys.stderr)
-            except HarnessError as error:
-                failures.append(f"could not {undo.describe()}: {error}")
-        journal.remove()
+    with stack.toxiproxy() as toxiproxy:
+        undoer = undo_on_stack(stack, toxiproxy)
+        for journal in pending_journals():
+            healed, failed = asyncio.run(replay(journal, undoer))
+            for what in healed:
+                print(f"healed: {what}", file=sys.stderr)
+            failures += failed
     for repaired in stack.heal():
         print(f"healed: {repaired}", file=sys.stderr)
     print("healed: every toxic removed, every proxy enabled", file=sys.stderr)
     for failure in failures:
         print(f"harness heal: {failure}", file=sys.stderr)
+    if failures:
+        print(
+            "harness heal: a journal is kept until every one of its undos succeeded; fix the "
+            "cause and run `harness heal` again.",
+            file=sys.stderr,
+        )
     return 2 if failures else 0
 
 

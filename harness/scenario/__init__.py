@@ -7,16 +7,7 @@ one ``ConfigError`` listing every problem. ``Scenario.scaled(0.2)`` shortens a r
 """
 
 from harness.scenario.durations import Duration, format_duration, parse_duration
-from harness.scenario.faults import (
-    ConsumerCrash,
-    DuplicateInjection,
-    Fault,
-    NodeTarget,
-    RollingRestart,
-    Stream,
-    Toxic,
-    ToxicType,
-)
+from harness.scenario.faults import Fault
 from harness.scenario.loader import build_scenario, load_scenario, load_scenarios, parse_scenario
 from harness.scenario.models import (
     KAFKA_NODES,
@@ -45,6 +36,7 @@ from harness.scenario.models import (
     Target,
 )
 from harness.scenario.thresholds import ANOMALIES, KNOWN_METRICS, Threshold
+from harness.vocabulary import Stream, ToxicType
 
 __all__ = [
     "ANOMALIES",
@@ -54,24 +46,20 @@ __all__ = [
     "Acks",
     "Commit",
     "Consumer",
-    "ConsumerCrash",
     "DeliveryMode",
     "Distribution",
     "Drain",
-    "DuplicateInjection",
     "Duplicates",
     "Duration",
     "Expect",
     "Fault",
     "KafkaTarget",
     "Keys",
-    "NodeTarget",
     "Payload",
     "Poison",
     "Producer",
     "RabbitMQTarget",
     "Rate",
-    "RollingRestart",
     "Scenario",
     "Shape",
     "SizeRange",
@@ -81,7 +69,6 @@ __all__ = [
     "SystemUnderTest",
     "Target",
     "Threshold",
-    "Toxic",
     "ToxicType",
     "build_scenario",
     "format_duration",

@@ -12,16 +12,7 @@ from collections.abc import Iterator
 from harness.load.schedule import expected_count
 from harness.scenario.base import Path, Problem
 from harness.scenario.durations import format_duration
-from harness.scenario.faults import (
-    ALL,
-    DYNAMIC_TARGETS,
-    END_FIELD,
-    END_FIELDS,
-    PARTITION_TARGETS,
-    TOXIC_ATTRIBUTES,
-    Fault,
-    NodeTarget,
-)
+from harness.scenario.faults import END_FIELDS, Fault
 from harness.scenario.models import (
     KAFKA_NODES,
     KAFKA_PRODUCER_FIELDS,
@@ -213,14 +204,11 @@ def _faults(s: Scenario) -> Iterator[Problem]:
 
 
 def _fault(s: Scenario, fault: Fault, base: Path) -> Iterator[Problem]:
-    chosen = [name for name in END_FIELD if getattr(fault, name) is not None]
-    if len(chosen) != 1:
-        found = f"found {', '.join(chosen)}" if chosen else "found none"
-        yield Problem(base, f"set exactly one action of {', '.join(END_FIELD)} ({found})")
-        return
-    action = chosen[0]
-    yield from _fault_timing(s, fault, action, base)
-    yield from _fault_targets(s, fault, action, base)
+    """Timing here; what the action's settings mean on this scenario is the kind's to say."""
+    kind = fault.kind
+    yield from _fault_timing(s, fault, fault.action, base)
+    for problem in kind.validate(fault.settings, s):
+        yield Problem((*base, fault.action, *problem.path), problem.reason)
 
 
 def _fault_timing(s: Scenario, fault: Fault, action: str, base: Path) -> Iterator[Problem]:
@@ -230,7 +218,7 @@ def _fault_timing(s: Scenario, fault: Fault, action: str, base: Path) -> Iterato
             (*base, "at"),
             f"{format_duration(fault.at)} is not before the end of the storm ({format_duration(duration)})",
         )
-    own = END_FIELD[action]
+    own = fault.kind.end_field
     for name in END_FIELDS:
         if name != own and getattr(fault, name) is not None:
             hint = f"; {action} ends with '{own}'" if own else f"; {action} is instantaneous"
@@ -249,72 +237,13 @@ def _fault_timing(s: Scenario, fault: Fault, action: str, base: Path) -> Iterato
             f"{format_duration(fault.every)} is not longer than the fault ({format_duration(length)}): "
             "repetitions would overlap",
         )
-    last = fault.starts(duration)[-1]
+    last = fault.last_start(duration)  # arithmetic: starts() would materialise every repetition
     if fault.times is not None and last >= duration:
         yield Problem(
             (*base, "times"),
             f"repetition {fault.times} would start at {format_duration(last)}, "
             f"after the storm ends ({format_duration(duration)})",
         )
-
-
-def _fault_targets(s: Scenario, fault: Fault, action: str, base: Path) -> Iterator[Problem]:
-    spec = getattr(fault, action)
-    path: Path = (*base, action)
-    if isinstance(spec, NodeTarget):
-        yield from _node_target(s, spec, path)
-    if action == "toxic":
-        yield from _toxic_attributes(spec, path)
-    if action == "rolling_restart" and spec.targets != ALL:
-        nodes = s.target.nodes
-        for i, name in enumerate(spec.targets):
-            if name not in nodes:
-                yield Problem((*path, "targets", i), _unknown_target(name, nodes))
-
-
-def _node_target(s: Scenario, spec: NodeTarget, path: Path) -> Iterator[Problem]:
-    nodes = s.target.nodes
-    known = (*nodes, *DYNAMIC_TARGETS)
-    if spec.target in PARTITION_TARGETS:
-        if s.target.kafka is None:
-            yield Problem((*path, "target"), f"{spec.target} needs a Kafka target")
-        elif spec.partition is None:
-            yield Problem((*path, "partition"), f"{spec.target} needs 'partition: P'")
-        elif spec.partition >= s.target.kafka.partitions:
-            yield Problem(
-                (*path, "partition"),
-                f"partition {spec.partition} does not exist (the topic has "
-                f"{s.target.kafka.partitions}: 0..{s.target.kafka.partitions - 1})",
-            )
-        return
-    if spec.target not in known:
-        yield Problem((*path, "target"), _unknown_target(spec.target, known))
-    if spec.partition is not None:
-        yield Problem(
-            (*path, "partition"),
-            f"applies only to targets {' and '.join(PARTITION_TARGETS)}",
-        )
-
-
-def _unknown_target(name: str, known: tuple[str, ...]) -> str:
-    return f"unknown target {name!r} (known: {', '.join(known)})"
-
-
-def _toxic_attributes(toxic: object, path: Path) -> Iterator[Problem]:
-    schema = TOXIC_ATTRIBUTES[toxic.type]  # type: ignore[attr-defined]
-    given: dict[str, int] = toxic.attributes  # type: ignore[attr-defined]
-    kind = toxic.type.value  # type: ignore[attr-defined]
-    for name in given:
-        if name not in schema:
-            yield Problem(
-                (*path, "attributes", name),
-                f"not an attribute of a {kind} toxic (known: {', '.join(schema)})",
-            )
-        elif given[name] < 0:
-            yield Problem((*path, "attributes", name), "must be >= 0")
-    for name, required in schema.items():
-        if required and name not in given:
-            yield Problem((*path, "attributes"), f"a {kind} toxic needs '{name}'")
 
 
 def _expect(s: Scenario) -> Iterator[Problem]:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.faults.toxiproxy import ToxiproxyClient
 from harness.stack import layout
 from harness.stack.handles import NodeHandle
 from harness.stack.state import StackState, load_state, save_state
+from harness.stack.toxiproxy import ToxiproxyClient
 
 
 @dataclass
@@ -77,6 +77,7 @@ class Stack:
         return self.state.toxiproxy_url
 
     def toxiproxy(self, timeout: float = 5.0) -> ToxiproxyClient:
+        """A client of this stack's Toxiproxy API (refused off loopback unless allow-listed)."""
         return ToxiproxyClient(self.toxiproxy_url, timeout=timeout)
 
     def kafka_nodes(self) -> list[NodeHandle]:
@@ -114,7 +115,8 @@ class Stack:
         """Undo every fault: processes first (Toxiproxy may be among them), then toxics and
         disabled proxies."""
         repaired = self.heal_processes(timeout)
-        self.toxiproxy().reset()
+        with self.toxiproxy() as toxiproxy:
+            toxiproxy.reset()
         return repaired
 
 

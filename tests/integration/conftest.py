@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.faults.toxiproxy import ToxiproxyClient
 from harness.stack import Stack, layout, load_state, local
+from harness.stack.toxiproxy import ToxiproxyClient
 
 BROKERS = 3
 

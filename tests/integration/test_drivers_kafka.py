@@ -20,7 +20,7 @@ from harness.drivers import (
     delete_topic,
 )
 from harness.events import Event
-from harness.faults.toxiproxy import Stream, timeout
+from harness.stack.toxiproxy import Stream, timeout
 
 pytestmark = pytest.mark.integration
 

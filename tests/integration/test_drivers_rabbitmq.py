@@ -19,7 +19,7 @@ from harness.drivers import (
     delete_blocking,
 )
 from harness.events import Event
-from harness.faults.toxiproxy import reset_peer
+from harness.stack.toxiproxy import reset_peer
 
 pytestmark = pytest.mark.integration
 

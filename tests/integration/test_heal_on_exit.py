@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from harness.faults.healing import pending_journals
-from harness.faults.toxiproxy import ToxiproxyClient
 from harness.stack import Stack, process
+from harness.stack.toxiproxy import ToxiproxyClient
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from harness.faults.toxiproxy import ToxiproxyClient, latency
 from harness.stack import Stack, leader_of_partition, partition_leaders
+from harness.stack.toxiproxy import ToxiproxyClient, latency
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pika.exceptions
 import pytest
 
 from harness.errors import StackError
-from harness.faults.toxiproxy import ToxiproxyClient, reset_peer
 from harness.stack import Stack, rabbitmq
+from harness.stack.toxiproxy import ToxiproxyClient, reset_peer
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import FaultError
-from harness.faults.healing import Healer, Journal, Undo
+from harness.faults.healing import Healer, Journal, Undo, replay
 
 
 class Repairs:
@@ -55,7 +55,10 @@ def test_heal_all_tries_every_undo_newest_first_and_reports_failures(tmp_path: P
 
     failures = asyncio.run(scenario())
     assert [u.target for u in repairs.done] == ["kafka-3", "kafka-1"]
-    assert failures == ["could not enable proxy kafka-2: kafka-2 is unreachable"]
+    assert failures == [
+        f"could not enable proxy kafka-2: kafka-2 is unreachable (kept in {journal.path} for "
+        "`harness heal`)"
+    ]
     assert [u.target for u in journal.read()] == ["kafka-2"]
 
 
@@ -100,5 +103,45 @@ def test_heal_all_completes_even_when_the_caller_is_cancelled(tmp_path: Path) ->
 def test_unreadable_journal_names_the_file_and_the_way_out(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text(json.dumps({"pending": [{"nonsense": 1}]}))
-    with pytest.raises(FaultError, match="broken.json.*harness heal"):
+    with pytest.raises(FaultError, match="broken.json.*harness heal") as caught:
         Journal(path).read()
+    assert "--all" not in str(caught.value)
+
+
+def test_replay_keeps_exactly_the_undos_that_failed_until_they_succeed(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "run.json")
+    journal.write([Undo("enable_proxy", "kafka-1"), Undo("resume_node", "kafka-2"),
+                   Undo("start_node", "kafka-3")])  # fmt: skip
+    healed, failures = asyncio.run(replay(journal, Repairs(failing={"kafka-2"})))
+    assert healed == ["start kafka-3 again", "enable proxy kafka-1"]
+    assert failures == [
+        f"could not resume kafka-2: kafka-2 is unreachable (kept in {journal.path})"
+    ]
+    assert journal.read() == [Undo("resume_node", "kafka-2")]
+    again = Repairs()
+    assert asyncio.run(replay(journal, again)) == (["resume kafka-2"], [])
+    assert [u.target for u in again.done] == ["kafka-2"]
+    assert not journal.path.exists()
+
+
+def test_replay_of_an_unreadable_journal_reports_it_and_keeps_it(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "broken.json")
+    journal.path.write_text("{not json")
+    healed, failures = asyncio.run(replay(journal, Repairs()))
+    assert healed == [] and len(failures) == 1
+    assert "broken.json is unreadable" in failures[0] and "then delete" in failures[0]
+    assert journal.path.exists()
+
+
+def test_an_undo_unknown_to_every_kind_is_described_and_refused(tmp_path: Path) -> None:
+    from typing import Any, cast
+
+    from harness.faults import undo_on_stack
+
+    nothing = cast(Any, None)
+    undo = Undo("unplug_cable", "kafka-1", "port 3")
+    assert undo.describe() == "unplug_cable kafka-1 (port 3)"
+    with pytest.raises(FaultError, match="No fault kind knows the undo 'unplug_cable'"):
+        asyncio.run(undo_on_stack(nothing, nothing)(undo))
+    with pytest.raises(FaultError, match="only be done by the run that crashed it"):
+        asyncio.run(undo_on_stack(nothing, nothing)(Undo("local", "the consumer")))

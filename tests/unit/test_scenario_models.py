@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.errors import ConfigError
+from harness.faults import NodeTarget
 from harness.scenario import (
     KNOWN_METRICS,
     Fault,
     KafkaTarget,
-    NodeTarget,
     Rate,
     Scenario,
     StormSpec,

@@ -8,9 +8,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from harness.errors import FaultError
-from harness.faults import toxiproxy as tp
-from harness.faults.toxiproxy import Stream, ToxicType, ToxiproxyClient
+from harness.errors import FaultError, UnsafeTargetError
+from harness.safety import ALLOW_ENV
+from harness.stack import toxiproxy as tp
+from harness.stack.toxiproxy import Stream, ToxicType, ToxiproxyClient
 
 URL = "http://127.0.0.1:8474"
 PROXY = {"name": "kafka-1", "listen": "127.0.0.1:9091", "upstream": "127.0.0.1:19091",
@@ -133,3 +134,38 @@ def test_a_server_that_does_not_answer_is_named_with_what_to_do() -> None:
         FaultError, match=r"Toxiproxy at http://127.0.0.1:8474 did not answer.*stack up"
     ):
         client.reset()
+
+
+def refusing_transport(seen: list[httpx.Request]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={})
+
+    return httpx.MockTransport(handler)
+
+
+@pytest.mark.parametrize("url", ["http://192.0.2.7:8474", "http://[2001:db8::1]:8474"])
+def test_a_toxiproxy_off_loopback_is_refused_before_any_request(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ALLOW_ENV, raising=False)
+    seen: list[httpx.Request] = []
+    with pytest.raises(UnsafeTargetError, match=r"Refusing to target '.*'.*HARNESS_ALLOW_HOSTS"):
+        ToxiproxyClient(url, transport=refusing_transport(seen))
+    assert seen == []
+
+
+def test_an_allow_listed_toxiproxy_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[httpx.Request] = []
+    monkeypatch.setenv(ALLOW_ENV, "192.0.2.7")
+    ToxiproxyClient("http://192.0.2.7:8474", transport=refusing_transport(seen)).reset()
+    monkeypatch.delenv(ALLOW_ENV)
+    ToxiproxyClient(
+        "http://192.0.2.8:8474", transport=refusing_transport(seen), allow=["192.0.2.8"]
+    ).reset()
+    assert [r.url.host for r in seen] == ["192.0.2.7", "192.0.2.8"]
+
+
+def test_a_url_without_a_host_says_how_to_write_it() -> None:
+    with pytest.raises(FaultError, match=r"names no host.*http://127.0.0.1:8474"):
+        ToxiproxyClient("8474")

@@ -19,10 +19,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from harness.errors import FaultError
+from harness.safety import check_target
 from harness.vocabulary import Stream, ToxicType
 
 DEFAULT_TIMEOUT = 5.0
@@ -131,15 +133,22 @@ def toxic_body(
 
 
 class ToxiproxyClient:
-    """Synchronous Toxiproxy API client; cheap to create, ``close()`` or use ``with``."""
+    """Synchronous Toxiproxy API client; cheap to create, ``close()`` or use ``with``.
+
+    The API's host goes through the target check (``harness.safety.check_target``) before
+    anything connects: a Toxiproxy off loopback is refused unless it is allow-listed
+    (``allow`` or ``HARNESS_ALLOW_HOSTS``), as every other client the harness builds is.
+    """
 
     def __init__(
         self,
         url: str = "http://127.0.0.1:8474",
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        allow: Iterable[str] = (),
     ) -> None:
         self.url = url.rstrip("/")
+        check_target(_api_host(self.url), allow)
         self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
 
     def __enter__(self) -> ToxiproxyClient:
@@ -234,6 +243,22 @@ class ToxiproxyClient:
     def reset(self) -> None:
         """Enable every proxy and remove every toxic."""
         self._call("POST", "/reset")
+
+
+def _api_host(url: str) -> str:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as error:
+        raise FaultError(
+            f"The Toxiproxy API URL {url!r} is not a URL ({error}); write it as "
+            "http://HOST:PORT, e.g. http://127.0.0.1:8474."
+        ) from None
+    if not host:
+        raise FaultError(
+            f"The Toxiproxy API URL {url!r} names no host; write it as http://HOST:PORT, "
+            "e.g. http://127.0.0.1:8474."
+        )
+    return host
 
 
 def _error_text(response: httpx.Response) -> str:

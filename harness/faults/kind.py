@@ -1,0 +1,148 @@
+"""The fault kind interface: what one module under ``harness/faults/kinds/`` provides.
+
+A kind is the action key of a timeline entry (``kill``, ``toxic``...) and everything about it:
+
+    class Kill(NodeFaultKind):
+        name = "kill"                      # the YAML key
+        settings = NodeTarget              # the pydantic model of its value
+        end_field = "restart_after"        # or "duration", "resume_after", None
+        history = "process.kill"           # the history's ``kind`` of its window
+        undos = (START_NODE,)              # the journaled undo actions it registers
+
+        async def apply(self, settings, ctx, active): ...   # undo registered, then the fault
+
+    KIND = Kill()
+
+``validate`` yields the problems only the whole scenario shows (paths relative to the action's
+value); ``targets`` resolves what the fault acts on when it starts; ``apply`` registers every
+undo with ``ctx.healer`` *before* the part of the fault it repairs, and appends its token to
+``active.tokens``. Blocking calls run on worker threads so the storm's loop never stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from pydantic import BaseModel
+
+from harness.faults.healing import Healer, Undo, UndoKind
+from harness.faults.targets import NodeTarget, check_node_target, resolve
+from harness.scenario.base import Problem
+from harness.stack import NodeHandle, Stack
+from harness.stack.toxiproxy import ToxiproxyClient
+
+if TYPE_CHECKING:
+    from harness.scenario import Scenario
+
+
+class ConsumerControl(Protocol):
+    """What a ``consumer_crash`` fault needs from the system under test."""
+
+    async def crash(self) -> None: ...
+
+    async def restart(self) -> None: ...
+
+
+@dataclass
+class FaultContext:
+    """Everything faults act through."""
+
+    stack: Stack
+    toxiproxy: ToxiproxyClient
+    healer: Healer
+    topic: str | None = None
+    rng: random.Random = field(default_factory=random.Random)
+    consumers: ConsumerControl | None = None
+    restart_timeout: float = 120.0
+
+    async def resolve(self, target: NodeTarget | str) -> list[NodeHandle]:
+        """The nodes ``target`` names now (partition rules ask the cluster)."""
+        return await resolve(target, self.stack, self.topic, self.rng)
+
+
+@dataclass
+class ActiveFault:
+    """A fault that has been applied and not yet healed."""
+
+    id: str
+    kind: str
+    targets: list[str]
+    t_start: float
+    tokens: list[int] = field(default_factory=list)
+    t_end: float | None = None
+
+
+class FaultKind(ABC):
+    """Base of every fault kind; a kind module exports one instance as ``KIND``."""
+
+    name: ClassVar[str]
+    settings: ClassVar[type[BaseModel]]
+    end_field: ClassVar[str | None] = None
+    history: ClassVar[str]
+    undos: ClassVar[tuple[UndoKind, ...]] = ()
+
+    def history_kind(self, settings: Any) -> str:
+        """The history's ``kind`` of this fault's window (``process.kill``, ``toxic.latency``)."""
+        return self.history
+
+    def describe(self, settings: Any) -> str:
+        """One line for people: ``kill leader_of_partition 0``."""
+        return self.name
+
+    def validate(self, settings: Any, scenario: Scenario) -> Iterator[Problem]:
+        """Problems of ``settings`` on ``scenario``, paths relative to the action's value."""
+        return iter(())
+
+    async def targets(self, settings: Any, ctx: FaultContext) -> list[str]:
+        """The names the fault acts on, resolved when it starts (recorded with its window)."""
+        return []
+
+    @abstractmethod
+    async def apply(self, settings: Any, ctx: FaultContext, active: ActiveFault) -> None:
+        """Do the fault to ``active.targets``, registering each undo first."""
+
+    def __repr__(self) -> str:
+        return f"<fault kind {self.name!r}>"
+
+
+class NodeFaultKind(FaultKind):
+    """A kind whose settings are a ``NodeTarget`` (or extend it): checked and resolved alike."""
+
+    settings: ClassVar[type[BaseModel]] = NodeTarget
+
+    def describe(self, settings: Any) -> str:
+        return f"{self.name} {settings.describe()}"
+
+    def validate(self, settings: Any, scenario: Scenario) -> Iterator[Problem]:
+        return check_node_target(scenario, settings)
+
+    async def targets(self, settings: Any, ctx: FaultContext) -> list[str]:
+        return [node.name for node in await ctx.resolve(settings)]
+
+
+async def per_node(
+    ctx: FaultContext,
+    active: ActiveFault,
+    undo_for: Callable[[NodeHandle], Undo],
+    act: Callable[[NodeHandle], object],
+) -> None:
+    """Node by node: register ``undo_for(node)``, then ``act(node)`` on a worker thread."""
+    for name in active.targets:
+        node = ctx.stack.node(name)
+        active.tokens.append(await ctx.healer.register(undo_for(node)))
+        await asyncio.to_thread(act, node)
+
+
+__all__ = [
+    "ActiveFault",
+    "ConsumerControl",
+    "FaultContext",
+    "FaultKind",
+    "NodeFaultKind",
+    "per_node",
+]
