@@ -43,8 +43,6 @@ GLUE = ("harness.cli", "harness.__main__")
 PENDING: set[tuple[str, str]] = {
     # the scenario/load cycle: the scenario helper moves the schedule arithmetic down
     ("harness.scenario.validate", "harness.load.schedule"),
-    # the Toxiproxy client moves to harness/stack/toxiproxy.py (fault registry helper)
-    ("harness.stack.stack", "harness.faults.toxiproxy"),
 }
 
 Edge = tuple[str, str]
