@@ -20,10 +20,12 @@ import pytest
 from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.admin import ApiVersionResponse_v0
 from aiokafka.protocol.metadata import MetadataResponse_v0
+from confluent_kafka.admin import BrokerMetadata, ClusterMetadata
 
 from harness.drivers.kafka import KafkaProducerConfig, KafkaProducerDriver
 from harness.drivers.kafka_guard import check_metadata, guard
 from harness.errors import UnsafeTargetError
+from harness.locust.rdkafka import check_rdkafka_brokers
 from harness.safety import ALLOW_ENV
 
 API_VERSIONS, METADATA = 18, 3
@@ -135,3 +137,23 @@ async def test_the_producer_refuses_a_loopback_bootstrap_that_advertises_a_remot
         await asyncio.wait_for(driver.start(), 20.0)
     assert METADATA in fake.requests  # the refusal came from the metadata, not a timeout
     assert reached == []
+
+
+class _RdKafkaClient:
+    """Stands for a confluent-kafka client: ``list_topics`` returns its real metadata type."""
+
+    def __init__(self, *brokers: tuple[int, str, int]) -> None:
+        self.metadata = ClusterMetadata()
+        for node_id, host, port in brokers:
+            broker = BrokerMetadata()
+            broker.id, broker.host, broker.port = node_id, host, port
+            self.metadata.brokers[node_id] = broker
+
+    def list_topics(self, timeout: float) -> ClusterMetadata:
+        return self.metadata
+
+
+def test_rdkafka_metadata_advertising_a_remote_broker_is_refused() -> None:
+    check_rdkafka_brokers(_RdKafkaClient((1, "127.0.0.1", 9091), (2, "localhost", 9092)))
+    with pytest.raises(UnsafeTargetError, match=r"broker 2 at kafka-2:9092"):
+        check_rdkafka_brokers(_RdKafkaClient((1, "127.0.0.1", 9091), (2, "kafka-2", 9092)))
