@@ -157,6 +157,18 @@ def check_peer(peer: Any, allow: Iterable[str] = (), *, what: str = "a connectio
     )
 
 
+def check_http_peer(response: Any, allow: Iterable[str] = ()) -> None:
+    """``check_peer`` for an ``httpx.Response``: the address its connection went to.
+
+    Use it as an httpx response event hook; a response whose stream cannot tell its server
+    address (a test transport) is not a network connection and passes.
+    """
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return
+    check_peer(stream.get_extra_info("server_addr"), allow, what=f"the HTTP call to {response.url}")
+
+
 def pin_address(host: str, allow: Iterable[str] = ()) -> str:
     """A checked IP literal to connect to for ``host``, so the address checked is the one used.
 
@@ -203,6 +215,7 @@ __all__ = [
     "REDACTED",
     "check_address",
     "check_addresses",
+    "check_http_peer",
     "check_peer",
     "check_target",
     "is_loopback",

@@ -160,3 +160,36 @@ def test_no_password_survives_redaction(user: str, password: str) -> None:
     for shown in (redact_url(url), redact_text(f"error at {url}: refused")):
         assert f":{password}@" not in shown
         assert safety.REDACTED in shown
+
+
+def test_an_httpx_response_is_checked_at_the_address_it_came_from() -> None:
+    import http.server
+    import threading
+
+    import httpx
+
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            return None
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        seen: list[Any] = []
+
+        def peer(response: httpx.Response) -> None:
+            seen.append(response.extensions["network_stream"].get_extra_info("server_addr"))
+
+        hooks = {"response": [safety.check_http_peer, peer]}
+        with httpx.Client(event_hooks=hooks) as client:
+            assert client.get(f"http://localhost:{server.server_port}/").status_code == 200
+        assert seen[0][0] in {"127.0.0.1", "::1"}
+    finally:
+        server.shutdown()
+        server.server_close()
