@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,3 +194,32 @@ def test_an_httpx_response_is_checked_at_the_address_it_came_from() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_stack_status_and_its_state_never_show_the_amqp_password(tmp_path: Path) -> None:
+    import json
+
+    from harness.stack import Stack
+    from harness.stack.commands import status_report
+    from harness.stack.state import StackState, save_state
+
+    state = StackState(
+        kafka_brokers=1,
+        rabbitmq=True,
+        kafka_bootstrap=["127.0.0.1:9091"],
+        rabbitmq_url="amqp://guest:hunter2@127.0.0.1:5672/%2F",
+        toxiproxy_url="http://127.0.0.1:1",
+    )
+    report = status_report(Stack(state, tmp_path / "state.json"))
+    assert report["rabbitmq_url"] == "amqp://guest:***@127.0.0.1:5672/%2F"
+    assert "hunter2" not in json.dumps(report) and "hunter2" not in repr(state)
+    save_state(state, tmp_path / "state.json")
+    assert (tmp_path / "state.json").stat().st_mode & 0o077 == 0
+
+
+def test_an_amqp_target_does_not_show_its_password() -> None:
+    from harness.drivers import AmqpTarget
+
+    target = AmqpTarget(queue="orders", password="hunter2")
+    assert "hunter2" not in repr(target) and target.password == "hunter2"
+    assert target.parameters().host == "127.0.0.1"
