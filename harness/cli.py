@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from harness import __version__
 from harness.errors import HarnessError
+from harness.safety import redact_text
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except HarnessError as error:
-        print(f"harness {args.command}: error: {error}", file=sys.stderr)
+        print(f"harness {args.command}: error: {redact_text(str(error))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"harness {args.command}: interrupted", file=sys.stderr)

@@ -41,10 +41,11 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from harness import clock, events
 from harness.drivers._types import EventLike, Recorder
+from harness.drivers.kafka_guard import KafkaGuard, guard
 from harness.drivers.outcomes import Outcome, Stage, classify_kafka, describe
 from harness.drivers.rows import SendLog
-from harness.errors import ConfigError, StackError
-from harness.safety import check_address
+from harness.errors import ConfigError, HarnessError, StackError
+from harness.safety import check_addresses
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +81,7 @@ class KafkaProducerConfig:
             raise ConfigError(
                 f"enable_idempotence needs acks='all', got acks={self.acks!r}; set acks to 'all'."
             )
-        for address in self.bootstrap.split(","):
-            check_address(address.strip())
+        check_addresses(self.bootstrap)
 
     def client_kwargs(self) -> dict[str, Any]:
         return {
@@ -143,17 +143,23 @@ class KafkaProducerDriver:
         self._pumps: list[asyncio.Task[None]] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._closed = False
+        self._guard: KafkaGuard | None = None
         self._log = SendLog(recorder, name)
         self.counts = self._log.counts
 
     async def start(self) -> None:
         """Connect to the cluster; raise ``StackError``-worthy aiokafka errors as they come."""
         self._producer = AIOKafkaProducer(**self.config.client_kwargs())
+        self._guard = guard(self._producer.client, f"the producer {self.name!r}")
         await self._producer.start()
         try:
+            self.raise_if_unsafe()
             found = await self._producer.partitions_for(self.config.topic)
+            self.raise_if_unsafe()
         except Exception as exc:
             await self._producer.stop()
+            if isinstance(exc, HarnessError):
+                raise
             raise StackError(
                 f"Cannot produce to {self.config.topic!r}: its partitions are unknown ({exc!r}). "
                 "Does the topic exist?"
@@ -166,6 +172,12 @@ class KafkaProducerDriver:
             self._queues[partition] = collections.deque()
             self._wakeups[partition] = asyncio.Event()
             self._pumps.append(loop.create_task(self._run_pump(partition)))
+
+    def raise_if_unsafe(self) -> None:
+        """Raise ``UnsafeTargetError`` if Kafka advertised, or the client reached, a broker
+        off loopback (the client was kept from using it)."""
+        if self._guard is not None:
+            self._guard.raise_if_unsafe()
 
     def send(self, event: EventLike) -> None:
         """Hand ``event`` over; never blocks. The outcome is recorded when it is known."""

@@ -20,23 +20,27 @@ import aiokafka.errors as kerr
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from harness import clock
+from harness.drivers.kafka_guard import guard
 from harness.errors import ConfigError, StackError
-from harness.safety import check_address
+from harness.safety import check_addresses
 
 
 @contextlib.asynccontextmanager
 async def _admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    for address in bootstrap.split(","):
-        check_address(address.strip())
+    check_addresses(bootstrap)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    kafka_guard = guard(admin._client, "the Kafka admin client")
     try:
-        await admin.start()
-    except kerr.KafkaError as exc:
-        raise StackError(
-            f"Cannot reach Kafka at {bootstrap}: {exc!r}. Is the stack up (`harness stack up`)?"
-        ) from exc
-    try:
+        try:
+            await admin.start()
+        except kerr.KafkaError as exc:
+            kafka_guard.raise_if_unsafe()
+            raise StackError(
+                f"Cannot reach Kafka at {bootstrap}: {exc!r}. Is the stack up (`harness stack up`)?"
+            ) from exc
+        kafka_guard.raise_if_unsafe()
         yield admin
+        kafka_guard.raise_if_unsafe()
     finally:
         await admin.close()
 

@@ -37,7 +37,8 @@ from harness import clock
 from harness.drivers._types import EffectMode, EffectStore, Recorder
 from harness.drivers.effects import EffectApplier, decode_kafka_record
 from harness.drivers.kafka_admin import create_topic
-from harness.safety import check_address
+from harness.drivers.kafka_guard import KafkaGuard, guard
+from harness.safety import check_addresses
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,7 @@ class KafkaConsumerConfig:
     name: str = "kafka-consumer"
 
     def __post_init__(self) -> None:
-        for address in self.bootstrap.split(","):
-            check_address(address.strip())
+        check_addresses(self.bootstrap)
 
     @property
     def dlq(self) -> str:
@@ -121,6 +121,7 @@ class KafkaConsumerDriver:
         self._last_commit = 0.0
         self._incarnation = 0
         self._crashing = False
+        self._guards: list[KafkaGuard] = []
         self.counts = {"received": 0, "dead_lettered": 0, "commits": 0, "crashes": 0, "errors": 0}
 
     async def start(self) -> None:
@@ -133,8 +134,17 @@ class KafkaConsumerDriver:
             exist_ok=True,
         )
         self._dlq = AIOKafkaProducer(bootstrap_servers=self.config.bootstrap, acks="all")
+        self._guards.append(guard(self._dlq.client, f"the dead-letter producer of {self.worker}"))
         await self._dlq.start()
+        self.raise_if_unsafe()
         await self._start_consumer()
+        self.raise_if_unsafe()
+
+    def raise_if_unsafe(self) -> None:
+        """Raise ``UnsafeTargetError`` if Kafka advertised, or a client reached, a broker off
+        loopback (the client was kept from using it)."""
+        for kafka_guard in self._guards:
+            kafka_guard.raise_if_unsafe()
 
     async def _start_consumer(self) -> None:
         self._incarnation += 1
@@ -151,6 +161,7 @@ class KafkaConsumerDriver:
             session_timeout_ms=c.session_timeout_ms,
             heartbeat_interval_ms=c.heartbeat_interval_ms,
         )
+        self._guards.append(guard(self._consumer._client, f"the consumer {self.worker}"))
         self._consumer.subscribe([c.topic], listener=_Listener(self))
         await self._consumer.start()
         self._last_commit = clock.now()

@@ -32,9 +32,9 @@ from pika.adapters.select_connection import SelectConnection
 from harness import clock, events
 from harness.drivers._types import EventLike, Recorder
 from harness.drivers.outcomes import Outcome, classify_amqp, describe
-from harness.drivers.rabbitmq_topology import AmqpTarget, declare_topology
+from harness.drivers.rabbitmq_topology import AmqpTarget, check_connection, declare_topology
 from harness.drivers.rows import SendLog
-from harness.errors import StackError
+from harness.errors import StackError, UnsafeTargetError
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class RabbitPublisherDriver:
         self._queue: collections.deque[EventLike] = collections.deque()
         self._wake_pending = False
         self._stopping = threading.Event()
+        self.unsafe: UnsafeTargetError | None = None
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._connection: SelectConnection | None = None
@@ -169,7 +170,19 @@ class RabbitPublisherDriver:
             self._connection = None
 
     def _on_open(self, connection: SelectConnection) -> None:
+        try:
+            check_connection(connection, f"the publisher {self.config.name!r}")
+        except UnsafeTargetError as error:
+            log.error("RabbitMQ publisher %s: %s", self.config.name, error)
+            self.unsafe = error
+            self._stopping.set()
+            return
         connection.channel(on_open_callback=self._on_channel)
+
+    def raise_if_unsafe(self) -> None:
+        """Raise the ``UnsafeTargetError`` that stopped the publisher, if any."""
+        if self.unsafe is not None:
+            raise self.unsafe
 
     def _on_channel(self, channel: Any) -> None:
         channel.add_on_close_callback(self._on_channel_closed)

@@ -30,8 +30,13 @@ import pika.exceptions as perr
 from harness import clock
 from harness.drivers._types import EffectMode, EffectStore, Recorder
 from harness.drivers.effects import EffectApplier, decode_amqp_message
-from harness.drivers.rabbitmq_topology import AmqpTarget, declare, declare_topology
-from harness.errors import StackError
+from harness.drivers.rabbitmq_topology import (
+    AmqpTarget,
+    connect_blocking,
+    declare,
+    declare_topology,
+)
+from harness.errors import StackError, UnsafeTargetError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +74,7 @@ class RabbitConsumerDriver:
         self._consuming = threading.Event()
         self._thread: threading.Thread | None = None
         self._connection: pika.BlockingConnection | None = None
+        self.unsafe: UnsafeTargetError | None = None
         self._consumed_since_connect = False
         self.counts = {"received": 0, "dead_lettered": 0, "connections": 0, "disconnects": 0}
 
@@ -79,10 +85,16 @@ class RabbitConsumerDriver:
         self._thread.start()
         if not await asyncio.to_thread(self._consuming.wait, timeout_s):
             self._stopping.set()
+            self.raise_if_unsafe()
             raise StackError(
                 f"RabbitMQ consumer {self.config.name!r} could not start consuming "
                 f"{self.config.target.queue!r} within {timeout_s}s. Is RabbitMQ up?"
             )
+
+    def raise_if_unsafe(self) -> None:
+        """Raise the ``UnsafeTargetError`` that stopped the consumer thread, if any."""
+        if self.unsafe is not None:
+            raise self.unsafe
 
     @property
     def worker(self) -> str:
@@ -95,6 +107,10 @@ class RabbitConsumerDriver:
             try:
                 self._consume_once()
                 backoff = low
+            except UnsafeTargetError as exc:
+                log.error("RabbitMQ consumer %s: %s", self.config.name, exc)
+                self.unsafe = exc
+                return
             except (perr.AMQPError, OSError) as exc:
                 self.counts["disconnects"] += 1
                 log.warning("RabbitMQ consumer %s: %r; reconnecting", self.config.name, exc)
@@ -108,7 +124,7 @@ class RabbitConsumerDriver:
 
     def _consume_once(self) -> None:
         self._consumed_since_connect = False
-        self._connection = pika.BlockingConnection(self.config.target.parameters())
+        self._connection = connect_blocking(self.config.target)
         channel = self._connection.channel()
         declare(channel, self.config.target)
         channel.basic_qos(prefetch_count=self.config.prefetch)

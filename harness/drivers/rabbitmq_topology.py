@@ -9,7 +9,7 @@ the arguments agree).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -17,7 +17,7 @@ import pika
 import pika.exceptions as perr
 
 from harness.errors import ConfigError, StackError
-from harness.safety import check_target
+from harness.safety import check_peer, check_target, pin_address
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class AmqpTarget:
     port: int = 5672
     virtual_host: str = "/"
     username: str = "guest"
-    password: str = "guest"
+    password: str = field(default="guest", repr=False)
     durable: bool = True
     dead_letter: bool = True
     heartbeat_s: int = 10
@@ -73,7 +73,7 @@ class AmqpTarget:
 
     def parameters(self) -> pika.ConnectionParameters:
         return pika.ConnectionParameters(
-            host=self.host,
+            host=pin_address(self.host),
             port=self.port,
             virtual_host=self.virtual_host,
             credentials=pika.PlainCredentials(self.username, self.password),
@@ -85,6 +85,32 @@ class AmqpTarget:
 
     def queue_arguments(self) -> dict[str, Any]:
         return {"x-dead-letter-exchange": self.dlx} if self.dead_letter else {}
+
+
+def connection_peer(connection: Any) -> Any:
+    """The peer address of a pika ``BlockingConnection`` or ``SelectConnection``, or None."""
+    impl = getattr(connection, "_impl", connection)
+    sock = getattr(getattr(impl, "_transport", None), "_sock", None)
+    return None if sock is None else sock.getpeername()
+
+
+def check_connection(connection: Any, what: str = "the RabbitMQ connection") -> None:
+    """Close ``connection`` and raise ``UnsafeTargetError`` unless its peer is loopback or
+    allow-listed (``AmqpTarget.parameters`` already pinned a checked address: this is the
+    proof that the socket went there)."""
+    try:
+        check_peer(connection_peer(connection), what=what)
+    except Exception:
+        if connection.is_open:
+            connection.close()
+        raise
+
+
+def connect_blocking(target: AmqpTarget) -> pika.BlockingConnection:
+    """A ``BlockingConnection`` to ``target`` whose peer was checked."""
+    connection = pika.BlockingConnection(target.parameters())
+    check_connection(connection)
+    return connection
 
 
 def declare(channel: Any, target: AmqpTarget) -> None:
@@ -99,7 +125,7 @@ def declare(channel: Any, target: AmqpTarget) -> None:
 def declare_blocking(target: AmqpTarget, *, purge: bool = False) -> None:
     """Connect, declare the topology (optionally purging both queues), disconnect."""
     try:
-        connection = pika.BlockingConnection(target.parameters())
+        connection = connect_blocking(target)
     except perr.AMQPConnectionError as exc:
         raise StackError(
             f"Cannot reach RabbitMQ at {target.host}:{target.port}: {exc!r}. "
@@ -129,7 +155,7 @@ async def declare_topology(target: AmqpTarget, *, purge: bool = False) -> None:
 
 def delete_blocking(target: AmqpTarget) -> None:
     """Delete the queue, its dead-letter queue and exchange (absent ones are fine)."""
-    connection = pika.BlockingConnection(target.parameters())
+    connection = connect_blocking(target)
     try:
         channel = connection.channel()
         channel.queue_delete(target.queue)
@@ -141,4 +167,13 @@ def delete_blocking(target: AmqpTarget) -> None:
             connection.close()
 
 
-__all__ = ["AmqpTarget", "declare", "declare_blocking", "declare_topology", "delete_blocking"]
+__all__ = [
+    "AmqpTarget",
+    "check_connection",
+    "connect_blocking",
+    "connection_peer",
+    "declare",
+    "declare_blocking",
+    "declare_topology",
+    "delete_blocking",
+]

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiokafka.errors as kerr
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from harness import clock, events
 from harness.drivers import EventLike, Outcome, Recorder, SendLog, Stage, classify_kafka
-from harness.errors import ConfigError
-from harness.safety import check_address
+from harness.errors import ConfigError, UnsafeTargetError
+from harness.safety import check_addresses, check_target
 
 OnOutcome = Callable[[dict[str, Any], int], None]
 """Called with each recorded ``send`` row and the payload size, after it is recorded."""
@@ -99,8 +99,7 @@ class RdKafkaConfig:
             raise ConfigError(
                 f"enable_idempotence needs acks='all', got acks={self.acks!r}; set acks to 'all'."
             )
-        for address in self.bootstrap.split(","):
-            check_address(address.strip())
+        check_addresses(self.bootstrap)
 
     def client_config(self) -> dict[str, Any]:
         return {
@@ -116,6 +115,29 @@ class RdKafkaConfig:
             "queue.buffering.max.kbytes": 2_097_151,
             **self.extra,
         }
+
+
+def check_rdkafka_brokers(client: Any, timeout_s: float = 5.0) -> None:
+    """Raise ``UnsafeTargetError`` if the metadata ``client`` (a confluent-kafka producer or
+    admin client) gets advertises a broker off loopback that is not allow-listed.
+
+    librdkafka connects to the brokers it learns on its own threads and offers no hook before
+    it does; with sparse connections (its default) it connects to a learned broker only once
+    it needs it, so checking right after the bootstrap and before the first send is the
+    earliest point. A cluster that does not answer has nothing to check yet.
+    """
+    try:
+        metadata = client.list_topics(timeout=timeout_s)
+    except KafkaException:
+        return
+    for broker in metadata.brokers.values():
+        try:
+            check_target(broker.host)
+        except UnsafeTargetError as error:
+            raise UnsafeTargetError(
+                f"Refusing the cluster metadata librdkafka received: it advertises broker "
+                f"{broker.id} at {broker.host}:{broker.port}. {error}"
+            ) from error
 
 
 class _Pending:
@@ -148,6 +170,11 @@ class RdKafkaProducer:
         self.name = name
         self._on_outcome = on_outcome
         self._producer = Producer(config.client_config())
+        try:
+            check_rdkafka_brokers(self._producer)
+        except UnsafeTargetError:
+            self._producer.purge()
+            raise
         self._offset = clock.wall_offset()
         self.in_flight = 0
         self.closed = False
@@ -229,6 +256,7 @@ class RdKafkaProducer:
 
 
 __all__ = [
+    "check_rdkafka_brokers",
     "OnOutcome",
     "RdKafkaConfig",
     "RdKafkaProducer",

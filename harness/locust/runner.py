@@ -88,7 +88,9 @@ def plan_for(
         workers=scenario.load.workers,
         producer=producer,
         bootstrap=stack.kafka_bootstrap_servers if kafka else "",
-        amqp_url="" if kafka else stack.rabbitmq_url,
+        # No URL (and so no password) in the plan file kept with the run: the workers read it
+        # from the stack state, as an empty ``url`` tells RabbitMQUser to.
+        amqp_url="",
         durable=rabbit.durable if rabbit is not None else True,
         tail_s=min(scenario.drain.timeout, ACK_TAIL_MAX_S),
         duplicate_windows=duplicate_windows(scenario.faults, scenario.storm.duration),

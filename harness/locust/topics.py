@@ -6,7 +6,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from harness.errors import StackError
-from harness.safety import check_address
+from harness.safety import check_addresses
 
 
 def ensure_topic(
@@ -19,8 +19,7 @@ def ensure_topic(
     timeout_s: float = 30.0,
 ) -> bool:
     """Create ``topic`` unless it exists; True if this call created it."""
-    for address in bootstrap.split(","):
-        check_address(address.strip())
+    check_addresses(bootstrap)
     admin = AdminClient({"bootstrap.servers": bootstrap})
     spec = NewTopic(
         topic,

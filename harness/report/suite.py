@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from harness import __version__
 from harness.report.html import esc, ms_text, seconds_text
@@ -126,10 +127,10 @@ def _row(suite_dir: Path, entry: SuiteEntry) -> str:
     metrics = summary.get("metrics") or {}
     anomalies = summary.get("anomalies") or {}
     ok = entry.exit_code == 0
-    report = entry.run_dir / REPORT_NAME
     name = esc(entry.name)
-    if report.is_file():
-        name = f'<a href="{esc(_relative(report, suite_dir))}">{name}</a>'
+    href = report_link(suite_dir, entry.run_dir)
+    if href is not None:
+        name = f'<a href="{esc(href)}">{name}</a>'
     about = (summary.get("scenario") or {}).get("about")
     others = ", ".join(
         f"{k} {int(v):,}"
@@ -190,11 +191,22 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
-def _relative(path: Path, start: Path) -> str:
+def report_link(suite_dir: Path, run_dir: Path) -> str | None:
+    """The link to ``run_dir``'s report: a relative path inside ``suite_dir``, every segment
+    percent-quoted, or None when there is no such report.
+
+    Built from folder names, so it must never be read as anything but a relative path: a
+    folder named ``javascript:alert(1)`` becomes ``./javascript%3Aalert%281%29/...``, and a
+    run folder or report that resolves outside the suite (``..``, a symlink) gets no link.
+    """
+    report = run_dir / REPORT_NAME
     try:
-        return path.resolve().relative_to(start.resolve()).as_posix()
-    except ValueError:
-        return path.resolve().as_uri()
+        inside = report.resolve(strict=True).relative_to(suite_dir.resolve(strict=True))
+    except (OSError, ValueError, RuntimeError):
+        return None
+    if not report.is_file() or ".." in inside.parts:
+        return None
+    return "./" + "/".join(quote(part, safe="") for part in inside.parts)
 
 
 __all__ = [
@@ -203,6 +215,7 @@ __all__ = [
     "entries_from_folder",
     "is_suite_folder",
     "read_summary",
+    "report_link",
     "render",
     "write_index",
 ]

@@ -21,6 +21,7 @@ from typing import Any
 from harness import __version__
 from harness.checks import Verdict
 from harness.run.runner import RunRecord
+from harness.safety import redact_text
 
 SUMMARY_FORMAT = "harness-summary/1"
 
@@ -38,20 +39,35 @@ def versions() -> dict[str, str]:
     return found
 
 
-def summary(record: RunRecord, verdict: Verdict, source: Path | None = None) -> dict[str, Any]:
-    """The ``summary.json`` object of one run."""
+def summary(
+    record: RunRecord,
+    verdict: Verdict | None,
+    source: Path | None = None,
+    *,
+    exit_code: int | None = None,
+    error: str = "",
+) -> dict[str, Any]:
+    """The ``summary.json`` object of one run.
+
+    ``exit_code`` is the process's (a harness error is 2 whatever the verdict says); without a
+    verdict (the history could not be checked) the checker's fields are absent.
+    """
     scenario = record.scenario
+    errors = list(verdict.errors) if verdict is not None else []
+    if error and error not in errors:
+        errors.insert(0, error)
+    code = exit_code if exit_code is not None else (verdict.exit_code if verdict else 2)
     return _clean(
         {
             "format": SUMMARY_FORMAT,
-            **verdict.check.to_json(),
-            "passed": verdict.passed,
-            "exit_code": verdict.exit_code,
-            "thresholds": [c.to_json() for c in verdict.thresholds],
-            "expectations": [c.to_json() for c in verdict.expectations],
-            "metrics": verdict.metrics,
-            "faults": verdict.faults,
-            "errors": verdict.errors,
+            **(verdict.check.to_json() if verdict is not None else {}),
+            "passed": code == 0 and verdict is not None and verdict.passed,
+            "exit_code": code,
+            "thresholds": [c.to_json() for c in verdict.thresholds] if verdict else [],
+            "expectations": [c.to_json() for c in verdict.expectations] if verdict else [],
+            "metrics": verdict.metrics if verdict else {},
+            "faults": verdict.faults if verdict else [],
+            "errors": [redact_text(e) for e in errors],
             "seed": record.seed,
             "scenario": {
                 "name": scenario.name,
@@ -100,10 +116,21 @@ def junit(results: list[tuple[str, Verdict]], elapsed: dict[str, float] | None =
                 ET.SubElement(case, "failure", message=f"anomalies: {bad}")
         for error in verdict.errors:
             case = ET.SubElement(suite, "testcase", classname=name, name="harness")
-            ET.SubElement(case, "error", message=error)
+            ET.SubElement(case, "error", message=redact_text(error))
         suite.set("tests", str(len(suite)))
         suite.set("failures", str(failures))
         suite.set("errors", str(len(verdict.errors)))
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def junit_error(name: str, message: str) -> str:
+    """JUnit XML of a scenario that has no verdict (nothing sent, history unreadable): one
+    test case in error, so CI shows the run as broken rather than as absent."""
+    root = ET.Element("testsuites", name="harness")
+    suite = ET.SubElement(root, "testsuite", name=name, tests="1", failures="0", errors="1")
+    case = ET.SubElement(suite, "testcase", classname=name, name="harness")
+    ET.SubElement(case, "error", message=redact_text(message))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -121,4 +148,4 @@ def _clean(value: Any) -> Any:
     return value
 
 
-__all__ = ["SUMMARY_FORMAT", "junit", "summary", "versions", "write_summary"]
+__all__ = ["SUMMARY_FORMAT", "junit", "junit_error", "summary", "versions", "write_summary"]

@@ -11,12 +11,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
 from harness.checks import Verdict, judge, prepare_file
 from harness.errors import ConfigError, HarnessError, StackError
 from harness.faults import pending_journals, replay, undo_on_stack
 from harness.run import artifacts
 from harness.run.progress import show
 from harness.run.runner import RunRecord, RunStatus, resolve_seed, run_scenario
+from harness.safety import redact_text
 from harness.scenario import Scenario, load_scenarios
 from harness.stack import Stack
 
@@ -115,7 +120,11 @@ def run_one(
     progress: bool = True,
     report: bool = True,
 ) -> Outcome:
-    """Run, judge and write the artifacts of one scenario; never raises for run failures."""
+    """Run, judge and write the artifacts of one scenario; never raises for run failures.
+
+    The exit code is decided before ``summary.json`` is written (and the summary rewritten if
+    the report then fails), so the summary's ``exit_code`` is always the process's.
+    """
     started = time.monotonic()
     status = RunStatus()
     record, error, code = None, "", 0
@@ -126,22 +135,71 @@ def run_one(
     except asyncio.CancelledError:
         error, code = "terminated: faults healed, history kept", EXIT_INTERRUPTED
     except HarnessError as failure:
-        error, code = str(failure), 2
-    history = out_dir / "history.parquet"
-    verdict = None
-    if history.exists():
-        errors = ([error] if error else []) + (record.errors if record else [])
-        seconds = (record.storm_end - record.storm_start) if record else scenario.storm.duration
-        verdict = judge(
-            scenario,
-            prepare_file(history),
-            storm_seconds=max(seconds, 1e-9),
-            slip_p99_ms=record.slip_p99_ms if record else None,
-            errors=errors,
-        )
-        _write_artifacts(out_dir, scenario, seed, record, verdict, source, report)
-        code = code or verdict.exit_code
+        error, code = redact_text(str(failure)), 2
+    verdict, code, error = conclude(scenario, out_dir, seed, record, code, error, source, report)
     return Outcome(scenario, out_dir, verdict, code, time.monotonic() - started, error)
+
+
+def conclude(
+    scenario: Scenario,
+    out_dir: Path,
+    seed: int,
+    record: RunRecord | None,
+    code: int,
+    error: str,
+    source: Path | None = None,
+    report: bool = True,
+) -> tuple[Verdict | None, int, str]:
+    """Judge the history a run left and write its artifacts; return the verdict, the final
+    exit code and the run's main error. A run without a history has none of these."""
+    history = out_dir / "history.parquet"
+    if not history.exists():
+        return None, code or 2, error or f"The run left no history at {history}."
+    verdict = None
+    errors = ([error] if error else []) + (record.errors if record else [])
+    try:
+        if _sends(history) == 0:  # no guarantee can be claimed: judge nothing
+            error, code = error or NOTHING_SENT, code or 2
+        else:
+            verdict = _judge(scenario, history, record, errors)
+    except (HarnessError, pa.ArrowException, OSError) as failure:
+        error = error or f"The run's history could not be checked: {redact_text(str(failure))}"
+        code = code or 2
+    code = code or (verdict.exit_code if verdict is not None else 2)
+    failed_report = _write_artifacts(
+        out_dir, scenario, seed, record, verdict, source, report, code, error
+    )
+    if failed_report:
+        error, code = error or failed_report, max(code, 2)
+        if verdict is not None:
+            verdict.errors.append(failed_report)
+        _write_summary(out_dir, scenario, seed, record, verdict, source, code, error)
+    return verdict, code, error
+
+
+NOTHING_SENT = (
+    "The run sent no event, so there is nothing to judge: no delivery or effect guarantee can "
+    "be claimed. Check that the stack answers (`harness stack status`), then run again."
+)
+
+
+def _sends(history: Path) -> int:
+    """How many ``send`` rows the history holds (read without preparing it)."""
+    ops = pq.read_table(history, columns=["op"]).column("op")
+    return int(pc.sum(pc.equal(ops, "send")).as_py() or 0)
+
+
+def _judge(
+    scenario: Scenario, history: Path, record: RunRecord | None, errors: list[str]
+) -> Verdict:
+    seconds = (record.storm_end - record.storm_start) if record else scenario.storm.duration
+    return judge(
+        scenario,
+        prepare_file(history),
+        storm_seconds=max(seconds, 1e-9),
+        slip_p99_ms=record.slip_p99_ms if record else None,
+        errors=errors,
+    )
 
 
 async def _run_async(
@@ -163,24 +221,52 @@ def _write_artifacts(
     scenario: Scenario,
     seed: int,
     record: RunRecord | None,
-    verdict: Verdict,
+    verdict: Verdict | None,
     source: Path | None,
     report: bool,
+    exit_code: int,
+    error: str = "",
+) -> str:
+    """Write summary.json, junit.xml and (unless skipped) the report; return why the report
+    could not be written, or ``""``."""
+    _write_summary(out_dir, scenario, seed, record, verdict, source, exit_code, error)
+    junit = (
+        artifacts.junit([(scenario.name, verdict)])
+        if verdict is not None
+        else artifacts.junit_error(scenario.name, error)
+    )
+    (out_dir / "junit.xml").write_text(junit, encoding="utf-8")
+    if not report or verdict is None:
+        return ""
+    try:
+        from harness.report import render_run
+
+        render_run(out_dir)
+    except (ImportError, HarnessError, OSError) as failure:
+        return (
+            f"The report was not written ({redact_text(str(failure))}); the history and "
+            f"summary.json are kept in {out_dir}. Fix the cause, then run `harness report "
+            f"{out_dir}`."
+        )
+    return ""
+
+
+def _write_summary(
+    out_dir: Path,
+    scenario: Scenario,
+    seed: int,
+    record: RunRecord | None,
+    verdict: Verdict | None,
+    source: Path | None,
+    exit_code: int,
+    error: str,
 ) -> None:
     if record is None:
         record = RunRecord(
             scenario, seed, "", out_dir / "history.parquet", 0.0, 0.0, 0.0, 0, float("nan"), [], ""
         )
-    artifacts.write_summary(out_dir / "summary.json", artifacts.summary(record, verdict, source))
-    (out_dir / "junit.xml").write_text(
-        artifacts.junit([(scenario.name, verdict)]), encoding="utf-8"
-    )
-    if report:
-        try:
-            from harness.report import render_run
-        except ImportError:
-            return
-        render_run(out_dir)
+    data = artifacts.summary(record, verdict, source, exit_code=exit_code, error=error)
+    artifacts.write_summary(out_dir / "summary.json", data)
 
 
 def _write_suite(out: Path, outcomes: list[Outcome]) -> None:
@@ -217,15 +303,15 @@ def _print_outcome(outcome: Outcome) -> None:
     lines = [f"{word} {outcome.scenario.name}  ({outcome.seconds:.0f}s, {outcome.out_dir})"]
     if outcome.error:
         lines.append(f"  error: {outcome.error}")
-    if verdict is not None:
+    if verdict is not None and verdict.metrics.get("sent", 0):  # nothing sent: nothing to claim
         found = {k: v for k, v in verdict.check.anomalies.items() if v}
         lines.append(f"  guarantee: {verdict.check.guarantee}; anomalies: {found or 'none'}")
         for condition in verdict.thresholds + verdict.expectations:
             mark = "ok  " if condition.passed else "FAIL"
             lines.append(f"  {mark} {condition.name} (measured {condition.measured:g})")
-        for error in verdict.errors:
-            if error != outcome.error:
-                lines.append(f"  error: {error}")
+    for error in verdict.errors if verdict is not None else []:
+        if error != outcome.error:
+            lines.append(f"  error: {error}")
     print("\n".join(lines), file=sys.stderr)
 
 
@@ -325,4 +411,4 @@ def _bench(args: argparse.Namespace) -> int:
     return 2 if any(code == 2 for code in codes) else 0
 
 
-__all__ = ["Outcome", "register", "run_one"]
+__all__ = ["NOTHING_SENT", "Outcome", "conclude", "register", "run_one"]

@@ -7,11 +7,12 @@ The phases, each bounded in time:
 2. **storm**: the pacer releases every event at its intended time while the fault timeline
    applies and heals faults on its own schedule;
 3. **heal**: every fault still active is healed (also on exception, Ctrl-C and SIGTERM, since
-   healing sits in ``finally`` and is shielded from cancellation);
+   healing sits in ``finally`` and a cancellation during it waits until it is done);
 4. **drain**: wait until every acknowledged event has been received (or dead-lettered), or
    the drain timeout passes;
 5. **close**: the drivers give every in-flight send a final outcome and the history is
-   finalised. Checks and reports then read only the history.
+   finalised. Checks and reports then read only the history. The close stages (heal, clients,
+   Toxiproxy client, history) nest in ``finally`` so each runs whatever the one before raised.
 """
 
 from __future__ import annotations
@@ -149,18 +150,17 @@ async def run_scenario(
                 slip_p99 = pacer.stats().p99_ms
             storm_end = clock.now()
             status.phase = "heal"
-            errors += await timeline.close()
+            await heal_to_the_end(timeline, errors)
             status.faults = []
             status.phase = "drain"
             if not locust:
                 await clients.producer.flush(scenario.drain.timeout)
                 acked = _acked(clients)
             await _drain(clients, acked, scenario.drain.timeout)
+            _raise_if_unsafe(clients)
         finally:
             status.phase = "close"
-            errors += await timeline.close()
-            await _close(clients, scenario.drain.timeout)
-            toxiproxy.close()
+            await _close_all(timeline, clients, toxiproxy.close, errors, scenario.drain.timeout)
         status.phase = "done"
     return RunRecord(
         scenario=scenario,
@@ -191,6 +191,7 @@ async def _prepare(
             )
         if start_producer:
             await clients.producer.start()
+        _raise_if_unsafe(clients)
     except HarnessError:
         raise
     except Exception as error:
@@ -218,6 +219,7 @@ async def _storm(
         status.faults = timeline.describe_active()
         if t >= next_check:
             consumer_failed()
+            _raise_if_unsafe(clients)
             next_check = t + 1.0
 
 
@@ -270,13 +272,75 @@ def _acked(clients: Clients) -> int:
     return int(counts.get("ok", 0))
 
 
+async def heal_to_the_end(timeline: Timeline, errors: list[str]) -> None:
+    """``timeline.close()`` (heal every fault), finished even if the caller is cancelled; the
+    problems it reports are added to ``errors`` (before the cancellation is raised).
+
+    A cancellation (a second SIGTERM, Ctrl-C) while healing is held back until healing is
+    done, then raised: stopping half way would leave faults on the stack, and ``asyncio.run``
+    cancels every task left when the run returns, a shielded one included.
+    """
+    healing = asyncio.ensure_future(timeline.close())
+    cancelled = False
+    while not healing.done():
+        try:
+            await asyncio.shield(healing)
+        except asyncio.CancelledError:
+            cancelled = True
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # held back: counted again when raised below
+    errors += healing.result()
+    if cancelled:
+        raise asyncio.CancelledError
+
+
+async def _close_all(
+    timeline: Timeline,
+    clients: Clients,
+    close_toxiproxy: Callable[[], None],
+    errors: list[str],
+    timeout: float,
+) -> None:
+    """Heal, then close the clients, then the Toxiproxy client: each stage runs whatever the
+    one before it raised (the history writer is closed by the caller's ``with``)."""
+    try:
+        await heal_to_the_end(timeline, errors)
+    finally:
+        try:
+            await _close(clients, timeout)
+        finally:
+            close_toxiproxy()
+
+
 async def _close(clients: Clients, timeout: float) -> None:
-    with contextlib.suppress(Exception):
-        await clients.producer.close(max(5.0, timeout))
-    with contextlib.suppress(Exception):
-        await clients.consumer.close()
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(clients.discard(), 30.0)
+    """Close producer, consumer, then drop the run's topic; each step runs even if the one
+    before failed or was cancelled."""
+    try:
+        with contextlib.suppress(Exception):
+            await clients.producer.close(max(5.0, timeout))
+    finally:
+        try:
+            with contextlib.suppress(Exception):
+                await clients.consumer.close()
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(clients.discard(), 30.0)
 
 
-__all__ = ["RunRecord", "RunStatus", "check_stack_is_safe", "resolve_seed", "run_scenario"]
+def _raise_if_unsafe(clients: Clients) -> None:
+    """Raise the ``UnsafeTargetError`` a client recorded (a broker or peer off loopback)."""
+    for client in (clients.producer, clients.consumer):
+        check = getattr(client, "raise_if_unsafe", None)
+        if check is not None:
+            check()
+
+
+__all__ = [
+    "RunRecord",
+    "RunStatus",
+    "check_stack_is_safe",
+    "heal_to_the_end",
+    "resolve_seed",
+    "run_scenario",
+]

@@ -10,6 +10,7 @@ from collections import deque
 from typing import Any
 
 from harness.errors import HarnessError, StackError
+from harness.safety import redact_text, redact_url
 from harness.stack import compose, layout, local
 from harness.stack.handles import NodeHandle
 from harness.stack.provision import provision
@@ -38,7 +39,7 @@ def _up(args: argparse.Namespace) -> int:
     print(f"stack up in {time.monotonic() - started:.1f}s ({state.backend} backend)")
     print(f"kafka bootstrap:  {','.join(state.kafka_bootstrap)}")
     if state.rabbitmq_url:
-        print(f"rabbitmq url:     {state.rabbitmq_url}")
+        print(f"rabbitmq url:     {redact_url(state.rabbitmq_url)}")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
     return 0
 
@@ -79,7 +80,7 @@ def _proxies_status(stack: Stack) -> dict[str, Any]:
                 for name, p in client.proxies().items()
             }  # fmt: skip
     except HarnessError as error:  # status reports a dead API rather than failing on it
-        return {"error": str(error)}
+        return {"error": redact_text(str(error))}
 
 
 def status_report(stack: Stack) -> dict[str, Any]:
@@ -89,7 +90,7 @@ def status_report(stack: Stack) -> dict[str, Any]:
         "backend": stack.state.backend,
         "kafka_brokers": stack.state.kafka_brokers,
         "kafka_bootstrap": stack.kafka_bootstrap,
-        "rabbitmq_url": stack.state.rabbitmq_url,
+        "rabbitmq_url": redact_url(stack.state.rabbitmq_url) if stack.state.rabbitmq_url else None,
         "toxiproxy_url": stack.toxiproxy_url,
         "healthy": all(n["healthy"] for n in nodes.values()),
         "nodes": nodes,

@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.metadata import MetadataRequest
 
 from harness.errors import StackError
+from harness.safety import check_address, check_peer, split_host_port
 from harness.stack import layout
 from harness.stack.handles import NodeHandle
 from harness.stack.stack import Stack
@@ -28,13 +29,17 @@ async def _metadata(bootstrap: list[str], topics: list[str] | None = None) -> Cl
     """
     problems = []
     for address in bootstrap:
-        host, _, port = address.rpartition(":")
+        check_address(address)
+        host, port = split_host_port(address)
         try:
-            conn = await create_conn(host, int(port), request_timeout_ms=METADATA_TIMEOUT_MS)
+            conn = await create_conn(host, port, request_timeout_ms=METADATA_TIMEOUT_MS)
         except (TimeoutError, OSError, KafkaError) as error:
             problems.append(f"{address}: {error!r}")
             continue
         try:
+            writer = getattr(conn, "_writer", None)
+            peer = writer.get_extra_info("peername") if writer is not None else None
+            check_peer(peer, what=f"the metadata connection to {address}")
             response = await conn.send(MetadataRequest(topics or []))
         except (TimeoutError, KafkaError) as error:
             problems.append(f"{address}: {error!r}")

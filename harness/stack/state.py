@@ -57,7 +57,7 @@ class StackState(BaseModel):
     cluster_id: str = ""
     toxiproxy_url: str = Field(default_factory=layout.toxiproxy_url)
     kafka_bootstrap: list[str]
-    rabbitmq_url: str | None = None
+    rabbitmq_url: str | None = Field(default=None, repr=False)  # holds the AMQP password
     nodes: dict[str, NodeState] = Field(default_factory=dict)
     services: dict[str, NodeState] = Field(default_factory=dict)
     proxies: list[ProxyState] = Field(default_factory=list)
@@ -87,7 +87,11 @@ def save_state(state: StackState, path: Path | None = None) -> None:
     path = path or layout.state_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(state.model_dump_json(indent=2))
+    tmp.unlink(missing_ok=True)
+    # Owner-only: the file holds the AMQP URL with its password (shown redacted elsewhere).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(state.model_dump_json(indent=2))
     os.replace(tmp, path)
 
 

@@ -18,6 +18,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from harness import clock
 from harness.drivers import Recorder
+from harness.drivers.kafka_guard import guard
+from harness.errors import UnsafeTargetError
 from harness.sut.contract import report_to_row
 
 log = logging.getLogger(__name__)
@@ -95,7 +97,13 @@ class ReportObserver:
             auto_offset_reset="earliest",
             client_id="harness-sut-observer",
         )
+        kafka_guard = guard(consumer._client, "the report observer")
         await consumer.start()
+        try:
+            kafka_guard.raise_if_unsafe()
+        except UnsafeTargetError:
+            await consumer.stop()
+            raise
         consumer.assign([TopicPartition(self.topic, p) for p in range(self.partitions)])
         await consumer.seek_to_beginning()
         self._consumer = consumer

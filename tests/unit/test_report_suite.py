@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
+
+import pytest
 
 from harness.report import suite
 
@@ -36,7 +39,7 @@ def test_page_tallies_verdicts_and_shows_each_runs_figures(tmp_path: Path) -> No
     assert [(e.name, e.exit_code) for e in entries] == [("bad", 1), ("good", 0)]
     page = suite.write_index(tmp_path, entries).read_text()
     assert "FAIL" in page.split("</header>")[0] and "1 of 2 scenarios passed" in page
-    assert '<a href="bad/report.html">bad</a>' in page
+    assert '<a href="./bad/report.html">bad</a>' in page
     assert '<td class="num bad">17</td>' in page
     assert "out_of_order 3" in page
     assert "1.50 s" in page and "2.5 s" in page
@@ -83,3 +86,40 @@ def test_a_suite_run_writes_junit_and_the_page_beside_its_runs(tmp_path: Path, c
     assert "1 of 2 scenarios passed in 1 min 5 s" in page
     assert "error: Toxiproxy API unreachable" in page
     assert f"suite page: {tmp_path / 'index.html'}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("folder", "href"),
+    [
+        ("javascript:alert(1)", "./javascript%3Aalert%281%29/report.html"),
+        ('x" onmouseover="alert(1)', "./x%22%20onmouseover%3D%22alert%281%29/report.html"),
+        ("<script>alert(1)", "./%3Cscript%3Ealert%281%29/report.html"),
+        ("data:text,hi", "./data%3Atext%2Chi/report.html"),
+        ("it's & more", "./it%27s%20%26%20more/report.html"),
+    ],
+)
+def test_hostile_folder_names_become_quoted_relative_links(
+    tmp_path: Path, folder: str, href: str
+) -> None:
+    run_dir = _run(tmp_path, folder, passed=True)
+    assert suite.report_link(tmp_path, run_dir) == href
+    page = suite.render(tmp_path, suite.entries_from_folder(tmp_path))
+    assert f'<a href="{html.escape(href)}">' in page
+    assert "<script>" not in page and 'href="javascript' not in page
+    assert '" onmouseover' not in page
+
+
+def test_reports_outside_the_suite_get_no_link(tmp_path: Path) -> None:
+    suite_dir, elsewhere = tmp_path / "suite", tmp_path / "elsewhere"
+    suite_dir.mkdir()
+    outside = _run(tmp_path, "elsewhere", passed=True)
+    (suite_dir / "linked").symlink_to(outside, target_is_directory=True)
+    dotted = suite_dir / ".." / "elsewhere"
+    no_report = suite_dir / "no-report"
+    no_report.mkdir()
+    assert suite.report_link(suite_dir, suite_dir / "linked") is None
+    assert suite.report_link(suite_dir, dotted) is None
+    assert suite.report_link(suite_dir, no_report) is None
+    assert suite.report_link(suite_dir, elsewhere) is None
+    entries = [suite.SuiteEntry(n, p, 0) for n, p in [("a", dotted), ("b", suite_dir / "linked")]]
+    assert "href=" not in suite.render(suite_dir, entries)
