@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from harness.load.schedule import expected_count
 from harness.scenario.base import Path, Problem
 from harness.scenario.durations import format_duration
 from harness.scenario.faults import (
@@ -33,6 +32,7 @@ from harness.scenario.models import (
     Scenario,
     Shape,
 )
+from harness.scenario.rates import expected_count
 
 MAX_EVENTS = 20_000_000
 MAX_PAYLOAD = 1_000_000
@@ -183,7 +183,8 @@ def _rate(rate: Rate, duration: float) -> Iterator[Problem]:
         yield Problem((*base, "per_second"), "must be greater than 0")
     expected = expected_count(rate, duration)
     if expected > MAX_EVENTS:
-        yield Problem(base, f"the storm would send ~{expected:,.0f} events (limit {MAX_EVENTS:,})")
+        many = f"~{expected:,.0f}" if expected < 1e12 else f"more than {1e12:,.0f}"
+        yield Problem(base, f"the storm would send {many} events (limit {MAX_EVENTS:,})")
 
 
 def _alias(name: str) -> str:
