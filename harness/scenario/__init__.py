@@ -3,9 +3,11 @@
     from harness.scenario import load_scenario, load_scenarios, Scenario
 
 ``Scenario`` built in Python and ``load_scenario`` on YAML run the same checks, and both raise
-one ``ConfigError`` listing every problem. ``Scenario.scaled(0.2)`` shortens a run for CI.
+one ``ConfigError`` listing every problem. ``Scenario.scaled(0.2)`` shortens a run for CI (and validates the result again).
+``check_paths`` validates files and folders without raising, for ``harness validate``.
 """
 
+from harness.scenario.base import Located, ScenarioError
 from harness.scenario.durations import Duration, format_duration, parse_duration
 from harness.scenario.faults import (
     ConsumerCrash,
@@ -17,7 +19,16 @@ from harness.scenario.faults import (
     Toxic,
     ToxicType,
 )
-from harness.scenario.loader import build_scenario, load_scenario, load_scenarios, parse_scenario
+from harness.scenario.limits import MAX_SEED, check_scale, parse_scale, parse_seed
+from harness.scenario.loader import (
+    Checked,
+    build_scenario,
+    check_paths,
+    load_scenario,
+    load_scenarios,
+    load_suite,
+    parse_scenario,
+)
 from harness.scenario.models import (
     KAFKA_NODES,
     RABBITMQ_NODES,
@@ -44,14 +55,17 @@ from harness.scenario.models import (
     SystemUnderTest,
     Target,
 )
+from harness.scenario.rates import expected_count
 from harness.scenario.thresholds import ANOMALIES, KNOWN_METRICS, Threshold
 
 __all__ = [
     "ANOMALIES",
     "KAFKA_NODES",
     "KNOWN_METRICS",
+    "MAX_SEED",
     "RABBITMQ_NODES",
     "Acks",
+    "Checked",
     "Commit",
     "Consumer",
     "ConsumerCrash",
@@ -65,6 +79,7 @@ __all__ = [
     "Fault",
     "KafkaTarget",
     "Keys",
+    "Located",
     "NodeTarget",
     "Payload",
     "Poison",
@@ -73,6 +88,7 @@ __all__ = [
     "Rate",
     "RollingRestart",
     "Scenario",
+    "ScenarioError",
     "Shape",
     "SizeRange",
     "StormSpec",
@@ -84,9 +100,15 @@ __all__ = [
     "Toxic",
     "ToxicType",
     "build_scenario",
+    "check_paths",
+    "check_scale",
+    "expected_count",
     "format_duration",
     "load_scenario",
     "load_scenarios",
+    "load_suite",
     "parse_duration",
+    "parse_scale",
     "parse_scenario",
+    "parse_seed",
 ]

@@ -83,10 +83,10 @@ def seed_problem(seed: int) -> str | None:
     return None if 0 <= seed <= MAX_SEED else f"{seed} is not a usable seed: {SEED_RULE}"
 
 
-def parse_seed(text: str, option: str = "--seed") -> int:
+def parse_seed(text: object, option: str = "--seed") -> int:
     """The seed given on the command line as ``text``; ``ConfigError`` with the rule if not."""
     try:
-        seed = int(text.strip())
+        seed = int(str(text).strip())
     except ValueError:
         raise ConfigError(f"{option} {text!r} is not a usable seed: {SEED_RULE}.") from None
     problem = seed_problem(seed)
@@ -104,10 +104,10 @@ def check_scale(scale: float, option: str = "duration_scale") -> float:
     return float(scale)
 
 
-def parse_scale(text: str, option: str = "--duration-scale") -> float:
+def parse_scale(text: object, option: str = "--duration-scale") -> float:
     """The duration scale given on the command line as ``text``."""
     try:
-        scale = float(text.strip())
+        scale = float(str(text).strip())
     except ValueError:
         raise ConfigError(f"{option} {text!r} is not a number: {SCALE_RULE}.") from None
     return check_scale(scale, option)

@@ -119,6 +119,7 @@ class _Composer:
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.lines: dict[Path, int] = {}
         self.nodes = 0
+        self.aliased = 0
         self.documents = 0
         self.result: Any = None
 
@@ -143,11 +144,12 @@ class _Composer:
     def count(self, event: Event, nodes: int) -> None:
         self.nodes += nodes
         if self.nodes > MAX_NODES:
-            raise self.fail(
-                event,
-                f"the document expands to more than {MAX_NODES:,} values (aliases count each "
-                "time they are used); a scenario is far smaller, so this looks like an alias bomb",
+            why = (
+                "aliases count each time they are used: this looks like an alias bomb"
+                if self.aliased
+                else "a scenario is far smaller: split it into several"
             )
+            raise self.fail(event, f"the document holds more than {MAX_NODES:,} values ({why})")
 
     def path_here(self) -> Path:
         if not self.stack:
@@ -219,6 +221,7 @@ class _Composer:
                 "(or to a collection that contains it)",
             )
         value, size = self.anchors[event.anchor]
+        self.aliased += size
         self.count(event, size)
         if self.is_key():
             if isinstance(value, dict | list):
