@@ -7,6 +7,7 @@ field path: ``<python>: storm.rate.per_second: Input should be greater than 0``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from harness.errors import ConfigError
 
 Path = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,12 @@ def format_path(path: Sequence[str | int]) -> str:
     """``("faults", 0, "kill")`` -> ``"faults[0].kill"``; the empty path is ``"(scenario)"``."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):
+            text += f"[{part[:60]!r}]"  # a key as written could hold anything, line breaks too
+        else:
+            text += f".{part}" if text else part
     return text or "(scenario)"
 
 
