@@ -22,7 +22,6 @@ docs/scenario-format.md documents every field with its default.
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -31,6 +30,19 @@ from harness.errors import ConfigError
 from harness.scenario.base import ProblemsFound, StrictModel, plain_data
 from harness.scenario.durations import Duration
 from harness.scenario.faults import Fault
+from harness.scenario.kinds import (
+    KAFKA_NODES,
+    KAFKA_PRODUCER_FIELDS,
+    RABBITMQ_NODES,
+    RABBITMQ_PRODUCER_FIELDS,
+    Acks,
+    Commit,
+    DeliveryMode,
+    Distribution,
+    Engine,
+    Shape,
+    SutMode,
+)
 from harness.scenario.limits import check_scale, fault_limits, seed_problem
 from harness.scenario.names import (
     AMQP_SUFFIX,
@@ -39,9 +51,8 @@ from harness.scenario.names import (
     scenario_name_problem,
 )
 from harness.scenario.thresholds import ANOMALIES, ThresholdField
+from harness.scenario.validate import cross_check
 
-KAFKA_NODES: tuple[str, ...] = ("kafka-1", "kafka-2", "kafka-3")
-RABBITMQ_NODES: tuple[str, ...] = ("rabbitmq",)
 # Kafka's and aiokafka's integer settings are Java ints.
 MAX_INT32 = 2**31 - 1
 
@@ -110,29 +121,6 @@ class Target(StrictModel):
 # --- clients ------------------------------------------------------------------------------
 
 
-class Acks(StrEnum):
-    NONE = "0"
-    LEADER = "1"
-    ALL = "all"
-
-
-class DeliveryMode(StrEnum):
-    PERSISTENT = "persistent"
-    TRANSIENT = "transient"
-
-
-KAFKA_PRODUCER_FIELDS = (
-    "acks",
-    "enable_idempotence",
-    "retries",
-    "linger_ms",
-    "batch_size",
-    "request_timeout_ms",
-    "delivery_timeout_ms",
-)
-RABBITMQ_PRODUCER_FIELDS = ("confirms", "delivery_mode", "mandatory")
-
-
 class Producer(StrictModel):
     """Producer guarantees. Kafka fields and RabbitMQ fields; set only those of the target."""
 
@@ -155,12 +143,6 @@ class Producer(StrictModel):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-class Commit(StrEnum):
-    AFTER_EFFECT = "after_effect"
-    BEFORE_EFFECT = "before_effect"
-    AUTO = "auto"
-
-
 class Consumer(StrictModel):
     """The verifying consumers (or the settings the system under test is started with)."""
 
@@ -170,11 +152,6 @@ class Consumer(StrictModel):
     prefetch: int = Field(default=100, ge=1, le=65_535)
     manual_ack: bool = True
     count: int = Field(default=1, ge=1, le=64)
-
-
-class SutMode(StrEnum):
-    CORRECT = "correct"
-    BUGGY = "buggy"
 
 
 class SystemUnderTest(StrictModel):
@@ -197,14 +174,6 @@ class SystemUnderTest(StrictModel):
 # --- storm --------------------------------------------------------------------------------
 
 
-class Shape(StrEnum):
-    CONSTANT = "constant"
-    RAMP = "ramp"
-    SPIKE = "spike"
-    BURST = "burst"
-    POISSON = "poisson"
-
-
 class Rate(StrictModel):
     """Intended send rate over time. Which fields apply depends on ``shape``."""
 
@@ -217,11 +186,6 @@ class Rate(StrictModel):
     spike_factor: float | None = Field(default=None, gt=0)
     burst_every: Duration | None = None
     burst_size: int | None = Field(default=None, ge=1)
-
-
-class Distribution(StrEnum):
-    UNIFORM = "uniform"
-    ZIPF = "zipf"
 
 
 class Keys(StrictModel):
@@ -273,11 +237,6 @@ class StormSpec(StrictModel):
 
 
 # --- load engine --------------------------------------------------------------------------
-
-
-class Engine(StrEnum):
-    HARNESS = "harness"
-    LOCUST = "locust"
 
 
 class Load(StrictModel):
@@ -363,8 +322,6 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _cross_check(self) -> Scenario:
-        from harness.scenario.validate import cross_check
-
         # Bounds first, by arithmetic: the cross-field checks expand fault repetitions.
         too_long, safe_faults = fault_limits(self.faults, self.storm.duration)
         checked = self.model_copy(update={"faults": safe_faults}) if too_long else self

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from harness.scenario.kinds import Shape
+
 if TYPE_CHECKING:
     from harness.scenario.models import Rate
 
@@ -39,14 +41,13 @@ def expected_count(rate: Rate, duration: float) -> float:
 
 
 def _count(rate: Rate, duration: float) -> float:
-    shape = str(rate.shape)
     per_second = rate.per_second or 0.0
-    if shape == "ramp":
+    if rate.shape == Shape.RAMP:
         return ((rate.from_ or 0.0) + (rate.to or 0.0)) / 2 * duration
-    if shape == "spike":
+    if rate.shape == Shape.SPIKE:
         extra = (rate.spike_for or 0.0) * ((rate.spike_factor or 1.0) - 1)
         return per_second * (duration + extra)
-    if shape == "burst" and rate.burst_every:
+    if rate.shape == Shape.BURST and rate.burst_every:
         bursts = burst_count(rate.burst_every, duration)
         return per_second * duration + (rate.burst_size or 0) * bursts
     return per_second * duration

@@ -8,6 +8,7 @@ Kafka-only fault on a RabbitMQ scenario, rate parameters that the shape does not
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from harness.scenario.base import Path, Problem
 from harness.scenario.durations import format_duration
@@ -21,18 +22,19 @@ from harness.scenario.faults import (
     Fault,
     NodeTarget,
 )
-from harness.scenario.models import (
+from harness.scenario.kinds import (
     KAFKA_NODES,
     KAFKA_PRODUCER_FIELDS,
     RABBITMQ_PRODUCER_FIELDS,
     Acks,
     Commit,
     Distribution,
-    Rate,
-    Scenario,
     Shape,
 )
 from harness.scenario.rates import expected_count
+
+if TYPE_CHECKING:  # models calls cross_check: at run time this module needs only kinds
+    from harness.scenario.models import Rate, Scenario
 
 MAX_EVENTS = 20_000_000
 MAX_PAYLOAD = 1_000_000

@@ -126,6 +126,15 @@ def test_scenario_does_not_import_the_load_stage():
     assert out.stdout.strip() == "[]"
 
 
+def test_validate_needs_no_models_so_models_imports_it_at_the_top():
+    code = (
+        "import sys, harness.scenario.validate, harness.scenario.rates; "
+        "print('harness.scenario.models' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_load_keeps_expected_count_as_a_re_export():
     from harness.load import expected_count as from_load
     from harness.scenario.rates import expected_count
