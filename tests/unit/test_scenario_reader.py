@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,13 +128,35 @@ def test_scenario_does_not_import_the_load_stage():
     assert out.stdout.strip() == "[]"
 
 
-def test_validate_needs_no_models_so_models_imports_it_at_the_top():
-    code = (
-        "import sys, harness.scenario.validate, harness.scenario.rates; "
-        "print('harness.scenario.models' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+def _runtime_imports(module: Path) -> set[str]:
+    """Modules imported outside ``if TYPE_CHECKING:`` blocks, functions included."""
+    tree = ast.parse(module.read_text(encoding="utf-8"))
+    hidden = {
+        id(n)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for n in ast.walk(block)
+    }
+    return {
+        node.module or ""
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and id(node) not in hidden
+    }
+
+
+def test_no_lazy_import_cycle_inside_the_scenario_package():
+    package = Path(__file__).resolve().parents[2] / "harness" / "scenario"
+    assert "harness.scenario.models" not in _runtime_imports(package / "validate.py")
+    assert "harness.scenario.models" not in _runtime_imports(package / "rates.py")
+    models = ast.parse((package / "models.py").read_text(encoding="utf-8"))
+    lazy = [
+        n
+        for f in ast.walk(models)
+        if isinstance(f, ast.FunctionDef)
+        for n in ast.walk(f)
+        if isinstance(n, ast.Import | ast.ImportFrom)
+    ]
+    assert lazy == []
 
 
 def test_load_keeps_expected_count_as_a_re_export():
