@@ -24,10 +24,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from harness.errors import ConfigError
-from harness.scenario.base import ProblemsFound, StrictModel, plain_data
+from harness.scenario.base import (
+    ProblemsFound,
+    StrictModel,
+    config_error,
+    plain_data,
+    problems_from_validation,
+    raw_validation_errors,
+)
 from harness.scenario.durations import Duration
 from harness.scenario.faults import Fault
 from harness.scenario.kinds import (
@@ -344,12 +350,14 @@ class Scenario(StrictModel):
                 "faults": [fault.scaled(scale) for fault in self.faults],
             }
         )
+        source = f"{self.name} scaled by {scale!r}"
         try:
-            return type(self)(**plain_data(copy))
-        except ConfigError as error:
-            raise ConfigError(
-                f"{self.name} scaled by {scale!r} is not a valid scenario: {error}"
-            ) from None
+            with raw_validation_errors():
+                return type(self).model_validate(plain_data(copy))
+        except ValidationError as error:
+            raise config_error(problems_from_validation(error, root=Scenario), source) from None
+        except ProblemsFound as found:
+            raise config_error(found.problems, source) from None
 
 
 __all__ = [
