@@ -73,6 +73,7 @@ class Threshold(BaseModel):
     def parse(cls, text: str) -> Threshold:
         """Parse ``"metric op value"``; raise ``ValueError`` naming the known metrics."""
         match = _PATTERN.fullmatch(text)
+        text = text if len(text) <= 80 else text[:77] + "..."  # shown in messages
         if match is None:
             raise ValueError(
                 f"cannot read threshold {text!r}: write 'metric op number', e.g. 'p99_ms < 500' "
