@@ -22,6 +22,7 @@ EXIT_ERROR = 2
 
 # Modules that each add one or more sub-commands through ``register(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "harness.scenario.commands",
     "harness.stack.commands",
     "harness.checks.commands",
     "harness.history.commands",

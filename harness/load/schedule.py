@@ -13,6 +13,9 @@ The deterministic shapes place event ``i`` where the cumulative rate reaches ``i
 - ``burst``: ``per_second`` (default 0) plus ``burst_size`` events at once every ``burst_every``
   (at ``burst_every``, ``2 * burst_every``... before the end);
 - ``poisson``: exponential gaps of mean ``1 / per_second`` drawn from ``rng``.
+
+``expected_count`` (the count without building anything) lives in ``harness.scenario.rates``,
+so that validating a scenario never imports this stage; it is re-exported here.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ import math
 import numpy as np
 
 from harness.scenario.models import Rate, Shape
-
-_EPS = 1e-9
+from harness.scenario.rates import EPS as _EPS
+from harness.scenario.rates import expected_count
 
 
 def intended_offsets(rate: Rate, duration: float, rng: np.random.Generator) -> np.ndarray:
@@ -96,19 +99,6 @@ def _poisson(per_second: float, duration: float, rng: np.random.Generator) -> np
         more = np.cumsum(rng.exponential(1.0 / per_second, size=chunk)) + times[-1]
         times = np.concatenate([times, more])
     return times[: np.searchsorted(times, duration, side="left")]
-
-
-def expected_count(rate: Rate, duration: float) -> float:
-    """The mean number of events the schedule holds (exact for the deterministic shapes)."""
-    per_second = rate.per_second or 0.0
-    if rate.shape == Shape.RAMP:
-        return ((rate.from_ or 0.0) + (rate.to or 0.0)) / 2 * duration
-    if rate.shape == Shape.SPIKE:
-        return per_second * (duration + (rate.spike_for or 0.0) * ((rate.spike_factor or 1.0) - 1))
-    if rate.shape == Shape.BURST and rate.burst_every:
-        bursts = len(np.arange(rate.burst_every, duration - _EPS, rate.burst_every))
-        return per_second * duration + (rate.burst_size or 0) * bursts
-    return per_second * duration
 
 
 __all__ = ["expected_count", "intended_offsets"]

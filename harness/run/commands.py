@@ -16,13 +16,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from harness.checks import Verdict, judge, prepare_file
-from harness.errors import ConfigError, HarnessError, StackError
+from harness.errors import HarnessError, StackError
 from harness.faults import pending_journals, replay, undo_on_stack
 from harness.run import artifacts
 from harness.run.progress import show
 from harness.run.runner import RunRecord, RunStatus, resolve_seed, run_scenario
 from harness.safety import redact_text
-from harness.scenario import Scenario, load_scenarios
+from harness.scenario import Scenario, load_suite, parse_scale, parse_seed
 from harness.stack import Stack
 
 EXIT_INTERRUPTED = 130
@@ -50,14 +50,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "or expectation failed, 2 harness or setup error.",
     )
     run.add_argument("paths", nargs="+", type=Path, metavar="SCENARIO_OR_DIR")
+    # Seed and scale are read by the scenario's own rules (one clear line, not argparse's).
     run.add_argument(
-        "--seed", type=int, help="replay with this seed (default: the scenario's or a fresh one)"
+        "--seed",
+        metavar="N",
+        help="replay with this seed, 0..2**63-1 (default: the scenario's or a fresh one)",
     )
     run.add_argument("--out", type=Path, help="output folder (default: reports/run-<time>)")
     run.add_argument(
         "--duration-scale",
-        type=float,
-        default=1.0,
+        default="1.0",
         metavar="X",
         help="multiply storm durations and fault times by X (e.g. 0.2 for CI)",
     )
@@ -78,10 +80,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    if args.duration_scale <= 0:
-        raise ConfigError(f"--duration-scale must be positive, got {args.duration_scale!r}.")
-    scenarios = load_scenarios(args.paths)
-    sources = _sources(args.paths)
+    args.seed = None if args.seed is None else parse_seed(args.seed)
+    args.duration_scale = parse_scale(args.duration_scale)
+    suite = load_suite(args.paths)  # the same validation as `harness validate`
+    scenarios = [scenario for _, scenario in suite]
+    sources = _sources(suite)
     if args.duration_scale != 1.0:
         scenarios = [s.scaled(args.duration_scale) for s in scenarios]
     stack = Stack.load()
@@ -315,16 +318,9 @@ def _print_outcome(outcome: Outcome) -> None:
     print("\n".join(lines), file=sys.stderr)
 
 
-def _sources(paths: list[Path]) -> dict[str, Path]:
+def _sources(suite: list[tuple[Path, Scenario]]) -> dict[str, Path]:
     """Scenario name -> file it came from (for the summary)."""
-    from harness.scenario import load_scenario
-
-    found: dict[str, Path] = {}
-    for path in paths:
-        files = sorted(path.glob("*.y*ml")) if path.is_dir() else [path]
-        for file in files:
-            found[load_scenario(file).name] = file
-    return found
+    return {scenario.name: path for path, scenario in suite}
 
 
 def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:

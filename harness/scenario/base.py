@@ -7,6 +7,7 @@ field path: ``<python>: storm.rate.per_second: Input should be greater than 0``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from harness.errors import ConfigError
 
 Path = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,12 @@ def format_path(path: Sequence[str | int]) -> str:
     """``("faults", 0, "kill")`` -> ``"faults[0].kill"``; the empty path is ``"(scenario)"``."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):
+            text += f"[{part[:60]!r}]"  # a key as written could hold anything, line breaks too
+        else:
+            text += f".{part}" if text else part
     return text or "(scenario)"
 
 
@@ -91,20 +98,50 @@ def _reason(item: Any) -> str:
     return message.removeprefix("Value error, ")
 
 
+@dataclass(frozen=True)
+class Located:
+    """A problem placed in its file: ``source:line: field: reason`` (line and field optional)."""
+
+    source: str
+    line: int | None
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
+
+
+class ScenarioError(ConfigError):
+    """A ``ConfigError`` that keeps its problems apart, for tools (``harness validate``)."""
+
+    def __init__(self, problems: Sequence[Located]) -> None:
+        self.problems: tuple[Located, ...] = tuple(problems)
+        rendered = [str(p) for p in self.problems]
+        sources = sorted({p.source for p in self.problems})
+        where = sources[0] if len(sources) == 1 else f"{len(sources)} files"
+        if len(rendered) == 1:
+            head = rendered[0]
+        else:
+            head = f"{len(rendered)} problems in {where}:\n  " + "\n  ".join(rendered)
+        super().__init__(head)
+
+
+def located(source: str, line: int | None, reason: str) -> ScenarioError:
+    """One problem of a whole file (no field): unreadable, not YAML, too large..."""
+    return ScenarioError([Located(source, line, None, reason)])
+
+
 def config_error(
     problems: Iterable[Problem], source: str, lines: dict[Path, int] | None = None
-) -> ConfigError:
+) -> ScenarioError:
     """One ``ConfigError`` listing every problem as ``source[:line]: path: reason``."""
-    rendered = []
-    for problem in problems:
-        line = (lines or {}).get(problem.path)
-        where = f"{source}:{line}" if line else source
-        rendered.append(f"{where}: {format_path(problem.path)}: {problem.reason}")
-    count = len(rendered)
-    head = (
-        rendered[0] if count == 1 else f"{count} problems in {source}:\n  " + "\n  ".join(rendered)
+    return ScenarioError(
+        [
+            Located(source, (lines or {}).get(p.path), format_path(p.path), p.reason)
+            for p in problems
+        ]
     )
-    return ConfigError(head)
 
 
 _VALIDATING: ContextVar[bool] = ContextVar("scenario_validating", default=False)
@@ -119,9 +156,12 @@ class ProblemsFound(Exception):
 
 
 class StrictModel(BaseModel):
-    """Base of every scenario model: unknown fields are errors, instances are frozen."""
+    """Base of every scenario model: unknown fields are errors, instances are frozen, and a
+    float is finite (``.inf`` and ``.nan`` are never a usable rate, factor or fraction)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
     # The first element of error paths when the model is built directly in Python.
     path_root: ClassVar[Path | None] = None
 
@@ -144,6 +184,24 @@ class StrictModel(BaseModel):
             _VALIDATING.reset(token)
 
 
+def plain_data(value: Any) -> Any:
+    """A model as the plain data that builds it again (field aliases as keys, floats kept as
+    floats), so that a changed copy can go through validation once more."""
+    if isinstance(value, BaseModel):
+        written = getattr(value, "as_written", None)  # a model whose YAML form is not its fields
+        if callable(written):
+            return {key: plain_data(item) for key, item in written().items()}
+        fields = type(value).model_fields
+        return {
+            (info.alias or name): plain_data(getattr(value, name)) for name, info in fields.items()
+        }
+    if isinstance(value, list | tuple):
+        return [plain_data(item) for item in value]
+    if isinstance(value, dict):
+        return {key: plain_data(item) for key, item in value.items()}
+    return value
+
+
 @contextmanager
 def raw_validation_errors() -> Iterator[None]:
     """Inside, models raise pydantic's ``ValidationError`` and ``ProblemsFound`` unconverted,
@@ -156,12 +214,16 @@ def raw_validation_errors() -> Iterator[None]:
 
 
 __all__ = [
+    "Located",
     "Path",
     "Problem",
     "ProblemsFound",
+    "ScenarioError",
     "StrictModel",
     "config_error",
     "format_path",
+    "located",
+    "plain_data",
     "problems_from_validation",
     "raw_validation_errors",
 ]

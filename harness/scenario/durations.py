@@ -35,9 +35,9 @@ def parse_duration(value: object) -> float:
     elif isinstance(value, str):
         seconds = _parse_text(value)
     else:
-        raise ValueError(f"invalid duration {value!r}: {_HINT}")
+        raise ValueError(f"invalid duration {_shown(value)}: {_HINT}")
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"invalid duration {value!r}: must be a finite time >= 0")
+        raise ValueError(f"invalid duration {_shown(value)}: must be a finite time >= 0")
     return seconds
 
 
@@ -48,8 +48,14 @@ def _parse_text(text: str) -> float:
     except ValueError:
         pass
     if not compact or not _WHOLE.fullmatch(compact):
-        raise ValueError(f"invalid duration {text!r}: {_HINT}")
+        raise ValueError(f"invalid duration {_shown(text)}: {_HINT}")
     return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _PART.findall(compact))
+
+
+def _shown(value: object) -> str:
+    """``value!r``, cut short: a message must stay one readable line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def format_duration(seconds: float) -> str:

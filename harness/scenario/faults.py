@@ -198,6 +198,13 @@ class Fault(StrictModel):
         dumped[dumped.pop("action")] = dumped.pop("settings")
         return dumped
 
+    def as_written(self) -> dict[str, Any]:
+        """The fault's fields in its YAML form: the timing fields and ``{action: settings}``."""
+        timing = {name: getattr(self, name) for name in type(self).model_fields}
+        settings = timing.pop("settings")
+        timing[timing.pop("action")] = settings
+        return timing
+
     @property
     def kind(self) -> FaultKindSpec:
         return get_fault_kind(self.action)

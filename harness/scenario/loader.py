@@ -3,7 +3,8 @@
     >>> scenario = load_scenario("scenarios/kafka-leader-kill-acks1.yaml")
     >>> suite = load_scenarios(["scenarios/"])
 
-Every problem of a file is reported at once, in one ``ConfigError``::
+Every problem of a file is reported at once, in one ``ConfigError`` (a ``ScenarioError``,
+whose ``problems`` tools can read one by one)::
 
     scenarios/x.yaml:14: faults[0].kill.target: unknown target 'kafka-9' (known: kafka-1, ...)
 """
@@ -12,46 +13,37 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path as FilePath
 from typing import Any
 
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from harness.errors import ConfigError
 from harness.scenario.base import (
+    Located,
     Path,
     Problem,
     ProblemsFound,
+    ScenarioError,
     config_error,
+    located,
     problems_from_validation,
     raw_validation_errors,
 )
 from harness.scenario.models import Scenario
+from harness.scenario.reader import MAX_BYTES, decode, read_yaml
 
 SUFFIXES = (".yaml", ".yml")
 
 
 def load_scenario(path: str | os.PathLike[str]) -> Scenario:
     """Read and fully validate one scenario file."""
-    file = FilePath(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"{file}: cannot read the scenario: {error.strerror or error}") from None
-    return parse_scenario(text, source=str(file))
+    return _load(FilePath(path))[0]
 
 
 def parse_scenario(text: str, source: str = "<string>") -> Scenario:
     """Validate a scenario given as YAML text; ``source`` names it in errors."""
-    document = _parse_yaml(text, source)
-    if not isinstance(document, CommentedMap):
-        raise ConfigError(f"{source}:1: the scenario must be a YAML mapping of fields")
-    lines: dict[Path, int] = {}
-    data = _plain(document, (), lines)
-    return build_scenario(data, source, lines)
+    return _parse(text, source)[0]
 
 
 def build_scenario(
@@ -68,84 +60,94 @@ def build_scenario(
     raise config_error(problems, source, _lines_for(problems, lines or {}))
 
 
+@dataclass(frozen=True)
+class Checked:
+    """One file of a suite: its scenario when valid, else every problem found in it."""
+
+    path: FilePath
+    scenario: Scenario | None
+    problems: tuple[Located, ...] = ()
+
+
+def check_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Checked]:
+    """Validate files and every ``*.yaml``/``*.yml`` under directories, sorted, without raising.
+
+    Names must be unique across all of them. This is what ``harness validate`` reports and
+    what ``harness run`` refuses to start on.
+    """
+    checked: list[Checked] = []
+    seen: dict[str, FilePath] = {}
+    for path, missing in _expand(paths):
+        if missing is not None:
+            checked.append(Checked(path, None, (missing,)))
+            continue
+        try:
+            scenario, lines = _load(path)
+        except ScenarioError as error:
+            checked.append(Checked(path, None, error.problems))
+            continue
+        if scenario.name in seen:
+            reason = f"{scenario.name!r} is also used by {seen[scenario.name]}; names are unique"
+            problem = Located(str(path), lines.get(("name",)), "name", reason)
+            checked.append(Checked(path, None, (problem,)))
+            continue
+        seen[scenario.name] = path
+        checked.append(Checked(path, scenario))
+    return checked
+
+
+def load_suite(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[FilePath, Scenario]]:
+    """(file, scenario) of every scenario in ``paths``; one ``ConfigError`` lists every
+    problem of every file."""
+    checked = check_paths(paths)
+    problems = [p for c in checked for p in c.problems]
+    if problems:
+        raise ScenarioError(problems)
+    return [(c.path, c.scenario) for c in checked if c.scenario is not None]
+
+
 def load_scenarios(paths: Iterable[str | os.PathLike[str]]) -> list[Scenario]:
     """Load files and every ``*.yaml``/``*.yml`` in directories, sorted; names must be unique.
 
     Problems of all files are gathered into one ``ConfigError``.
     """
-    scenarios: list[Scenario] = []
-    errors: list[str] = []
-    seen: dict[str, FilePath] = {}
-    for file in _expand(paths):
-        try:
-            scenario = load_scenario(file)
-        except ConfigError as error:
-            errors.append(str(error))
-            continue
-        if scenario.name in seen:
-            errors.append(f"{file}: name {scenario.name!r} is also used by {seen[scenario.name]}")
-            continue
-        seen[scenario.name] = file
-        scenarios.append(scenario)
-    if errors:
-        raise ConfigError("\n".join(errors))
-    return scenarios
+    return [scenario for _, scenario in load_suite(paths)]
 
 
-def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[FilePath]:
-    files: list[FilePath] = []
+def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[FilePath, Located | None]]:
+    """Every scenario file named, with the problem of a path that gives none."""
+    found: list[tuple[FilePath, Located | None]] = []
     for raw in paths:
         path = FilePath(raw)
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
-            if not found:
-                raise ConfigError(f"{path}: no scenario files (*.yaml, *.yml) in this directory")
-            files.extend(found)
+            files = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            if not files:
+                reason = "no scenario files (*.yaml, *.yml) in this directory"
+                found.append((path, Located(str(path), None, None, reason)))
+            found.extend((file, None) for file in files)
         elif path.exists():
-            files.append(path)
+            found.append((path, None))
         else:
-            raise ConfigError(f"{path}: no such scenario file or directory")
-    return files
+            reason = "no such scenario file or directory"
+            found.append((path, Located(str(path), None, None, reason)))
+    return found
 
 
-def _parse_yaml(text: str, source: str) -> Any:
-    yaml = YAML(typ="rt")
+def _load(file: FilePath) -> tuple[Scenario, dict[Path, int]]:
     try:
-        return yaml.load(text)
-    except MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = f":{mark.line + 1}" if mark is not None else ""
-        reason = " ".join(str(p) for p in (error.context, error.problem) if p)
-        raise ConfigError(f"{source}{line}: not valid YAML: {reason}") from None
-    except YAMLError as error:
-        raise ConfigError(f"{source}: not valid YAML: {error}") from None
+        with file.open("rb") as stream:
+            data = stream.read(MAX_BYTES + 1)
+    except OSError as error:
+        reason = f"cannot read the scenario: {error.strerror or error}"
+        raise located(str(file), None, reason) from None
+    return _parse(decode(data, str(file)), str(file))
 
 
-def _plain(node: Any, path: Path, lines: dict[Path, int]) -> Any:
-    """Plain dicts, lists and scalars from ruamel's nodes, noting each field's line (1-based)."""
-    if isinstance(node, CommentedMap):
-        lines.setdefault(path, node.lc.line + 1)
-        result = {}
-        for key in node:
-            lines[(*path, str(key))] = node.lc.key(key)[0] + 1
-            result[str(key)] = _plain(node[key], (*path, str(key)), lines)
-        return result
-    if isinstance(node, CommentedSeq):
-        lines.setdefault(path, node.lc.line + 1)
-        items = []
-        for index, item in enumerate(node):
-            lines[(*path, index)] = node.lc.item(index)[0] + 1
-            items.append(_plain(item, (*path, index), lines))
-        return items
-    return _scalar(node)
-
-
-def _scalar(node: Any) -> Any:
-    # ruamel's round-trip scalars subclass the builtins; pydantic wants the builtins.
-    for kind in (bool, int, float, str):
-        if isinstance(node, kind):
-            return kind(node)
-    return node
+def _parse(text: str, source: str) -> tuple[Scenario, dict[Path, int]]:
+    document, lines = read_yaml(text, source)
+    if not isinstance(document, dict):
+        raise located(source, 1, "the scenario must be a YAML mapping of fields")
+    return build_scenario(document, source, lines), lines
 
 
 def _lines_for(problems: list[Problem], lines: dict[Path, int]) -> dict[Path, int]:
@@ -160,4 +162,12 @@ def _lines_for(problems: list[Problem], lines: dict[Path, int]) -> dict[Path, in
     return found
 
 
-__all__ = ["build_scenario", "load_scenario", "load_scenarios", "parse_scenario"]
+__all__ = [
+    "Checked",
+    "build_scenario",
+    "check_paths",
+    "load_scenario",
+    "load_scenarios",
+    "load_suite",
+    "parse_scenario",
+]

@@ -22,20 +22,50 @@ docs/scenario-format.md documents every field with its default.
 
 from __future__ import annotations
 
-import re
-from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from harness.scenario.base import ProblemsFound, StrictModel
+from harness.scenario.base import (
+    ProblemsFound,
+    StrictModel,
+    config_error,
+    plain_data,
+    problems_from_validation,
+    raw_validation_errors,
+)
 from harness.scenario.durations import Duration
 from harness.scenario.faults import Fault
+from harness.scenario.kinds import (
+    KAFKA_NODES,
+    KAFKA_PRODUCER_FIELDS,
+    RABBITMQ_NODES,
+    RABBITMQ_PRODUCER_FIELDS,
+    Acks,
+    Commit,
+    DeliveryMode,
+    Distribution,
+    Engine,
+    Shape,
+    SutMode,
+)
+from harness.scenario.limits import check_scale, fault_limits, seed_problem
+from harness.scenario.names import (
+    AMQP_SUFFIX,
+    amqp_name_problem,
+    kafka_topic_problem,
+    scenario_name_problem,
+)
 from harness.scenario.thresholds import ANOMALIES, ThresholdField
+from harness.scenario.validate import cross_check
 
-KAFKA_NODES: tuple[str, ...] = ("kafka-1", "kafka-2", "kafka-3")
-RABBITMQ_NODES: tuple[str, ...] = ("rabbitmq",)
-NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+# Kafka's and aiokafka's integer settings are Java ints.
+MAX_INT32 = 2**31 - 1
+
+
+def _rule(problem: str | None) -> None:
+    if problem is not None:
+        raise ValueError(problem)
 
 
 # --- target -------------------------------------------------------------------------------
@@ -50,6 +80,12 @@ class KafkaTarget(StrictModel):
     min_insync_replicas: int = Field(default=2, ge=1)
     dead_letter_topic: str | None = Field(default=None, min_length=1)
 
+    @field_validator("topic", "dead_letter_topic")
+    @classmethod
+    def _kafka_name(cls, topic: str | None) -> str | None:
+        _rule(None if topic is None else kafka_topic_problem(topic))
+        return topic
+
 
 class RabbitMQTarget(StrictModel):
     """A RabbitMQ queue, bound to an exchange (the default exchange when empty)."""
@@ -58,6 +94,18 @@ class RabbitMQTarget(StrictModel):
     exchange: str = ""
     durable: bool = True
     dead_letter_queue: str | None = Field(default=None, min_length=1)
+
+    @field_validator("queue")
+    @classmethod
+    def _queue_name(cls, queue: str) -> str:
+        _rule(amqp_name_problem(queue, reserve=AMQP_SUFFIX))
+        return queue
+
+    @field_validator("exchange", "dead_letter_queue")
+    @classmethod
+    def _amqp_name(cls, name: str | None) -> str | None:
+        _rule(None if not name else amqp_name_problem(name))
+        return name
 
 
 class Target(StrictModel):
@@ -79,41 +127,18 @@ class Target(StrictModel):
 # --- clients ------------------------------------------------------------------------------
 
 
-class Acks(StrEnum):
-    NONE = "0"
-    LEADER = "1"
-    ALL = "all"
-
-
-class DeliveryMode(StrEnum):
-    PERSISTENT = "persistent"
-    TRANSIENT = "transient"
-
-
-KAFKA_PRODUCER_FIELDS = (
-    "acks",
-    "enable_idempotence",
-    "retries",
-    "linger_ms",
-    "batch_size",
-    "request_timeout_ms",
-    "delivery_timeout_ms",
-)
-RABBITMQ_PRODUCER_FIELDS = ("confirms", "delivery_mode", "mandatory")
-
-
 class Producer(StrictModel):
     """Producer guarantees. Kafka fields and RabbitMQ fields; set only those of the target."""
 
     acks: Acks = Acks.ALL
     enable_idempotence: bool = False
-    retries: int | None = Field(default=None, ge=0)
-    linger_ms: int = Field(default=5, ge=0)
+    retries: int | None = Field(default=None, ge=0, le=MAX_INT32)
+    linger_ms: int = Field(default=5, ge=0, le=MAX_INT32)
     # aiokafka keeps one batch per partition, so its batch size is also its per-partition
     # buffer; Kafka's 16 KiB default stalls every send while one slow leader drains.
     batch_size: int = Field(default=262_144, ge=1024, le=16_777_216)
-    request_timeout_ms: int = Field(default=30_000, ge=1)
-    delivery_timeout_ms: int = Field(default=120_000, ge=1)
+    request_timeout_ms: int = Field(default=30_000, ge=1, le=MAX_INT32)
+    delivery_timeout_ms: int = Field(default=120_000, ge=1, le=MAX_INT32)
     confirms: bool = True
     delivery_mode: DeliveryMode = DeliveryMode.PERSISTENT
     mandatory: bool = False
@@ -124,25 +149,15 @@ class Producer(StrictModel):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-class Commit(StrEnum):
-    AFTER_EFFECT = "after_effect"
-    BEFORE_EFFECT = "before_effect"
-    AUTO = "auto"
-
-
 class Consumer(StrictModel):
     """The verifying consumers (or the settings the system under test is started with)."""
 
     group: str = Field(default="verifier", min_length=1)
     commit: Commit = Commit.AFTER_EFFECT
-    prefetch: int = Field(default=100, ge=1)
+    # RabbitMQ's basic.qos prefetch count is a 16-bit number.
+    prefetch: int = Field(default=100, ge=1, le=65_535)
     manual_ack: bool = True
     count: int = Field(default=1, ge=1, le=64)
-
-
-class SutMode(StrEnum):
-    CORRECT = "correct"
-    BUGGY = "buggy"
 
 
 class SystemUnderTest(StrictModel):
@@ -165,14 +180,6 @@ class SystemUnderTest(StrictModel):
 # --- storm --------------------------------------------------------------------------------
 
 
-class Shape(StrEnum):
-    CONSTANT = "constant"
-    RAMP = "ramp"
-    SPIKE = "spike"
-    BURST = "burst"
-    POISSON = "poisson"
-
-
 class Rate(StrictModel):
     """Intended send rate over time. Which fields apply depends on ``shape``."""
 
@@ -185,11 +192,6 @@ class Rate(StrictModel):
     spike_factor: float | None = Field(default=None, gt=0)
     burst_every: Duration | None = None
     burst_size: int | None = Field(default=None, ge=1)
-
-
-class Distribution(StrEnum):
-    UNIFORM = "uniform"
-    ZIPF = "zipf"
 
 
 class Keys(StrictModel):
@@ -241,11 +243,6 @@ class StormSpec(StrictModel):
 
 
 # --- load engine --------------------------------------------------------------------------
-
-
-class Engine(StrEnum):
-    HARNESS = "harness"
-    LOCUST = "locust"
 
 
 class Load(StrictModel):
@@ -315,23 +312,26 @@ class Scenario(StrictModel):
     drain: Drain = Field(default_factory=Drain)
     expect: Expect = Field(default_factory=Expect)
     thresholds: list[ThresholdField] = Field(default_factory=list)
-    seed: int | None = Field(default=None, ge=0)
+    seed: int | None = None
 
     @field_validator("name")
     @classmethod
     def _slug(cls, name: str) -> str:
-        if not re.fullmatch(NAME_PATTERN, name):
-            raise ValueError(
-                f"{name!r} is not a usable name: use lowercase letters, digits, '.', '_' or '-', "
-                "starting with a letter or digit (it names the report folder)"
-            )
+        _rule(scenario_name_problem(name))
         return name
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, seed: int | None) -> int | None:
+        _rule(None if seed is None else seed_problem(seed))
+        return seed
 
     @model_validator(mode="after")
     def _cross_check(self) -> Scenario:
-        from harness.scenario.validate import cross_check
-
-        problems = cross_check(self)
+        # Bounds first, by arithmetic: the cross-field checks expand fault repetitions.
+        too_long, safe_faults = fault_limits(self.faults, self.storm.duration)
+        checked = self.model_copy(update={"faults": safe_faults}) if too_long else self
+        problems = too_long + cross_check(checked)
         if problems:
             raise ProblemsFound(problems)
         return self
@@ -339,16 +339,25 @@ class Scenario(StrictModel):
     def scaled(self, duration_scale: float) -> Scenario:
         """This scenario with the storm and every fault time multiplied by ``duration_scale``.
 
-        The drain timeout is kept: it bounds a wait, it does not set the run's length.
+        The drain timeout is kept: it bounds a wait, it does not set the run's length. The
+        result is validated again like any scenario (a scale can push a time past what is
+        valid); a ``ConfigError`` says which scale broke what.
         """
-        if not duration_scale > 0:
-            raise ValueError(f"duration_scale must be > 0, got {duration_scale!r}")
-        return self.model_copy(
+        scale = check_scale(duration_scale)
+        copy = self.model_copy(
             update={
-                "storm": self.storm.scaled(duration_scale),
-                "faults": [fault.scaled(duration_scale) for fault in self.faults],
+                "storm": self.storm.scaled(scale),
+                "faults": [fault.scaled(scale) for fault in self.faults],
             }
         )
+        source = f"{self.name} scaled by {scale!r}"
+        try:
+            with raw_validation_errors():
+                return type(self).model_validate(plain_data(copy))
+        except ValidationError as error:
+            raise config_error(problems_from_validation(error, root=Scenario), source) from None
+        except ProblemsFound as found:
+            raise config_error(found.problems, source) from None
 
 
 __all__ = [

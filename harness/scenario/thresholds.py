@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, field_validator
 
 from harness.vocabulary import ANOMALIES
 
@@ -53,18 +53,27 @@ _PATTERN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(\S+)\
 
 
 class Threshold(BaseModel):
-    """One pass/fail condition on a measured metric."""
+    """One pass/fail condition on a measured metric (the string or the map form: both are
+    checked alike; a value is finite, since ``x < nan`` can never pass)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     metric: str
     op: Op
     value: float
 
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        if metric not in KNOWN_METRICS:
+            raise ValueError(f"unknown metric {metric!r} (known: {', '.join(KNOWN_METRICS)})")
+        return metric
+
     @classmethod
     def parse(cls, text: str) -> Threshold:
         """Parse ``"metric op value"``; raise ``ValueError`` naming the known metrics."""
         match = _PATTERN.fullmatch(text)
+        text = text if len(text) <= 80 else text[:77] + "..."  # shown in messages
         if match is None:
             raise ValueError(
                 f"cannot read threshold {text!r}: write 'metric op number', e.g. 'p99_ms < 500' "

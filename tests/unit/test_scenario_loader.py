@@ -59,7 +59,7 @@ def test_load_scenarios_reads_a_directory_sorted():
 def test_load_scenarios_rejects_duplicate_names(tmp_path):
     (tmp_path / "a.yaml").write_text(VALID)
     (tmp_path / "b.yaml").write_text(VALID)
-    with pytest.raises(ConfigError, match=r"b.yaml: name 'ok' is also used by .*a.yaml"):
+    with pytest.raises(ConfigError, match=r"b.yaml:1: name: 'ok' is also used by .*a.yaml"):
         load_scenarios([tmp_path])
 
 
