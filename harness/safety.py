@@ -166,7 +166,11 @@ def check_http_peer(response: Any, allow: Iterable[str] = ()) -> None:
     stream = response.extensions.get("network_stream")
     if stream is None:
         return
-    check_peer(stream.get_extra_info("server_addr"), allow, what=f"the HTTP call to {response.url}")
+    try:
+        peer = stream.get_extra_info("server_addr")
+    except OSError:  # the server already closed it; the host name itself was checked
+        return
+    check_peer(peer, allow, what=f"the HTTP call to {response.url}")
 
 
 def pin_address(host: str, allow: Iterable[str] = ()) -> str:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from harness.errors import FaultError
-from harness.safety import check_target
+from harness.safety import check_http_peer, check_target
 from harness.vocabulary import Stream, ToxicType
 
 DEFAULT_TIMEOUT = 5.0
@@ -149,7 +149,14 @@ class ToxiproxyClient:
     ) -> None:
         self.url = url.rstrip("/")
         check_target(_api_host(self.url), allow)
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+        allowed = tuple(allow)
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=timeout,
+            transport=transport,
+            # the name was checked above; this checks the address actually connected to
+            event_hooks={"response": [lambda response: check_http_peer(response, allowed)]},
+        )
 
     def __enter__(self) -> ToxiproxyClient:
         return self
