@@ -45,8 +45,16 @@ logger.request.level = WARN
 
 
 def new_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding.
+
+    Never one that starts with ``-``: ``kafka-storage format -t -x...`` would read it as an
+    option and fail the stack's start (one id in 64), so such ids are drawn again, as Kafka's
+    own ``Uuid.randomUuid`` does.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def server_properties(node_id: int, brokers: int, data_dir: Path) -> str:

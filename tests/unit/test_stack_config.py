@@ -140,3 +140,9 @@ def test_unreadable_state_file_says_what_to_do(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_progress_lines_name_the_artifact(line: str, item: str | None) -> None:
     assert _progress_item(line) == item
+
+
+def test_cluster_ids_never_start_with_a_dash_that_kafka_storage_would_read_as_an_option() -> None:
+    ids = [new_cluster_id() for _ in range(2000)]  # about 31 would start with "-" before
+    assert not [i for i in ids if i.startswith("-")]
+    assert all(len(i) == 22 for i in ids)
