@@ -23,16 +23,26 @@ _BLOCK_SIZE = 32 << 20
 _BATCH_ROWS = 65_536
 
 
+MAX_JSONL_BYTES = 4 << 30
+"""Largest JSON Lines history read (its table takes a few times the file's size in memory)."""
+MAX_JSON_ARRAY_BYTES = 64 << 20
+"""Largest ``.json`` array history read (parsed by ``json.loads``, ~10x its size in memory)."""
+
+
 def read_jsonl(path: Path, *, keep_extra: bool = True) -> pa.Table:
     """Read a JSON Lines history into a table with the history schema.
 
     Unknown fields are kept as extra columns when ``keep_extra`` (their types inferred) and
     dropped otherwise. Raises ``HistoryError`` naming the line and field at fault.
     """
+    size = _size(path)
     if _is_blank(path):
         return SCHEMA.empty_table()
     if _first_char(path) == "[":
-        return _read_json_array(path)
+        return _read_json_array(path, size, keep_extra)
+    if size > MAX_JSONL_BYTES:
+        raise HistoryError(_too_big(path, size, MAX_JSONL_BYTES, "split it or write Parquet"))
+    lines = _scan_lines(path)
     options = pj.ParseOptions(
         explicit_schema=SCHEMA,
         unexpected_field_behavior="infer" if keep_extra else "ignore",
@@ -41,16 +51,64 @@ def read_jsonl(path: Path, *, keep_extra: bool = True) -> pa.Table:
         table = pj.read_json(
             path, read_options=pj.ReadOptions(block_size=_BLOCK_SIZE), parse_options=options
         )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
         raise _locate_error(path, str(error)) from None
     except OSError as error:
         raise HistoryError(f"{path}: cannot read the history ({error})") from None
-    table = conform(table, source=str(path))
+    if table.num_rows != lines:
+        raise _locate_error(path, f"{table.num_rows} rows from {lines} non-blank lines")
+    return _validated(conform(table, source=str(path)), path)
+
+
+def _validated(table: pa.Table, path: Path) -> pa.Table:
     invalid = first_invalid_row(table)
     if invalid is not None:
         row, reason = invalid
         raise HistoryError(f"{path}, line {_line_of_row(path, row)}: {reason}")
     return table
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as error:
+        raise HistoryError(f"{path}: cannot read the history ({error})") from None
+
+
+def _too_big(path: Path, size: int, limit: int, advice: str) -> str:
+    return (
+        f"{path}: {size:,} bytes is more than the {limit:,} bytes a {path.suffix} history may "
+        f"hold; {advice}"
+    )
+
+
+def _scan_lines(path: Path) -> int:
+    """Count the non-blank lines, checking on the way that the file is UTF-8."""
+    count, line_base = 0, 0
+    with path.open("rb") as handle:
+        rest = b""
+        while block := handle.read(_BLOCK_SIZE):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            whole, rest = (block[:cut], block[cut:]) if cut else (b"", block)
+            count += _count_block(path, whole, line_base)
+            line_base += whole.count(b"\n")
+        count += _count_block(path, rest, line_base)
+    return count
+
+
+def _count_block(path: Path, block: bytes, line_base: int) -> int:
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = line_base + block.count(b"\n", 0, error.start) + 1
+        column = error.start - (block.rfind(b"\n", 0, error.start) + 1) + 1
+        raise HistoryError(
+            f"{path}, line {line}, byte {column}: not valid UTF-8 ({error.reason}, byte "
+            f"{block[error.start : error.start + 1]!r}); histories are UTF-8 text: re-encode the "
+            "file (for example `iconv -f latin1 -t utf-8`)"
+        ) from None
+    return sum(1 for line in block.split(b"\n") if line.strip())
 
 
 def write_jsonl(table: pa.Table, path: Path) -> int:
@@ -90,25 +148,60 @@ def _first_char(path: Path) -> str:
     return chr(head[0]) if head else ""
 
 
-def _read_json_array(path: Path) -> pa.Table:
+def _read_json_array(path: Path, size: int, keep_extra: bool) -> pa.Table:
     """A ``.json`` file holding one array of op objects (small files from other tools)."""
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
+    if size > MAX_JSON_ARRAY_BYTES:
         raise HistoryError(
-            f"{path}, line {error.lineno}, column {error.colno}: invalid JSON ({error.msg})"
-        ) from None
+            _too_big(path, size, MAX_JSON_ARRAY_BYTES, "write it as JSON Lines (one op per line)")
+        )
+    raw = path.read_bytes()
+    _count_block(path, raw, 0)
+    records, problem = parse_json(raw.decode("utf-8"))
+    if problem:
+        raise HistoryError(f"{path}{', ' if problem.startswith('line') else ': '}{problem}")
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise HistoryError(f"{path}: a .json history must be one array of op objects")
     for index, record in enumerate(records):
         problem = field_problem(record)
         if problem:
             raise HistoryError(f"{path}, element {index}: {problem}")
-    table = conform(pa.Table.from_pylist(records), source=str(path))
+    table = conform(_from_records(path, records, keep_extra), source=str(path))
     invalid = first_invalid_row(table)
     if invalid is not None:
         raise HistoryError(f"{path}, element {invalid[0]}: {invalid[1]}")
     return table
+
+
+def _from_records(path: Path, records: list[dict[str, Any]], keep_extra: bool) -> pa.Table:
+    known = pa.Table.from_pylist(records, schema=SCHEMA)
+    extras = sorted({name for r in records for name in r} - set(SCHEMA.names))
+    if not keep_extra or not extras:
+        return known
+    try:
+        more = pa.Table.from_pylist([{n: r.get(n) for n in extras} for r in records])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
+        raise HistoryError(
+            f"{path}: the extra fields {extras} cannot be read as columns ({error}); give each "
+            "extra field one type, or remove it"
+        ) from None
+    for name in extras:
+        known = known.append_column(name, more.column(name))
+    return known
+
+
+def parse_json(text: str) -> tuple[Any, str | None]:
+    """``json.loads(text)``, or None and where and why it is not JSON a history can hold."""
+    try:
+        return json.loads(text), None
+    except json.JSONDecodeError as error:
+        where = f"line {error.lineno}, column {error.colno}"
+        if error.msg == "Extra data":
+            return None, f"{where}: a second JSON value where one line must hold one object"
+        return None, f"{where}: invalid JSON ({error.msg})"
+    except RecursionError:
+        return None, "nested too deeply to be a history (ops are flat objects)"
+    except ValueError as error:  # e.g. an integer of more than 4300 digits
+        return None, f"a number that cannot be read ({error})"
 
 
 def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -127,18 +220,32 @@ def _line_of_row(path: Path, row: int) -> int:
 
 def _locate_error(path: Path, arrow_message: str) -> HistoryError:
     for number, line in _numbered_lines(path):
-        try:
-            record = json.loads(line.rstrip("\r\n"))
-        except json.JSONDecodeError as error:
-            return HistoryError(
-                f"{path}, line {number}, column {error.colno}: invalid JSON ({error.msg})"
-            )
+        record, problem = parse_json(line.rstrip("\r\n"))
+        if problem:
+            return HistoryError(f"{path}, line {number}{_column_of(problem)}")
         if not isinstance(record, dict):
-            return HistoryError(f"{path}, line {number}: each line must be one JSON object")
+            return HistoryError(
+                f"{path}, line {number}: each line must be one JSON object, got {_short(record)}"
+            )
         problem = field_problem(record)
         if problem:
             return HistoryError(f"{path}, line {number}: {problem}")
-    return HistoryError(f"{path}: unreadable JSON Lines history ({arrow_message})")
+    return HistoryError(
+        f"{path}: unreadable JSON Lines history ({arrow_message}); each line must be one "
+        "JSON object with the fields of docs/history-format.md"
+    )
+
+
+def _column_of(problem: str) -> str:
+    """``parse_json``'s location is within the line: keep its column, drop its line 1."""
+    return (
+        problem.replace("line 1, ", ", ", 1) if problem.startswith("line 1, ") else ": " + problem
+    )
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def field_problem(record: dict[str, Any]) -> str | None:
@@ -147,7 +254,7 @@ def field_problem(record: dict[str, Any]) -> str | None:
             continue
         kind = SCHEMA.field(name).type
         if not _fits(kind, value):
-            return f"field {name!r} must be {_describe(kind)}, got {value!r}"
+            return f"field {name!r} must be {_describe(kind)}, got {_short(value)}"
     return None
 
 
@@ -161,7 +268,14 @@ def _fits(kind: pa.DataType, value: object) -> bool:
         return (
             isinstance(value, int) and not isinstance(value, bool) and -(2**bits) <= value < 2**bits
         )
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _describe(kind: pa.DataType) -> str:
@@ -171,7 +285,14 @@ def _describe(kind: pa.DataType) -> str:
         return "true or false"
     if pa.types.is_integer(kind):
         return f"an integer ({kind})"
-    return "a number"
+    return "a finite number"
 
 
-__all__ = ["field_problem", "read_jsonl", "write_jsonl"]
+__all__ = [
+    "MAX_JSONL_BYTES",
+    "MAX_JSON_ARRAY_BYTES",
+    "field_problem",
+    "parse_json",
+    "read_jsonl",
+    "write_jsonl",
+]

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from harness.errors import HistoryError
 from harness.history.jsonl import read_jsonl
-from harness.history.schema import SCHEMA, conform, first_invalid_row
+from harness.history.schema import SCHEMA, check_utf8, conform, first_invalid_row
 
 PARTIAL_SUFFIX = ".partial.arrows"
 _JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -47,19 +47,28 @@ def read_history_frame(path: Path | str) -> pd.DataFrame:
 
 
 def read_partial(path: Path) -> pa.Table:
-    """Every complete record batch of a partial stream; a torn last batch is dropped."""
+    """Every complete record batch of a partial stream; a torn last batch is dropped.
+
+    An empty file (a writer killed before it wrote the stream's header) is an empty history;
+    anything else that does not open as an Arrow IPC stream raises ``HistoryError``.
+    """
     batches: list[pa.RecordBatch] = []
     try:
+        if path.stat().st_size == 0:
+            return SCHEMA.empty_table()
         reader = pa.ipc.open_stream(pa.OSFile(str(path), "rb"))
-    except (pa.ArrowInvalid, OSError):
-        return SCHEMA.empty_table()  # killed before the first batch was complete
+    except (pa.ArrowException, OSError) as error:
+        raise HistoryError(
+            f"{path}: not a partial history (an Arrow IPC stream written by the harness): "
+            f"{error}; give the run's history.parquet, or the .partial.arrows it left"
+        ) from None
     while True:
         try:
             batches.append(reader.read_next_batch())
         except StopIteration:
             break
-        except (pa.ArrowInvalid, OSError):
-            break
+        except (pa.ArrowException, OSError):
+            break  # a torn last batch: the writer was killed while writing it
     table = pa.Table.from_batches(batches, schema=reader.schema)
     return _checked(conform(table, source=str(path)), path)
 
@@ -93,7 +102,7 @@ def write_parquet(table: pa.Table, out: Path) -> None:
 def _read_parquet(path: Path) -> pa.Table:
     try:
         table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as error:
+    except (pa.ArrowException, OSError) as error:
         raise HistoryError(
             f"{path}: not a readable Parquet history ({error}); histories are .parquet, "
             ".jsonl/.json or .partial.arrows files"
@@ -102,6 +111,7 @@ def _read_parquet(path: Path) -> pa.Table:
 
 
 def _checked(table: pa.Table, path: Path) -> pa.Table:
+    check_utf8(table, path)
     invalid = first_invalid_row(table)
     if invalid is not None:
         row, reason = invalid
