@@ -236,7 +236,8 @@ def test_clean_histories_have_no_anomalies(shape: Shape) -> None:
     result = check(history_of(builder, shape.seed))
     assert result.anomalies == dict.fromkeys(result.anomalies, 0)
     assert result.valid
-    assert result.guarantee == "exactly-once"
+    assert result.delivery_guarantee == ("exactly-once" if result.counts["events"] else None)
+    assert result.effect_guarantee == ("exactly-once" if result.counts["effects"] else None)
     assert result.counts["events"] == shape.clean + shape.poison
 
 
