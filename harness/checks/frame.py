@@ -31,6 +31,7 @@ from harness.history.schema import (
     check_utf8,
     conform,
     first_invalid_row,
+    one_line,
 )
 
 NULL_SEQ = np.iinfo(np.int64).min
@@ -147,7 +148,7 @@ def prepare_file(path: Path) -> Prepared:
         return _assemble(_parquet_chunks(path, reader, ops), sizes)
     except (pa.ArrowException, OSError) as error:  # a file damaged past its footer
         raise HistoryError(
-            f"{path}: not a readable Parquet history ({type(error).__name__}: {error}); "
+            f"{path}: not a readable Parquet history ({type(error).__name__}: {one_line(error)}); "
             "write it again, or recover it from the run's .partial.arrows"
         ) from None
 
@@ -158,7 +159,7 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
         strings = [n for n in _AS_DICTIONARY if n in schema.names and _is_text(schema.field(n))]
         reader = pq.ParquetFile(path, read_dictionary=strings)
     except (pa.ArrowInvalid, OSError) as error:
-        raise HistoryError(f"{path}: not a readable Parquet history ({error})") from None
+        raise HistoryError(f"{path}: not a readable Parquet history ({one_line(error)})") from None
     if "op" not in reader.schema_arrow.names:
         raise HistoryError(f"{path}: column 'op' is missing; every history row needs an op")
     op = reader.schema_arrow.field("op")

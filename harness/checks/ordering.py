@@ -1,9 +1,10 @@
 """Ordering checks within one key: ``out_of_order`` (deliveries) and ``out_of_order_effect``.
 
-``out_of_order`` looks at deliveries, per consumer group, first deliveries only. A delivery is an id's first in its group when it has the earliest time (then the earliest row)
-among that id's deliveries to the group; redeliveries after a restart are thus ignored. Within
-one (group, key), taken in time order, a first delivery whose seq is below the largest seq
-already delivered is out of order. Receives without a key or seq are not judged. Counted per id.
+``out_of_order`` looks at deliveries, per consumer group, first deliveries only. A delivery is
+an id's first in its group when it has the earliest time (then the earliest row) among that
+id's deliveries to the group; redeliveries after a restart are thus ignored. Within one (group,
+key), taken in time order, a first delivery whose seq is below the largest seq already
+delivered is out of order. Receives without a key or seq are not judged. Counted per id.
 
 ``out_of_order_effect`` applies the same rule to effects, per key across all consumers: taking
 each id's first effect in time order, an effect whose seq is below the highest seq already

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.json as pj
 
 from harness.errors import HistoryError
-from harness.history.schema import SCHEMA, conform, first_invalid_row
+from harness.history.schema import SCHEMA, conform, first_invalid_row, one_line
 
 _BLOCK_SIZE = 32 << 20
 _BATCH_ROWS = 65_536
@@ -25,6 +26,10 @@ _BATCH_ROWS = 65_536
 
 MAX_JSONL_BYTES = 4 << 30
 """Largest JSON Lines history read (its table takes a few times the file's size in memory)."""
+MAX_DEPTH = 1000
+"""Deepest nesting of an extra field kept by ``read_jsonl(keep_extra=True)``: pyarrow's type
+inference recurses, and crashed the process (SIGSEGV) on a line nested 30,000 deep."""
+_SCAN_BLOCK = 8 << 20
 MAX_JSON_ARRAY_BYTES = 64 << 20
 """Largest ``.json`` array history read (parsed by ``json.loads``, ~10x its size in memory)."""
 
@@ -42,7 +47,9 @@ def read_jsonl(path: Path, *, keep_extra: bool = True) -> pa.Table:
         return _read_json_array(path, size, keep_extra)
     if size > MAX_JSONL_BYTES:
         raise HistoryError(_too_big(path, size, MAX_JSONL_BYTES, "split it or write Parquet"))
-    lines = _scan_lines(path)
+    lines, depth = _scan_lines(path, depth=keep_extra)
+    if depth > MAX_DEPTH:
+        _refuse_deep_lines(path)
     options = pj.ParseOptions(
         explicit_schema=SCHEMA,
         unexpected_field_behavior="infer" if keep_extra else "ignore",
@@ -54,7 +61,7 @@ def read_jsonl(path: Path, *, keep_extra: bool = True) -> pa.Table:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
         raise _locate_error(path, str(error)) from None
     except OSError as error:
-        raise HistoryError(f"{path}: cannot read the history ({error})") from None
+        raise HistoryError(f"{path}: cannot read the history ({one_line(error)})") from None
     if table.num_rows != lines:
         raise _locate_error(path, f"{table.num_rows} rows from {lines} non-blank lines")
     return _validated(conform(table, source=str(path)), path)
@@ -72,7 +79,7 @@ def _size(path: Path) -> int:
     try:
         return path.stat().st_size
     except OSError as error:
-        raise HistoryError(f"{path}: cannot read the history ({error})") from None
+        raise HistoryError(f"{path}: cannot read the history ({one_line(error)})") from None
 
 
 def _too_big(path: Path, size: int, limit: int, advice: str) -> str:
@@ -82,22 +89,86 @@ def _too_big(path: Path, size: int, limit: int, advice: str) -> str:
     )
 
 
-def _scan_lines(path: Path) -> int:
-    """Count the non-blank lines, checking on the way that the file is UTF-8."""
-    count, line_base = 0, 0
+def _scan_lines(path: Path, *, depth: bool) -> tuple[int, int]:
+    """Count the non-blank lines, checking on the way that the file is UTF-8.
+
+    With ``depth``, also bound how deep brackets nest (an estimate: brackets inside strings
+    count too, so a high value is only a reason to look closer).
+    """
+    count, line_base, deepest, level = 0, 0, 0, 0
     with path.open("rb") as handle:
         rest = b""
-        while block := handle.read(_BLOCK_SIZE):
+        while block := handle.read(_SCAN_BLOCK):
             block = rest + block
             cut = block.rfind(b"\n") + 1
             whole, rest = (block[:cut], block[cut:]) if cut else (b"", block)
             count += _count_block(path, whole, line_base)
             line_base += whole.count(b"\n")
+            if depth:
+                level, deepest = _nesting(whole, level, deepest)
         count += _count_block(path, rest, line_base)
-    return count
+        if depth:
+            level, deepest = _nesting(rest, level, deepest)
+    return count, deepest
+
+
+def _nesting(block: bytes, level: int, deepest: int) -> tuple[int, int]:
+    if not block:
+        return level, deepest
+    raw = np.frombuffer(block, np.uint8)
+    step = np.isin(raw, _OPENERS).astype(np.int8) - np.isin(raw, _CLOSERS).astype(np.int8)
+    levels = np.cumsum(step, dtype=np.int64) + level
+    return int(levels[-1]), max(deepest, int(levels.max()))
+
+
+_OPENERS = np.frombuffer(b"[{", np.uint8)
+_CLOSERS = np.frombuffer(b"]}", np.uint8)
+
+
+def _refuse_deep_lines(path: Path) -> None:
+    """Raise for the first line that is not JSON or nests deeper than ``MAX_DEPTH``."""
+    for number, line in _numbered_lines(path):
+        record, problem = parse_json(line.rstrip("\r\n"))
+        if problem:
+            raise HistoryError(f"{path}, line {number}{_column_of(problem)}")
+        if _depth(record) > MAX_DEPTH:
+            raise HistoryError(
+                f"{path}, line {number}: nested more than {MAX_DEPTH} levels deep; ops are flat "
+                "objects, so flatten or drop the nested field"
+            )
+
+
+def _depth(value: object) -> int:
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
 
 
 def _count_block(path: Path, block: bytes, line_base: int) -> int:
+    """The non-blank lines of ``block`` (whole lines), each checked to be UTF-8 and to start
+    an object: pyarrow 26 crashes the process (SIGSEGV) on a first line such as ``null``."""
+    _check_utf8(path, block, line_base)
+    count = 0
+    for index, line in enumerate(block.split(b"\n")):
+        line = line.strip()
+        if not line:
+            continue
+        if line[:1] != b"{":
+            raise HistoryError(
+                f"{path}, line {line_base + index + 1}: each line must be one JSON object, got "
+                f"{_short(line.decode('utf-8'))}"
+            )
+        count += 1
+    return count
+
+
+def _check_utf8(path: Path, block: bytes, line_base: int) -> None:
     try:
         block.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -108,7 +179,6 @@ def _count_block(path: Path, block: bytes, line_base: int) -> int:
             f"{block[error.start : error.start + 1]!r}); histories are UTF-8 text: re-encode the "
             "file (for example `iconv -f latin1 -t utf-8`)"
         ) from None
-    return sum(1 for line in block.split(b"\n") if line.strip())
 
 
 def write_jsonl(table: pa.Table, path: Path) -> int:
@@ -139,7 +209,7 @@ def _is_blank(path: Path) -> bool:
         with path.open("rb") as handle:
             return not handle.read(65_536).strip() and not handle.read(1)
     except OSError as error:
-        raise HistoryError(f"{path}: cannot read the history ({error})") from None
+        raise HistoryError(f"{path}: cannot read the history ({one_line(error)})") from None
 
 
 def _first_char(path: Path) -> str:
@@ -155,7 +225,7 @@ def _read_json_array(path: Path, size: int, keep_extra: bool) -> pa.Table:
             _too_big(path, size, MAX_JSON_ARRAY_BYTES, "write it as JSON Lines (one op per line)")
         )
     raw = path.read_bytes()
-    _count_block(path, raw, 0)
+    _check_utf8(path, raw, 0)
     records, problem = parse_json(raw.decode("utf-8"))
     if problem:
         raise HistoryError(f"{path}{', ' if problem.startswith('line') else ': '}{problem}")
@@ -173,7 +243,13 @@ def _read_json_array(path: Path, size: int, keep_extra: bool) -> pa.Table:
 
 
 def _from_records(path: Path, records: list[dict[str, Any]], keep_extra: bool) -> pa.Table:
-    known = pa.Table.from_pylist(records, schema=SCHEMA)
+    try:
+        known = pa.Table.from_pylist(records, schema=SCHEMA)
+    except (pa.ArrowException, OverflowError) as error:  # field_problem passed them: a gap there
+        raise HistoryError(
+            f"{path}: the ops cannot be read as a history ({one_line(error)}); check each "
+            "field's type against docs/history-format.md"
+        ) from None
     extras = sorted({name for r in records for name in r} - set(SCHEMA.names))
     if not keep_extra or not extras:
         return known
@@ -181,8 +257,8 @@ def _from_records(path: Path, records: list[dict[str, Any]], keep_extra: bool) -
         more = pa.Table.from_pylist([{n: r.get(n) for n in extras} for r in records])
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
         raise HistoryError(
-            f"{path}: the extra fields {extras} cannot be read as columns ({error}); give each "
-            "extra field one type, or remove it"
+            f"{path}: the extra fields {extras} cannot be read as columns "
+            f"({one_line(error)}); give each extra field one type, or remove it"
         ) from None
     for name in extras:
         known = known.append_column(name, more.column(name))
@@ -201,7 +277,7 @@ def parse_json(text: str) -> tuple[Any, str | None]:
     except RecursionError:
         return None, "nested too deeply to be a history (ops are flat objects)"
     except ValueError as error:  # e.g. an integer of more than 4300 digits
-        return None, f"a number that cannot be read ({error})"
+        return None, f"a number that cannot be read ({one_line(error)})"
 
 
 def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -231,7 +307,7 @@ def _locate_error(path: Path, arrow_message: str) -> HistoryError:
         if problem:
             return HistoryError(f"{path}, line {number}: {problem}")
     return HistoryError(
-        f"{path}: unreadable JSON Lines history ({arrow_message}); each line must be one "
+        f"{path}: unreadable JSON Lines history ({one_line(arrow_message)}); each line must be one "
         "JSON object with the fields of docs/history-format.md"
     )
 
@@ -268,14 +344,9 @@ def _fits(kind: pa.DataType, value: object) -> bool:
         return (
             isinstance(value, int) and not isinstance(value, bool) and -(2**bits) <= value < 2**bits
         )
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
-
-
-def _finite(value: float) -> bool:
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float
-        return False
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**53) <= value <= 2**53  # read as a double, exactly
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def _describe(kind: pa.DataType) -> str:
@@ -285,7 +356,7 @@ def _describe(kind: pa.DataType) -> str:
         return "true or false"
     if pa.types.is_integer(kind):
         return f"an integer ({kind})"
-    return "a finite number"
+    return "a finite number (integers up to 2**53)"
 
 
 __all__ = [

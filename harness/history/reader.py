@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from harness.errors import HistoryError
 from harness.history.jsonl import read_jsonl
-from harness.history.schema import SCHEMA, check_utf8, conform, first_invalid_row
+from harness.history.schema import SCHEMA, check_utf8, conform, first_invalid_row, one_line
 
 PARTIAL_SUFFIX = ".partial.arrows"
 _JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -60,7 +60,7 @@ def read_partial(path: Path) -> pa.Table:
     except (pa.ArrowException, OSError) as error:
         raise HistoryError(
             f"{path}: not a partial history (an Arrow IPC stream written by the harness): "
-            f"{error}; give the run's history.parquet, or the .partial.arrows it left"
+            f"{one_line(error)}; give the run's history.parquet, or the .partial.arrows it left"
         ) from None
     while True:
         try:
@@ -104,7 +104,7 @@ def _read_parquet(path: Path) -> pa.Table:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as error:
         raise HistoryError(
-            f"{path}: not a readable Parquet history ({error}); histories are .parquet, "
+            f"{path}: not a readable Parquet history ({one_line(error)}); histories are .parquet, "
             ".jsonl/.json or .partial.arrows files"
         ) from None
     return _checked(conform(table, source=str(path)), path)

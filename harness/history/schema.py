@@ -77,6 +77,12 @@ def conform(table: pa.Table, *, source: str) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(SCHEMA.metadata)
 
 
+def one_line(error: BaseException | str, limit: int = 300) -> str:
+    """An error's text on one line, shortened: Arrow's messages may span lines or quote data."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _cast(column: pa.ChunkedArray, field: pa.Field, source: str) -> pa.ChunkedArray:
     if column.type == field.type:
         return column
@@ -89,7 +95,7 @@ def _cast(column: pa.ChunkedArray, field: pa.Field, source: str) -> pa.ChunkedAr
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
         raise HistoryError(
             f"{source}: column {field.name!r} has type {column.type}, which cannot be read as "
-            f"{field.type} ({error}); fix the writer or convert the column"
+            f"{field.type} ({one_line(error)}); fix the writer or convert the column"
         ) from None
 
 
@@ -222,5 +228,6 @@ __all__ = [
     "STATUSES",
     "conform",
     "first_invalid_row",
+    "one_line",
     "unknown_fields",
 ]
