@@ -16,6 +16,7 @@ import argparse
 import datetime
 import importlib
 import os
+import shlex
 import signal
 import sys
 import traceback
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    line = list(sys.argv[1:] if argv is None else argv)
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at exit
@@ -71,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except Exception as error:  # the last resort: a bug, said in one line
-        return _report_bug(args.command, error)
+        return _report_bug(args.command, line, error)
 
 
 def _silence_stdout() -> None:
@@ -83,13 +85,13 @@ def _silence_stdout() -> None:
         pass
 
 
-def _report_bug(command: str, error: Exception) -> int:
+def _report_bug(command: str, line: list[str], error: Exception) -> int:
     detail = "".join(traceback.format_exception(error))
     if os.environ.get(DEBUG_ENV) == "1":
         print(detail, file=sys.stderr, end="")
         where = "traceback above"
     else:
-        saved = _save_traceback(command, detail)
+        saved = _save_traceback(command, line, detail)
         where = f"traceback in {saved}" if saved else "traceback could not be saved"
     print(
         f"harness {command}: internal error: {type(error).__name__}: {_one_line(error)}; "
@@ -100,14 +102,14 @@ def _report_bug(command: str, error: Exception) -> int:
     return EXIT_ERROR
 
 
-def _save_traceback(command: str, detail: str) -> Path | None:
+def _save_traceback(command: str, line: list[str], detail: str) -> Path | None:
     from harness.stack.layout import harness_home
 
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     path = harness_home() / "crashes" / f"{stamp}-{command}.txt"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(f"harness {' '.join(sys.argv[1:])}\n\n{detail}", encoding="utf-8")
+        path.write_text(f"harness {shlex.join(line)}\n\n{detail}", encoding="utf-8")
     except OSError:
         return None
     return path
