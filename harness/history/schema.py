@@ -8,6 +8,7 @@ See ``docs/history-format.md`` for the meaning of every column.
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import pyarrow as pa
@@ -183,13 +184,27 @@ def breaks_value_rules(table: pa.Table) -> bool:
 def _value_rules(table: pa.Table) -> list[tuple[pa.ChunkedArray, str, str]]:
     rules = []
     for name in TIME_COLUMNS:
-        if name in table.column_names:
+        if name in table.column_names and not _times_fine(table.column(name)):
             rules.append((_bad_time(table.column(name)), _time_rule(name), name))
-    if "seq" in table.column_names:
+    if "seq" in table.column_names and not _seqs_fine(table.column("seq")):
         seq = table.column("seq")
         bad = pc.or_(pc.less(seq, 0), pc.greater(seq, MAX_SEQ))
         rules.append((pc.fill_null(bad, False), _SEQ_RULE, "seq"))
     return rules
+
+
+def _times_fine(column: pa.ChunkedArray) -> bool:
+    """Two cheap passes: min and max in range, and a finite sum (NaN or inf would spoil it)."""
+    low, high = pc.min_max(column).values()
+    if low.as_py() is None:
+        return True  # all null
+    total = pc.sum(column).as_py()
+    return -MAX_ABS_TIME < low.as_py() and high.as_py() < MAX_ABS_TIME and math.isfinite(total)
+
+
+def _seqs_fine(column: pa.ChunkedArray) -> bool:
+    low, high = (v.as_py() for v in pc.min_max(column).values())
+    return low is None or (0 <= low and high <= MAX_SEQ)
 
 
 def _bad_time(column: pa.ChunkedArray) -> pa.ChunkedArray:
