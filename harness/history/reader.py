@@ -46,11 +46,13 @@ def read_history_frame(path: Path | str) -> pd.DataFrame:
     return read_history(path).to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def read_partial(path: Path) -> pa.Table:
+def read_partial(path: Path, *, validate: bool = True) -> pa.Table:
     """Every complete record batch of a partial stream; a torn last batch is dropped.
 
     An empty file (a writer killed before it wrote the stream's header) is an empty history;
-    anything else that does not open as an Arrow IPC stream raises ``HistoryError``.
+    anything else that does not open as an Arrow IPC stream raises ``HistoryError``. Without
+    ``validate`` the rows are returned as written (the writer keeps a run's history whole even
+    if a row breaks a rule; checking it later names the row).
     """
     batches: list[pa.RecordBatch] = []
     try:
@@ -70,7 +72,7 @@ def read_partial(path: Path) -> pa.Table:
         except (pa.ArrowException, OSError):
             break  # a torn last batch: the writer was killed while writing it
     table = pa.Table.from_batches(batches, schema=reader.schema)
-    return _checked(conform(table, source=str(path)), path)
+    return _checked(conform(table, source=str(path)), path) if validate else table
 
 
 def recover_partial(partial: Path, out: Path | None = None) -> Path:
@@ -85,7 +87,7 @@ def recover_partial(partial: Path, out: Path | None = None) -> Path:
                 "give the output path with -o"
             )
         out = partial.with_name(partial.name[: -len(PARTIAL_SUFFIX)])
-    write_parquet(read_partial(partial), out)
+    write_parquet(read_partial(partial, validate=False), out)  # keep every row; check judges
     partial.unlink()
     return out
 
