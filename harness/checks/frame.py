@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from harness.errors import HistoryError
 from harness.history.jsonl import read_jsonl
-from harness.history.reader import PARTIAL_SUFFIX, read_history
+from harness.history.reader import PARTIAL_SUFFIX, not_a_file, read_history
 from harness.history.schema import (
     OPS,
     SCHEMA,
@@ -132,12 +132,12 @@ def prepare(history: pd.DataFrame | pa.Table) -> Prepared:
 def prepare_file(path: Path) -> Prepared:
     """Prepare a history file; Parquet is streamed by row group."""
     name = path.name.lower()
+    if path.exists() and not path.is_file():
+        raise HistoryError(not_a_file(path))
     if name.endswith((".jsonl", ".json", ".ndjson")):
         return _one_chunk(read_jsonl(path, keep_extra=False))
     if name.endswith(PARTIAL_SUFFIX) or not path.exists():
         return prepare(read_history(path))
-    if path.is_dir():
-        raise HistoryError(f"{path} is a folder; give the history file in it (history.parquet)")
     try:
         reader = _open_parquet(path)
         ops = [

@@ -33,6 +33,8 @@ def read_history(path: Path | str) -> pa.Table:
     path = Path(path)
     if not path.exists():
         raise HistoryError(_missing_message(path))
+    if not path.is_file():
+        raise HistoryError(not_a_file(path))
     name = path.name.lower()
     if name.endswith(PARTIAL_SUFFIX):
         return read_partial(path)
@@ -121,6 +123,13 @@ def _checked(table: pa.Table, path: Path) -> pa.Table:
     return table
 
 
+def not_a_file(path: Path) -> str:
+    """Why a folder, device or pipe is refused: it may be endless, or hold the real file."""
+    if path.is_dir():
+        return f"{path} is a folder; give the history file in it (history.parquet)"
+    return f"{path} is not a regular file (a device or a pipe?); copy the history to a file first"
+
+
 def _missing_message(path: Path) -> str:
     partial = partial_path(path)
     if partial.exists():
@@ -133,6 +142,7 @@ def _missing_message(path: Path) -> str:
 
 __all__ = [
     "PARTIAL_SUFFIX",
+    "not_a_file",
     "partial_path",
     "read_history",
     "read_history_frame",

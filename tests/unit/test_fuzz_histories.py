@@ -289,6 +289,15 @@ def test_reproductions_exit_2_with_one_clear_line(tmp_path: Path, name: str) -> 
     assert err.startswith(f"harness check: error: {path}"), err
 
 
+def test_folders_and_devices_are_refused_without_reading_them(tmp_path: Path) -> None:
+    endless = tmp_path / "endless.jsonl"
+    endless.symlink_to("/dev/zero")  # read to its end, it would never end
+    for path in (tmp_path, endless):
+        assert assert_law(path) == 2
+    assert "is a folder" in run_check(tmp_path)[2]
+    assert "not a regular file" in run_check(endless)[2]
+
+
 def test_largest_accepted_times_give_finite_strict_json(tmp_path: Path) -> None:
     path = tmp_path / "h.jsonl"
     path.write_bytes(SEND + b'\n{"op":"recv","id":"e1","key":"k","seq":1,"t":9e11}\n')
