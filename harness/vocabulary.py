@@ -17,6 +17,7 @@ ANOMALIES: Final = (
     "duplicate_write",
     "inconsistent_offset",
     "out_of_order",
+    "out_of_order_effect",
     "recovered",
     "duplicate_effect",
     "missing_effect",

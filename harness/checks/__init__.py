@@ -1,4 +1,4 @@
-"""Checks: pure functions from a history to anomalies, a delivery guarantee and a verdict.
+"""Checks: pure functions from a history to anomalies, delivery and effect guarantees, a verdict.
 
     from harness.checks import check
     result = check(read_history("runs/x/history.parquet"))

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     policy = CheckPolicy(max_examples=args.examples).allowing(args.allow).denying(args.deny)
     result = check_file(args.history, policy)
     if args.format == "json":
-        print(json.dumps(result.to_json(), indent=2))
+        print(json.dumps(result.to_json(), indent=2, allow_nan=False))
     else:
         print(render(result))
     return EXIT_VALID if result.valid else EXIT_ANOMALIES

@@ -13,6 +13,7 @@ from harness.checks.frame import Prepared, prepare, prepare_file
 from harness.checks.latency import latency_report
 from harness.checks.model import ANOMALIES, CheckResult, Finding
 from harness.checks.policy import CheckPolicy
+from harness.errors import HistoryError
 
 
 def check(history: pd.DataFrame | pa.Table, policy: CheckPolicy | None = None) -> CheckResult:
@@ -25,8 +26,18 @@ def check(history: pd.DataFrame | pa.Table, policy: CheckPolicy | None = None) -
 
 
 def check_file(path: Path | str, policy: CheckPolicy | None = None) -> CheckResult:
-    """Check a history file (Parquet is streamed by row group to bound memory)."""
-    return evaluate(prepare_file(Path(path)), policy)
+    """Check a history file (Parquet is streamed by row group to bound memory).
+
+    A file without a single op raises ``HistoryError``: an empty history proves nothing.
+    """
+    path = Path(path)
+    history = prepare_file(path)
+    if history.n_rows == 0:
+        raise HistoryError(
+            f"{path}: the history is empty (no ops); a history needs at least one row, so "
+            "check that the run recorded anything, or give the history of another run"
+        )
+    return evaluate(history, policy)
 
 
 def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResult:
@@ -45,10 +56,11 @@ def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResul
     ]
     skipped: list[str] = []
     if idempotency.applies(history):
+        findings.append(ordering.out_of_order_effect(history, limit))
         findings.append(idempotency.duplicate_effect(history, limit))
         findings.append(idempotency.missing_effect(history, facts, limit))
     else:
-        skipped += ["duplicate_effect", "missing_effect"]
+        skipped += ["out_of_order_effect", "duplicate_effect", "missing_effect"]
     if dlq.applies(history, facts):
         findings += [dlq.dlq_missing(facts, limit), dlq.dlq_unexpected(facts, limit)]
     else:
@@ -69,7 +81,10 @@ def _result(
     bad = verdict.invalidating(anomalies, policy)
     return CheckResult(
         valid=not bad,
-        guarantee=verdict.guarantee(anomalies, effects="duplicate_effect" not in skipped),
+        delivery_guarantee=verdict.delivery_guarantee(anomalies, sent=events > 0),
+        effect_guarantee=verdict.effect_guarantee(
+            anomalies, effects="duplicate_effect" not in skipped
+        ),
         anomalies=anomalies,
         examples=examples,
         counts=_counts(history, int(events)),

@@ -21,8 +21,18 @@ import pyarrow.parquet as pq
 
 from harness.errors import HistoryError
 from harness.history.jsonl import read_jsonl
-from harness.history.reader import PARTIAL_SUFFIX, read_history
-from harness.history.schema import OPS, SCHEMA, STATUSES, conform, first_invalid_row
+from harness.history.reader import PARTIAL_SUFFIX, not_a_file, read_history
+from harness.history.schema import (
+    OPS,
+    SCHEMA,
+    STATUSES,
+    TIME_COLUMNS,
+    breaks_value_rules,
+    check_utf8,
+    conform,
+    first_invalid_row,
+    one_line,
+)
 
 NULL_SEQ = np.iinfo(np.int64).min
 OK, FAIL, UNKNOWN = 0, 1, 2
@@ -42,7 +52,7 @@ _USED = {
         "poison",
     ),
     RECV: ("id", "key", "seq", "t", "group", "partition", "offset"),
-    EFFECT: ("id", "t"),
+    EFFECT: ("id", "key", "seq", "t"),
     DEAD_LETTER: ("id", "t"),
 }
 _FAULT_COLUMNS = ("kind", "target", "t_start", "t_end")
@@ -97,6 +107,12 @@ class Prepared:
     def n_ids(self) -> int:
         return len(self.id_names)
 
+    @property
+    def n_rows(self) -> int:
+        """How many ops the history holds, of every kind."""
+        ops = (self.sends, self.recvs, self.effects, self.dead)
+        return sum(len(o) for o in ops) + len(self.faults)
+
     def names(self, codes: np.ndarray) -> list[str]:
         """The id strings of ``codes`` (for examples)."""
         return [str(v) for v in self.id_names.take(pa.array(codes, pa.int64())).to_pylist()]
@@ -116,17 +132,25 @@ def prepare(history: pd.DataFrame | pa.Table) -> Prepared:
 def prepare_file(path: Path) -> Prepared:
     """Prepare a history file; Parquet is streamed by row group."""
     name = path.name.lower()
+    if path.exists() and not path.is_file():
+        raise HistoryError(not_a_file(path))
     if name.endswith((".jsonl", ".json", ".ndjson")):
         return _one_chunk(read_jsonl(path, keep_extra=False))
     if name.endswith(PARTIAL_SUFFIX) or not path.exists():
         return prepare(read_history(path))
-    reader = _open_parquet(path)
-    ops = [
-        _lookup(reader.read_row_group(i, columns=["op"]).column("op"), OPS)
-        for i in range(reader.num_row_groups)
-    ]
-    sizes = _sizes(np.concatenate(ops)) if ops else _sizes(np.zeros(0, np.int8))
-    return _assemble(_parquet_chunks(path, reader, ops), sizes)
+    try:
+        reader = _open_parquet(path)
+        ops = [
+            _lookup(reader.read_row_group(i, columns=["op"]).column("op"), OPS)
+            for i in range(reader.num_row_groups)
+        ]
+        sizes = _sizes(np.concatenate(ops)) if ops else _sizes(np.zeros(0, np.int8))
+        return _assemble(_parquet_chunks(path, reader, ops), sizes)
+    except (pa.ArrowException, OSError) as error:  # a file damaged past its footer
+        raise HistoryError(
+            f"{path}: not a readable Parquet history ({type(error).__name__}: {one_line(error)}); "
+            "write it again, or recover it from the run's .partial.arrows"
+        ) from None
 
 
 def _open_parquet(path: Path) -> pq.ParquetFile:
@@ -135,14 +159,21 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
         strings = [n for n in _AS_DICTIONARY if n in schema.names and _is_text(schema.field(n))]
         reader = pq.ParquetFile(path, read_dictionary=strings)
     except (pa.ArrowInvalid, OSError) as error:
-        raise HistoryError(f"{path}: not a readable Parquet history ({error})") from None
+        raise HistoryError(f"{path}: not a readable Parquet history ({one_line(error)})") from None
     if "op" not in reader.schema_arrow.names:
         raise HistoryError(f"{path}: column 'op' is missing; every history row needs an op")
+    op = reader.schema_arrow.field("op")
+    if not _is_text(op) and not (pa.types.is_dictionary(op.type) and _is_text(op.type.value_type)):
+        raise HistoryError(
+            f"{path}: column 'op' has type {op.type}, but it must be a string column "
+            f"({', '.join(OPS)}); fix the writer or convert the column"
+        )
     return reader
 
 
-def _is_text(field: pa.Field) -> bool:
-    return pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+def _is_text(field: pa.Field | pa.DataType) -> bool:
+    kind = field.type if isinstance(field, pa.Field) else field
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
 
 
 def _parquet_chunks(
@@ -152,6 +183,7 @@ def _parquet_chunks(
     first_row = 0
     for index, op in enumerate(ops):
         chunk = _with_missing(reader.read_row_group(index, columns=present), path)
+        check_utf8(chunk, path, first_row)
         invalid = _first_invalid(
             chunk, op, lambda i=index: reader.read_row_group(i, columns=["op"]).column("op")
         )
@@ -183,16 +215,12 @@ def _first_invalid(
 ) -> tuple[int, str] | None:
     status = _lookup(chunk.column("status"), STATUSES)
     bad = (op < 0) | ((op != FAULT) & _is_null(chunk.column("id"))) | (status == -2)
-    if not bad.any():
+    if not bad.any() and not breaks_value_rules(chunk):
         return None
-    plain = pa.table(
-        {
-            "op": _plain(op_column()),
-            "id": _plain(chunk.column("id")),
-            "status": _plain(chunk.column("status")),
-        }
-    )
-    return first_invalid_row(conform(plain, source="history"))
+    plain = {"op": _plain(op_column()), "id": _plain(chunk.column("id"))}
+    plain["status"] = _plain(chunk.column("status"))
+    plain |= {name: chunk.column(name) for name in (*TIME_COLUMNS, "seq")}
+    return first_invalid_row(conform(pa.table(plain), source="history"))
 
 
 class _Coder:

@@ -6,6 +6,9 @@
   as after an unclean leader election). Counted per position; examples are the ids involved.
 
 Rows without both partition and offset are ignored, so RabbitMQ histories yield zero here.
+A send whose status is ``fail`` was certainly not written, so whatever offset its client
+reported is not a stored position and is ignored too; ``unknown`` sends may have been written
+and their positions count (as in Jepsen's Kafka checker).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from harness.checks.frame import Prepared
+from harness.checks.frame import FAIL, Prepared
 from harness.checks.model import Finding
 
 
@@ -22,6 +25,8 @@ def _positions(history: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     parts = []
     for ops in (history.sends, history.recvs):
         has = (ops.partition >= 0) & (ops.offset >= 0)
+        if ops is history.sends:
+            has &= ops.status != FAIL
         parts.append((ops.id[has], ops.partition[has].astype(np.int64), ops.offset[has]))
     ids, partitions, offsets = (np.concatenate([p[i] for p in parts]) for i in range(3))
     return ids, partitions, offsets

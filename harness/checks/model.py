@@ -1,11 +1,13 @@
 """The result model: anomaly names, one finding per anomaly, and the check result.
 
 A ``Finding`` is an exact count plus a few example ids. ``CheckResult.to_json()`` is what
-``harness check --format json`` prints and what reports read.
+``harness check --format json`` prints and what reports read; it holds only finite numbers (a
+non-finite one, such as a latency that overflowed, becomes null), so strict parsers accept it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -16,7 +18,7 @@ from harness.vocabulary import ANOMALIES
 
 
 class Guarantee(StrEnum):
-    """The delivery guarantee a run observed (see ``verdict.guarantee``)."""
+    """A guarantee a run observed, for deliveries or for effects (see ``verdict``)."""
 
     EXACTLY_ONCE = "exactly-once"
     AT_LEAST_ONCE = "at-least-once"
@@ -47,10 +49,15 @@ class Finding:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The verdict on one history: anomalies, guarantee, counts and latency."""
+    """The verdict on one history: anomalies, guarantees, counts and latency.
+
+    ``delivery_guarantee`` is None when nothing was sent; ``effect_guarantee`` is None when
+    no effect ops were recorded.
+    """
 
     valid: bool
-    guarantee: Guarantee
+    delivery_guarantee: Guarantee | None
+    effect_guarantee: Guarantee | None
     anomalies: dict[str, int]
     examples: dict[str, list[str]]
     counts: dict[str, int]
@@ -62,12 +69,21 @@ class CheckResult:
         """The JSON object ``harness check --format json`` prints."""
         return {
             "valid": self.valid,
-            "guarantee": str(self.guarantee),
+            "delivery_guarantee": _name(self.delivery_guarantee),
+            "effect_guarantee": _name(self.effect_guarantee),
             "anomalies": dict(self.anomalies),
             "examples": {k: list(v) for k, v in self.examples.items()},
             "counts": dict(self.counts),
-            "latency": {k: dict(v) for k, v in self.latency.items()},
+            "latency": {k: {s: _finite(v) for s, v in d.items()} for k, d in self.latency.items()},
         }
+
+
+def _name(guarantee: Guarantee | None) -> str | None:
+    return None if guarantee is None else str(guarantee)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 __all__ = ["ANOMALIES", "CheckResult", "Finding", "Guarantee"]

@@ -1,9 +1,16 @@
-"""Ordering check: ``out_of_order`` within one key, per consumer group, first deliveries only.
+"""Ordering checks within one key: ``out_of_order`` (deliveries) and ``out_of_order_effect``.
 
-A delivery is an id's first in its group when it has the earliest time (then the earliest row)
-among that id's deliveries to the group; redeliveries after a restart are thus ignored. Within
-one (group, key), taken in time order, a first delivery whose seq is below the largest seq
-already delivered is out of order. Receives without a key or seq are not judged. Counted per id.
+``out_of_order`` looks at deliveries, per consumer group, first deliveries only. A delivery is
+an id's first in its group when it has the earliest time (then the earliest row) among that
+id's deliveries to the group; redeliveries after a restart are thus ignored. Within one (group,
+key), taken in time order, a first delivery whose seq is below the largest seq already
+delivered is out of order. Receives without a key or seq are not judged. Counted per id.
+
+``out_of_order_effect`` applies the same rule to effects, per key across all consumers: taking
+each id's first effect in time order, an effect whose seq is below the highest seq already
+applied for its key is out of order. Deliveries can be in order while effects are not (one key
+processed on several threads). Effects without a key or seq are not judged; re-applications
+are ``duplicate_effect``'s business and ignored here. Counted per id.
 """
 
 from __future__ import annotations
@@ -28,6 +35,20 @@ def out_of_order(history: Prepared, limit: int) -> Finding:
     order = _time_then_lane(times[first], lane)
     late = _below_running_max(lane[order], recvs.seq[rows][order])
     return Finding.from_codes("out_of_order", recvs.id[rows][order][late], limit)
+
+
+def out_of_order_effect(history: Prepared, limit: int) -> Finding:
+    effects = history.effects
+    keyed = np.flatnonzero((effects.key >= 0) & (effects.seq != NULL_SEQ))
+    if len(keyed) == 0:
+        return Finding("out_of_order_effect", 0)
+    times = np.where(np.isnan(effects.t[keyed]), np.inf, effects.t[keyed])
+    first = _first_rows(effects.id[keyed], times)
+    rows = keyed[first]
+    lane = effects.key[rows].astype(np.int64)
+    order = _time_then_lane(times[first], lane)
+    late = _below_running_max(lane[order], effects.seq[rows][order])
+    return Finding.from_codes("out_of_order_effect", effects.id[rows][order][late], limit)
 
 
 def _first_rows(pair: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -63,4 +84,4 @@ def _below_running_max(lane: np.ndarray, seq: np.ndarray) -> np.ndarray:
     return (frame["seq"] < prior).to_numpy(dtype=bool, na_value=False)
 
 
-__all__ = ["out_of_order"]
+__all__ = ["out_of_order", "out_of_order_effect"]

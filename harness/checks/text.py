@@ -8,7 +8,10 @@ from harness.checks.model import CheckResult
 def render(result: CheckResult) -> str:
     """A short readable summary: verdict, anomalies with examples, counts, latency."""
     verdict = "VALID" if result.valid else "INVALID"
-    lines = [f"{verdict}  guarantee observed: {result.guarantee}"]
+    lines = [
+        f"{verdict}  delivery guarantee: {result.delivery_guarantee or 'n/a (nothing sent)'}; "
+        f"effect guarantee: {result.effect_guarantee or 'n/a (no effect ops)'}"
+    ]
     if result.invalidating:
         lines.append("invalidated by: " + ", ".join(result.invalidating))
     lines += ["", f"{'anomaly':<22}{'count':>12}  examples"]

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 
 from harness.errors import HistoryError
 from harness.history.jsonl import read_jsonl
-from harness.history.schema import SCHEMA, conform, first_invalid_row
+from harness.history.schema import SCHEMA, check_utf8, conform, first_invalid_row, one_line
 
 PARTIAL_SUFFIX = ".partial.arrows"
 _JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -33,6 +33,8 @@ def read_history(path: Path | str) -> pa.Table:
     path = Path(path)
     if not path.exists():
         raise HistoryError(_missing_message(path))
+    if not path.is_file():
+        raise HistoryError(not_a_file(path))
     name = path.name.lower()
     if name.endswith(PARTIAL_SUFFIX):
         return read_partial(path)
@@ -46,22 +48,33 @@ def read_history_frame(path: Path | str) -> pd.DataFrame:
     return read_history(path).to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def read_partial(path: Path) -> pa.Table:
-    """Every complete record batch of a partial stream; a torn last batch is dropped."""
+def read_partial(path: Path, *, validate: bool = True) -> pa.Table:
+    """Every complete record batch of a partial stream; a torn last batch is dropped.
+
+    An empty file (a writer killed before it wrote the stream's header) is an empty history;
+    anything else that does not open as an Arrow IPC stream raises ``HistoryError``. Without
+    ``validate`` the rows are returned as written (the writer keeps a run's history whole even
+    if a row breaks a rule; checking it later names the row).
+    """
     batches: list[pa.RecordBatch] = []
     try:
+        if path.stat().st_size == 0:
+            return SCHEMA.empty_table()
         reader = pa.ipc.open_stream(pa.OSFile(str(path), "rb"))
-    except (pa.ArrowInvalid, OSError):
-        return SCHEMA.empty_table()  # killed before the first batch was complete
+    except (pa.ArrowException, OSError) as error:
+        raise HistoryError(
+            f"{path}: not a partial history (an Arrow IPC stream written by the harness): "
+            f"{one_line(error)}; give the run's history.parquet, or the .partial.arrows it left"
+        ) from None
     while True:
         try:
             batches.append(reader.read_next_batch())
         except StopIteration:
             break
-        except (pa.ArrowInvalid, OSError):
-            break
+        except (pa.ArrowException, OSError):
+            break  # a torn last batch: the writer was killed while writing it
     table = pa.Table.from_batches(batches, schema=reader.schema)
-    return _checked(conform(table, source=str(path)), path)
+    return _checked(conform(table, source=str(path)), path) if validate else table
 
 
 def recover_partial(partial: Path, out: Path | None = None) -> Path:
@@ -76,7 +89,7 @@ def recover_partial(partial: Path, out: Path | None = None) -> Path:
                 "give the output path with -o"
             )
         out = partial.with_name(partial.name[: -len(PARTIAL_SUFFIX)])
-    write_parquet(read_partial(partial), out)
+    write_parquet(read_partial(partial, validate=False), out)  # keep every row; check judges
     partial.unlink()
     return out
 
@@ -93,20 +106,28 @@ def write_parquet(table: pa.Table, out: Path) -> None:
 def _read_parquet(path: Path) -> pa.Table:
     try:
         table = pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as error:
+    except (pa.ArrowException, OSError) as error:
         raise HistoryError(
-            f"{path}: not a readable Parquet history ({error}); histories are .parquet, "
+            f"{path}: not a readable Parquet history ({one_line(error)}); histories are .parquet, "
             ".jsonl/.json or .partial.arrows files"
         ) from None
     return _checked(conform(table, source=str(path)), path)
 
 
 def _checked(table: pa.Table, path: Path) -> pa.Table:
+    check_utf8(table, path)
     invalid = first_invalid_row(table)
     if invalid is not None:
         row, reason = invalid
         raise HistoryError(f"{path}, row {row}: {reason}")
     return table
+
+
+def not_a_file(path: Path) -> str:
+    """Why a folder, device or pipe is refused: it may be endless, or hold the real file."""
+    if path.is_dir():
+        return f"{path} is a folder; give the history file in it (history.parquet)"
+    return f"{path} is not a regular file (a device or a pipe?); copy the history to a file first"
 
 
 def _missing_message(path: Path) -> str:
@@ -121,6 +142,7 @@ def _missing_message(path: Path) -> str:
 
 __all__ = [
     "PARTIAL_SUFFIX",
+    "not_a_file",
     "partial_path",
     "read_history",
     "read_history_frame",

@@ -94,7 +94,7 @@ class HistoryWriter:
         finally:
             self._stream.close()
             self._file.close()
-        write_parquet(read_partial(self.partial), self.path)
+        write_parquet(read_partial(self.partial, validate=False), self.path)
         self.partial.unlink()
         if self._error is not None:
             raise HistoryError(f"a background flush of {self.partial} failed: {self._error}")

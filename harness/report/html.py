@@ -72,7 +72,8 @@ def banner(view: RunView) -> str:
     scenario = summary.get("scenario") or {}
     run = summary.get("run") or {}
     facts = {
-        "guarantee observed": summary.get("guarantee"),
+        "delivery guarantee": summary.get("delivery_guarantee") or "n/a (nothing sent)",
+        "effect guarantee": summary.get("effect_guarantee") or "n/a (no effect ops)",
         "seed": summary.get("seed"),
         "run": run.get("id"),
         "target": scenario.get("target"),

@@ -41,7 +41,11 @@ def render(view: RunView, report_name: str = "report.html") -> str:
     summary = view.summary
     icon = "✅ PASS" if summary.get("passed") else "❌ FAIL"
     lines = [f"### {icon} · {md(view.name)}", ""]
-    facts = [f"guarantee **{md(summary.get('guarantee'))}**", f"seed {code(summary.get('seed'))}"]
+    facts = [
+        f"delivery **{md(summary.get('delivery_guarantee') or 'n/a')}**",
+        f"effects **{md(summary.get('effect_guarantee') or 'n/a')}**",
+        f"seed {code(summary.get('seed'))}",
+    ]
     facts.append(f"storm {view.storm_s:.1f} s")
     lines += [" · ".join(facts), ""]
     lines += _conditions(summary) + _figures(summary) + _anomalies(summary)

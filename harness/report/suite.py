@@ -102,7 +102,7 @@ def render(suite_dir: Path, entries: Sequence[SuiteEntry]) -> str:
     rows = "".join(_row(suite_dir, e) for e in entries)
     table = (
         "<section><h2>Scenarios</h2><table><thead><tr><th></th><th>scenario</th>"
-        "<th>guarantee<br>observed</th><th class=num>sent</th><th class=num>received</th>"
+        "<th>guarantee<br>delivery / effect</th><th class=num>sent</th><th class=num>received</th>"
         "<th class=num>lost</th><th class=num>duplicate<br>deliveries</th>"
         "<th class=num>duplicate<br>effects</th><th>other<br>anomalies</th>"
         "<th class=num>p99 end<br>to end</th><th class=num>recovery</th><th>conditions</th>"
@@ -140,7 +140,8 @@ def _row(suite_dir: Path, entry: SuiteEntry) -> str:
     cells = [
         f'<td class="mark {"ok" if ok else "bad"}">{"PASS" if ok else "FAIL"}</td>',
         f"<td>{name}<div class=note>{esc(_first_sentence(about))}</div></td>",
-        f"<td>{esc(summary.get('guarantee') or '–')}</td>",
+        f"<td>{esc(summary.get('delivery_guarantee') or '–')} / "
+        f"{esc(summary.get('effect_guarantee') or '–')}</td>",
         _num(metrics.get("sent")),
         _num(metrics.get("received")),
         _num(anomalies.get("lost"), tone="bad"),

@@ -1,7 +1,8 @@
 """What a run leaves in its folder besides the history: ``summary.json`` and ``junit.xml``.
 
 ``summary.json`` holds the checker's verdict in exactly the shape ``harness check --format
-json`` prints (``valid``, ``guarantee``, ``anomalies``, ``examples``, ``counts``, ``latency``),
+json`` prints (``valid``, ``delivery_guarantee``, ``effect_guarantee`` (null when nothing was
+sent / no effect ops were recorded), ``anomalies``, ``examples``, ``counts``, ``latency``),
 plus the run's own fields: ``passed``, ``exit_code``, ``thresholds`` and ``expectations``
 (each condition with its measured value and result), ``metrics``, ``faults`` (per fault window:
 latency before / during / after and recovery time), ``seed``, ``scenario``, ``run``

@@ -308,7 +308,12 @@ def _print_outcome(outcome: Outcome) -> None:
         lines.append(f"  error: {outcome.error}")
     if verdict is not None and verdict.metrics.get("sent", 0):  # nothing sent: nothing to claim
         found = {k: v for k, v in verdict.check.anomalies.items() if v}
-        lines.append(f"  guarantee: {verdict.check.guarantee}; anomalies: {found or 'none'}")
+        check = verdict.check
+        lines.append(
+            f"  delivery guarantee: {check.delivery_guarantee or 'n/a (nothing sent)'}; "
+            f"effect guarantee: {check.effect_guarantee or 'n/a (no effect ops)'}; "
+            f"anomalies: {found or 'none'}"
+        )
         for condition in verdict.thresholds + verdict.expectations:
             mark = "ok  " if condition.passed else "FAIL"
             lines.append(f"  {mark} {condition.name} (measured {condition.measured:g})")

@@ -35,9 +35,11 @@ def run(rows: list[dict], policy: CheckPolicy | None = None):
     return check(pd.DataFrame(rows), policy)
 
 
-def test_empty_history_is_valid_with_zero_counts() -> None:
-    result = run([])
+def test_empty_history_in_memory_has_zero_counts_and_no_guarantee() -> None:
+    result = run([])  # a file without ops is an error (see test_history_files); a frame is not
     assert result.valid
+    assert result.delivery_guarantee is None
+    assert result.effect_guarantee is None
     assert set(result.anomalies) == set(ANOMALIES)
     assert sum(result.anomalies.values()) == 0
     assert result.counts["events"] == 0
@@ -46,7 +48,17 @@ def test_empty_history_is_valid_with_zero_counts() -> None:
 
 def test_json_shape() -> None:
     out = run([send("e1"), recv("e1", 2.0)]).to_json()
-    assert list(out) == ["valid", "guarantee", "anomalies", "examples", "counts", "latency"]
+    assert list(out) == [
+        "valid",
+        "delivery_guarantee",
+        "effect_guarantee",
+        "anomalies",
+        "examples",
+        "counts",
+        "latency",
+    ]
+    assert out["delivery_guarantee"] == "exactly-once"
+    assert out["effect_guarantee"] is None
     assert out["latency"]["end_to_end_intended"]["p99_ms"] == pytest.approx(1000.0)
 
 
@@ -70,7 +82,7 @@ def test_redelivery_after_consumer_restart_is_duplicate_not_disorder() -> None:
     assert result.anomalies["duplicate_delivery"] == 2
     assert result.anomalies["out_of_order"] == 0
     assert result.valid  # duplicate_delivery is allowed by default
-    assert result.guarantee == "at-least-once"
+    assert result.delivery_guarantee == "at-least-once"
     assert not run(rows, CheckPolicy().denying(["duplicate_delivery"])).valid
 
 
@@ -151,6 +163,7 @@ def test_poison_dead_lettered_and_not_applied_is_fine() -> None:
 def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
     result = run([send("e"), recv("e", 2.0)])
     assert set(result.skipped) == {
+        "out_of_order_effect",
         "duplicate_effect",
         "missing_effect",
         "dlq_missing",
@@ -158,7 +171,7 @@ def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
     }
 
 
-def test_lost_and_duplicated_effects_give_no_guarantee() -> None:
+def test_delivery_and_effect_guarantees_are_judged_apart() -> None:
     rows = [
         send("a"),
         send("b", 2),
@@ -166,7 +179,69 @@ def test_lost_and_duplicated_effects_give_no_guarantee() -> None:
         {"op": "effect", "id": "a", "t": 3.0},
         {"op": "effect", "id": "a", "t": 3.1},
     ]
-    assert run(rows).guarantee == "none"
+    result = run(rows)  # b lost in delivery; a applied twice
+    assert result.delivery_guarantee == "at-most-once"
+    assert result.effect_guarantee == "at-least-once"
+    result = run([*rows, recv("b", 2.5, 2)])  # b delivered now, but never applied
+    assert result.delivery_guarantee == "exactly-once"
+    assert result.effect_guarantee == "none"
+
+
+def test_redelivered_but_applied_once_is_at_least_once_delivery_exactly_once_effects() -> None:
+    rows = [send("a", partition=0, offset=1), recv("a", 2.0, partition=0, offset=1)]
+    rows += [recv("a", 2.5, partition=0, offset=1), {"op": "effect", "id": "a", "t": 3.0}]
+    result = run(rows)
+    assert result.delivery_guarantee == "at-least-once"
+    assert result.effect_guarantee == "exactly-once"
+
+
+def test_dropping_every_poison_event_is_not_exactly_once_effects() -> None:
+    rows = [send("a"), recv("a", 2.0), {"op": "effect", "id": "a", "t": 2.1}]
+    rows += [send("p", 2, poison=True), recv("p", 2.2, 2)]  # consumed, never dead-lettered
+    result = run(rows)
+    assert result.anomalies["dlq_missing"] == 1
+    assert result.effect_guarantee == "at-most-once"
+    assert not result.valid
+
+
+def test_failed_send_offset_is_not_a_stored_position() -> None:
+    rows = [
+        send("a", status="fail", partition=0, offset=7),  # the client's guess; never written
+        send("a", partition=0, offset=9, attempt=2),
+        recv("a", 2.0, partition=0, offset=9),
+        send("b", 2, status="fail", partition=0, offset=9),  # would collide with a at 9
+    ]
+    result = run(rows)
+    assert result.anomalies["duplicate_write"] == 0
+    assert result.anomalies["inconsistent_offset"] == 0
+    rows[0]["status"] = "unknown"  # maybe written: its position counts, as in Jepsen
+    assert run(rows).anomalies["duplicate_write"] == 1
+
+
+def effect(i: str, t: float, seq: int | None = 1, key: str | None = "k") -> dict:
+    return {"op": "effect", "id": i, "key": key, "seq": seq, "t": t}
+
+
+def test_effects_applied_out_of_seq_order_with_deliveries_in_order() -> None:
+    rows = [send(f"e{s}", s) for s in (1, 2, 3)]
+    rows += [recv(f"e{s}", 10 + s, s) for s in (1, 2, 3)]  # delivered in order
+    rows += [effect("e1", 20.0, 1), effect("e3", 21.0, 3), effect("e2", 22.0, 2)]
+    result = run(rows)
+    assert result.anomalies["out_of_order"] == 0
+    assert result.anomalies["out_of_order_effect"] == 1
+    assert result.examples["out_of_order_effect"] == ["e2"]
+    assert not result.valid
+    assert result.effect_guarantee == "exactly-once"  # an ordering anomaly, not loss or dup
+
+
+def test_effect_order_is_per_key_and_ignores_reapplication_and_keyless_effects() -> None:
+    rows = [send("a1", 1, "a"), send("b1", 1, "b"), send("a2", 2, "a"), send("x", None, None)]
+    rows += [recv(r["id"], 10.0, r["seq"], r["key"]) for r in rows]
+    rows += [effect("b1", 20.0, 1, "b"), effect("a2", 20.5, 2, "a"), effect("a1", 19.0, 1, "a")]
+    rows += [effect("a1", 30.0, 1, "a"), effect("x", 15.0, None, None)]  # a1 again: a duplicate
+    result = run(rows)
+    assert result.anomalies["out_of_order_effect"] == 0
+    assert result.anomalies["duplicate_effect"] == 1
 
 
 def test_malformed_rows_name_the_row() -> None:

@@ -68,12 +68,13 @@ def test_writer_names_a_badly_typed_field(tmp_path: Path) -> None:
 _CRASHING_WRITER = """
 import os, sys, time
 from pathlib import Path
-from harness.history import HistoryWriter, partial_path
+from harness.history import HistoryWriter, partial_path, read_partial
 history = HistoryWriter(Path(sys.argv[1]), flush_interval=0.05)
 for i in range(100):
     history.append({"op": "send", "id": f"e{i}", "t": float(i), "status": "ok"})
 deadline = time.monotonic() + 30
-while os.path.getsize(partial_path(Path(sys.argv[1]))) < 2000 and time.monotonic() < deadline:
+# Wait for a complete flush: the file's size alone can be read mid-batch (a torn first batch).
+while read_partial(partial_path(Path(sys.argv[1]))).num_rows < 100 and time.monotonic() < deadline:
     time.sleep(0.01)
 history.append({"op": "send", "id": "late", "t": 1.0})
 os.kill(os.getpid(), 9)
@@ -177,3 +178,93 @@ def test_check_cli_reads_parquet_and_names_bad_row(tmp_path: Path) -> None:
     pq.write_table(pa.table({"op": ["send"], "id": ["a"], "status": ["ok"]}), path)
     assert main(["check", str(path)]) == 1  # acknowledged, never received
     assert os.path.exists(path)
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    here = Path(__file__).resolve().parents[2]
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(here), **(env or {})},
+    )
+
+
+def test_import_of_deeply_nested_extra_field_is_refused_not_a_crash(tmp_path: Path) -> None:
+    # pyarrow's type inference segfaulted on this line (it keeps extra fields on import).
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(b'{"op":"send","id":"e","x":' + b"[" * 30_000 + b"]" * 30_000 + b"}\n")
+    proc = _cli("history", "import", str(path), "-o", str(tmp_path / "out.parquet"))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert b"line 1: nested too deeply" in err
+
+
+def test_check_piped_into_a_reader_that_stops_early_is_quiet(tmp_path: Path) -> None:
+    path = tmp_path / "lossy.jsonl"
+    path.write_text(
+        "".join(f'{{"op":"send","id":"event-{i}","status":"ok"}}\n' for i in range(30_000))
+    )
+    proc = _cli("check", str(path), "--examples", "30000")
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.read(10).startswith(b"INVALID")
+    proc.stdout.close()  # as `| head -c 10` does
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141  # 128 + SIGPIPE, what a shell reports
+    assert err == b""
+
+
+def test_a_bug_is_one_line_and_its_traceback_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import harness.checks.commands
+
+    def broken(args: object) -> int:
+        raise ZeroDivisionError("the checker divided by zero")
+
+    monkeypatch.setattr(harness.checks.commands, "run", broken)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path))
+    monkeypatch.delenv("HARNESS_DEBUG", raising=False)
+    history = write(tmp_path, EXAMPLE)
+    assert main(["check", str(history)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "harness check: internal error: ZeroDivisionError: the checker divided by zero" in err
+    assert "this is a bug, please report it with the command line" in err
+    saved = list((tmp_path / "crashes").glob("*-check.txt"))
+    assert len(saved) == 1 and str(saved[0]) in err
+    text = saved[0].read_text()
+    assert text.startswith(f"harness check {history}\n") and "in broken" in text
+    monkeypatch.setenv("HARNESS_DEBUG", "1")
+    assert main(["check", str(history)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "this is a bug" in err
+    assert len(list((tmp_path / "crashes").glob("*.txt"))) == 1  # printed, not saved again
+
+
+def test_empty_and_torn_partial_streams(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "history.parquet"
+    writer = HistoryWriter(path, flush_interval=60)
+    writer.append({"op": "send", "id": "e1", "t": 1.0, "status": "ok"})
+    writer.flush()
+    whole = partial_path(path).read_bytes()
+    empty = tmp_path / "empty.partial.arrows"
+    empty.write_bytes(b"")
+    assert main(["check", str(empty)]) == 2
+    assert "the history is empty" in capsys.readouterr().err
+    torn = tmp_path / "torn.partial.arrows"
+    torn.write_bytes(whole + b"\xff\xff\xff\xff\x10\x00")  # a last batch cut short
+    assert main(["check", str(torn)]) == 1  # the complete batch is kept: e1 lost
+    writer.close()
+
+
+def test_json_output_is_strict_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, EXAMPLE.splitlines()[0] + "\n")
+
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+
+    assert main(["check", str(path), "--format", "json"]) == 1
+    out = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert out["delivery_guarantee"] == "at-most-once"
+    assert out["effect_guarantee"] is None

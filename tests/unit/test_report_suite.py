@@ -16,7 +16,8 @@ def _run(folder: Path, name: str, *, passed: bool, lost: int = 0, about: str = "
     run_dir.mkdir(parents=True)
     summary = {
         "scenario": {"name": name, "about": about},
-        "guarantee": "at-most-once" if lost else "exactly-once",
+        "delivery_guarantee": "at-most-once" if lost else "exactly-once",
+        "effect_guarantee": None,
         "anomalies": {"lost": lost, "duplicate_delivery": 0, "duplicate_effect": 0,
                       "out_of_order": 3},
         "metrics": {"sent": 1000, "received": 1000 - lost, "p99_ms": 1500.0, "recovery_s": 2.5},

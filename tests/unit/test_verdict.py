@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -156,3 +157,27 @@ def test_a_fault_ending_with_the_storm_is_not_measurable_rather_than_never() -> 
     assert math.isnan(impact["recovery_s"]) and impact["recovery"] == "not measurable"
     never = judge(build_scenario(BASE), prepare(history(heal_latency=False)), storm_seconds=30.0)
     assert never.faults[0]["recovery"] == "never"
+
+
+def test_summary_reports_both_guarantees_and_is_strict_json(tmp_path: Path) -> None:
+    import json
+
+    from harness.run.artifacts import summary, write_summary
+    from harness.run.runner import RunRecord
+
+    scenario = build_scenario(BASE)
+    verdict = judge(scenario, prepare(history(lose=3)), storm_seconds=30.0)
+    record = RunRecord(
+        scenario, 7, "r1", tmp_path / "history.parquet", 0.0, 30.0, 0.0, 300, 1.0, [], "t"
+    )
+    data = summary(record, verdict)
+    assert data["delivery_guarantee"] == "at-most-once"
+    assert data["effect_guarantee"] is None  # no effect ops in this history
+    assert "guarantee" not in data
+    write_summary(tmp_path / "summary.json", data)
+
+    def refuse(name: str) -> None:
+        raise ValueError(name)
+
+    text = (tmp_path / "summary.json").read_text()
+    assert json.loads(text, parse_constant=refuse)["delivery_guarantee"] == "at-most-once"
