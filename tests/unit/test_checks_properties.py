@@ -187,6 +187,9 @@ def _duplicate_effect(b: Builder, key: str) -> int:
 def _missing_effect(b: Builder, key: str) -> int:
     if not b.shape.effects:
         return 0
+    # A history shows that effects are recorded only through effect ops: keep one applied
+    # event beside the planted one, or a history of nothing but this event records no effects.
+    b.event(key, 1)
     e = b.event(key, 1)
     b.rows.remove(b.rows_of(e, "effect")[0])
     return 1
