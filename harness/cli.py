@@ -33,18 +33,25 @@ EXIT_ERROR = 2
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
 DEBUG_ENV = "HARNESS_DEBUG"
 
-# Modules that each add one or more sub-commands through ``register(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = (
-    "harness.scenario.commands",
-    "harness.stack.commands",
-    "harness.checks.commands",
-    "harness.history.commands",
-    "harness.report.commands",
-    "harness.run.commands",
-)
+# Each command and the module that adds it through ``register(subparsers)``. A command line
+# imports only its own command's module, so `harness validate` in a pre-commit hook does not pay
+# for pandas and matplotlib; `harness --help` (or an unknown command) imports them all.
+COMMANDS: dict[str, str] = {
+    "validate": "harness.scenario.commands",
+    "stack": "harness.stack.commands",
+    "check": "harness.checks.commands",
+    "history": "harness.history.commands",
+    "report": "harness.report.commands",
+    "compare": "harness.report.commands",
+    "bench": "harness.run.commands",
+    "run": "harness.run.commands",
+    "heal": "harness.run.commands",
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or only of ``command``'s module when it names one."""
     parser = argparse.ArgumentParser(
         prog="harness",
         description="Chaos and load testing harness for event-driven integrations.",
@@ -52,15 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for module_name in COMMAND_MODULES:
+    modules = [COMMANDS[command]] if command in COMMANDS else COMMAND_MODULES
+    for module_name in modules:
         importlib.import_module(module_name).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     line = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(line[0] if line else None)
+    args = parser.parse_args(line)
     try:
         code = int(args.func(args))
         sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at exit

@@ -27,3 +27,28 @@ def test_help_of_every_command_exits_0(command: str, capsys: pytest.CaptureFixtu
         main([command, "--help"])
     assert stop.value.code == 0
     assert f"harness {command}" in capsys.readouterr().out
+
+
+def test_each_command_is_registered_by_the_module_the_table_names() -> None:
+    from harness.cli import COMMANDS
+
+    everything = build_parser()
+    registered = next(a for a in everything._actions if a.dest == "command").choices
+    assert set(registered) == set(COMMANDS)
+    for command in COMMANDS:
+        alone = next(a for a in build_parser(command)._actions if a.dest == "command").choices
+        assert command in alone
+
+
+def test_a_command_line_imports_only_its_own_command_module() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from harness.cli import main; main(['validate', 'scenarios']); "
+        "print(sorted(m for m in ('pandas', 'matplotlib') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
