@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import Field
+from scenario_support import MINIMAL_SCENARIO
 
 from harness.errors import ConfigError, FaultError
 from harness.faults import (
@@ -34,15 +35,7 @@ from harness.scenario import Fault, Scenario, build_scenario, load_scenarios, pa
 from harness.scenario import faults as registry
 from harness.scenario.base import Problem, StrictModel
 
-VALID = """\
-name: ok
-target:
-  kafka: {topic: orders, partitions: 6}
-storm:
-  duration: 60s
-  rate: {shape: constant, per_second: 1000}
-faults:
-"""
+VALID = MINIMAL_SCENARIO + "faults:\n"
 BUILTIN = (
     "toxic",
     "proxy_down",

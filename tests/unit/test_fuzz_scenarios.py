@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
+from scenario_support import MINIMAL_SCENARIO
 
 from harness.cli import main
 from harness.errors import ConfigError
@@ -38,14 +39,7 @@ FAST = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-VALID = """\
-name: ok
-target:
-  kafka: {topic: orders, partitions: 6}
-storm:
-  duration: 60s
-  rate: {shape: constant, per_second: 1000}
-"""
+VALID = MINIMAL_SCENARIO
 RATE = "shape: constant, per_second: 1000"
 
 

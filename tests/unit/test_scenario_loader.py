@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scenario_support import MINIMAL_SCENARIO
 
 from harness.errors import ConfigError
 from harness.scenario import load_scenario, load_scenarios, parse_scenario
@@ -12,14 +13,7 @@ from harness.scenario import load_scenario, load_scenarios, parse_scenario
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 SHIPPED = sorted(SCENARIOS.glob("*.yaml"))
 
-VALID = """\
-name: ok
-target:
-  kafka: {topic: orders, partitions: 6}
-storm:
-  duration: 60s
-  rate: {shape: constant, per_second: 1000}
-"""
+VALID = MINIMAL_SCENARIO
 
 
 def error_of(text: str) -> str:

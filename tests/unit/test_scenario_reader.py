@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scenario_support import MINIMAL_SCENARIO
 
 from harness.cli import main
 from harness.errors import ConfigError
@@ -26,14 +27,7 @@ from harness.scenario import (
 from harness.scenario.rates import EPS, burst_count
 from harness.scenario.reader import MAX_DEPTH, MAX_NODES, read_yaml
 
-VALID = """\
-name: ok
-target:
-  kafka: {topic: orders, partitions: 6}
-storm:
-  duration: 60s
-  rate: {shape: constant, per_second: 1000}
-"""
+VALID = MINIMAL_SCENARIO
 BASE = {
     "name": "ok",
     "target": {"kafka": {"topic": "orders"}},
