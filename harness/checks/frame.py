@@ -159,9 +159,15 @@ def _open_parquet(path: Path) -> pq.ParquetFile:
         strings = [n for n in _AS_DICTIONARY if n in schema.names and _is_text(schema.field(n))]
         reader = pq.ParquetFile(path, read_dictionary=strings)
     except (pa.ArrowInvalid, OSError) as error:
-        raise HistoryError(f"{path}: not a readable Parquet history ({one_line(error)})") from None
+        raise HistoryError(
+            f"{path}: not a readable Parquet history ({one_line(error)}); write it again, or "
+            "recover it from the run's .partial.arrows with `harness history recover FILE`"
+        ) from None
     if "op" not in reader.schema_arrow.names:
-        raise HistoryError(f"{path}: column 'op' is missing; every history row needs an op")
+        raise HistoryError(
+            f"{path}: column 'op' is missing; every history row needs an op: add the column "
+            "(docs/history-format.md)"
+        )
     op = reader.schema_arrow.field("op")
     if not _is_text(op) and not (pa.types.is_dictionary(op.type) and _is_text(op.type.value_type)):
         raise HistoryError(

@@ -52,7 +52,11 @@ def _export(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     if args.output.suffix.lower() != ".parquet":
-        raise HistoryError(f"{args.output}: the output of import must end in .parquet")
+        raise HistoryError(
+            f"{args.output}: the output of import must end in .parquet; name it "
+            f"{args.output.with_suffix('.parquet')}, or use `harness history export` for "
+            "JSON Lines"
+        )
     table = read_history(args.history)
     write_parquet(table, args.output)
     print(f"wrote {table.num_rows:,} ops to {args.output}")
@@ -67,7 +71,10 @@ def _merge(args: argparse.Namespace) -> int:
 
 def _recover(args: argparse.Namespace) -> int:
     if not args.partial.exists():
-        raise HistoryError(f"{args.partial} does not exist")
+        raise HistoryError(
+            f"{args.partial} does not exist; give the .partial.arrows a crashed run left "
+            "beside its history.parquet"
+        )
     out = recover_partial(args.partial, args.output)
     print(f"recovered {read_history(out).num_rows:,} ops into {out}")
     return 0

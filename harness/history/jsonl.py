@@ -61,7 +61,7 @@ def read_jsonl(path: Path, *, keep_extra: bool = True) -> pa.Table:
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as error:
         raise _locate_error(path, str(error)) from None
     except OSError as error:
-        raise HistoryError(f"{path}: cannot read the history ({one_line(error)})") from None
+        raise HistoryError(_unreadable(path, error)) from None
     if table.num_rows != lines:
         raise _locate_error(path, f"{table.num_rows} rows from {lines} non-blank lines")
     return _validated(conform(table, source=str(path)), path)
@@ -79,7 +79,14 @@ def _size(path: Path) -> int:
     try:
         return path.stat().st_size
     except OSError as error:
-        raise HistoryError(f"{path}: cannot read the history ({one_line(error)})") from None
+        raise HistoryError(_unreadable(path, error)) from None
+
+
+def _unreadable(path: Path, error: OSError) -> str:
+    return (
+        f"{path}: cannot read the history ({one_line(error)}); check that the path names a "
+        "readable file"
+    )
 
 
 def _too_big(path: Path, size: int, limit: int, advice: str) -> str:
@@ -121,6 +128,7 @@ def _nesting(block: bytes, level: int, deepest: int) -> tuple[int, int]:
     return int(levels[-1]), max(deepest, int(levels.max()))
 
 
+_ONE_OBJECT = "write one op object per line (docs/history-format.md), or remove the line"
 _OPENERS = np.frombuffer(b"[{", np.uint8)
 _CLOSERS = np.frombuffer(b"]}", np.uint8)
 
@@ -162,7 +170,7 @@ def _count_block(path: Path, block: bytes, line_base: int) -> int:
         if line[:1] != b"{":
             raise HistoryError(
                 f"{path}, line {line_base + index + 1}: each line must be one JSON object, got "
-                f"{_short(line.decode('utf-8'))}"
+                f"{_short(line.decode('utf-8'))}; {_ONE_OBJECT}"
             )
         count += 1
     return count
@@ -209,7 +217,7 @@ def _is_blank(path: Path) -> bool:
         with path.open("rb") as handle:
             return not handle.read(65_536).strip() and not handle.read(1)
     except OSError as error:
-        raise HistoryError(f"{path}: cannot read the history ({one_line(error)})") from None
+        raise HistoryError(_unreadable(path, error)) from None
 
 
 def _first_char(path: Path) -> str:
@@ -230,7 +238,10 @@ def _read_json_array(path: Path, size: int, keep_extra: bool) -> pa.Table:
     if problem:
         raise HistoryError(f"{path}{', ' if problem.startswith('line') else ': '}{problem}")
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-        raise HistoryError(f"{path}: a .json history must be one array of op objects")
+        raise HistoryError(
+            f"{path}: a .json history must be one array of op objects; write it as "
+            "[{...}, {...}] or as JSON Lines (one op object per line)"
+        )
     for index, record in enumerate(records):
         problem = field_problem(record)
         if problem:
@@ -272,12 +283,18 @@ def parse_json(text: str) -> tuple[Any, str | None]:
     except json.JSONDecodeError as error:
         where = f"line {error.lineno}, column {error.colno}"
         if error.msg == "Extra data":
-            return None, f"{where}: a second JSON value where one line must hold one object"
-        return None, f"{where}: invalid JSON ({error.msg})"
+            return None, (
+                f"{where}: a second JSON value where one line must hold one object; put each "
+                "op on its own line"
+            )
+        return None, f"{where}: invalid JSON ({error.msg}); fix the JSON there"
     except RecursionError:
-        return None, "nested too deeply to be a history (ops are flat objects)"
+        return None, (
+            "nested too deeply to be a history (ops are flat objects); flatten or drop the "
+            "nested field"
+        )
     except ValueError as error:  # e.g. an integer of more than 4300 digits
-        return None, f"a number that cannot be read ({one_line(error)})"
+        return None, f"a number that cannot be read ({one_line(error)}); shorten the number"
 
 
 def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -301,7 +318,8 @@ def _locate_error(path: Path, arrow_message: str) -> HistoryError:
             return HistoryError(f"{path}, line {number}{_column_of(problem)}")
         if not isinstance(record, dict):
             return HistoryError(
-                f"{path}, line {number}: each line must be one JSON object, got {_short(record)}"
+                f"{path}, line {number}: each line must be one JSON object, got "
+                f"{_short(record)}; {_ONE_OBJECT}"
             )
         problem = field_problem(record)
         if problem:
@@ -330,7 +348,10 @@ def field_problem(record: dict[str, Any]) -> str | None:
             continue
         kind = SCHEMA.field(name).type
         if not _fits(kind, value):
-            return f"field {name!r} must be {_describe(kind)}, got {_short(value)}"
+            return (
+                f"field {name!r} must be {_describe(kind)}, got {_short(value)}; fix the "
+                "writer or the value (docs/history-format.md lists each field's type)"
+            )
     return None
 
 

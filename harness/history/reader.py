@@ -108,8 +108,9 @@ def _read_parquet(path: Path) -> pa.Table:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as error:
         raise HistoryError(
-            f"{path}: not a readable Parquet history ({one_line(error)}); histories are .parquet, "
-            ".jsonl/.json or .partial.arrows files"
+            f"{path}: not a readable Parquet history ({one_line(error)}); give a .parquet, "
+            ".jsonl/.json or .partial.arrows history (a crashed run's .partial.arrows is read "
+            "by `harness history recover FILE`)"
         ) from None
     return _checked(conform(table, source=str(path)), path)
 
@@ -137,7 +138,7 @@ def _missing_message(path: Path) -> str:
             f"{path} does not exist, but {partial} does: the run did not finish; "
             f"run `harness history recover {partial}` to keep what it recorded"
         )
-    return f"{path} does not exist"
+    return f"{path} does not exist; check the path (a run writes runs/NAME/history.parquet)"
 
 
 __all__ = [

@@ -160,7 +160,7 @@ def first_invalid_row(table: pa.Table) -> tuple[int, str] | None:
     shown = [n for n in ("op", "id", "status", column) if n in table.column_names]
     shown = list(dict.fromkeys(shown))
     values = ", ".join(f"{n}={_value(table, n, row)!r}" for n in shown)
-    return row, f"{reason} (got {values})"
+    return row, f"{reason} (got {values}); fix the writer or drop the row"
 
 
 def _rules(table: pa.Table) -> list[tuple[pa.ChunkedArray, str, str]]:
@@ -220,8 +220,7 @@ def _value(table: pa.Table, name: str, row: int) -> object:
 def _time_rule(name: str) -> str:
     return (
         f"column {name!r} must be null or a finite number of seconds below {MAX_ABS_TIME:g} "
-        f"in magnitude (NaN, Infinity and values such as 1e308 are not times); "
-        f"fix the writer or drop the row"
+        "in magnitude (NaN, Infinity and values such as 1e308 are not times)"
     )
 
 

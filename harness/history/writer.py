@@ -37,7 +37,10 @@ class HistoryWriter:
 
     def __init__(self, path: Path, *, flush_interval: float = 1.0) -> None:
         if flush_interval <= 0:
-            raise HistoryError(f"flush_interval must be positive, got {flush_interval!r}")
+            raise HistoryError(
+                f"flush_interval must be positive seconds, got {flush_interval!r}; pass a "
+                "value such as 1.0"
+            )
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self.flush_interval = flush_interval
@@ -59,7 +62,7 @@ class HistoryWriter:
         if not FIELDS.issuperset(record):
             raise HistoryError(
                 f"history record has unknown field(s) {unknown_fields(record)}; "
-                f"the schema's fields are {sorted(FIELDS)}"
+                f"the schema's fields are {sorted(FIELDS)}: rename or drop the others"
             )
         with self._lock:
             self._raise_if_unusable()
@@ -97,7 +100,10 @@ class HistoryWriter:
         write_parquet(read_partial(self.partial, validate=False), self.path)
         self.partial.unlink()
         if self._error is not None:
-            raise HistoryError(f"a background flush of {self.partial} failed: {self._error}")
+            raise HistoryError(
+                f"a background flush of {self.partial} failed: {self._error}; the ops before "
+                f"it are in {self.path}, so check it with `harness check {self.path}`"
+            )
 
     def __enter__(self) -> HistoryWriter:
         return self
@@ -120,9 +126,16 @@ class HistoryWriter:
 
     def _raise_if_unusable(self) -> None:
         if self._closed:
-            raise HistoryError(f"cannot append to {self.path}: the history writer is closed")
+            raise HistoryError(
+                f"cannot append to {self.path}: the history writer is closed; open a new "
+                "HistoryWriter for more ops"
+            )
         if self._error is not None:
-            raise HistoryError(f"cannot append to {self.path}: a flush failed: {self._error}")
+            raise HistoryError(
+                f"cannot append to {self.path}: a flush failed: {self._error}; fix the cause "
+                f"(disk full?), then save what was written with `harness history recover "
+                f"{self.partial}`"
+            )
 
     def _sync(self) -> None:
         self._file.flush()
@@ -137,7 +150,10 @@ def _to_batch(rows: list[Mapping[str, Any]]) -> pa.RecordBatch:
             problem = field_problem(dict(row))
             if problem:
                 raise HistoryError(f"history record {dict(row)!r}: {problem}") from None
-        raise HistoryError(f"history records could not be converted: {error}") from None
+        raise HistoryError(
+            f"history records could not be converted: {error}; check each field's type "
+            "against docs/history-format.md"
+        ) from None
 
 
 __all__ = ["HistoryWriter"]

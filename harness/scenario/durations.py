@@ -37,7 +37,7 @@ def parse_duration(value: object) -> float:
     else:
         raise ValueError(f"invalid duration {_shown(value)}: {_HINT}")
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"invalid duration {_shown(value)}: must be a finite time >= 0")
+        raise ValueError(f"invalid duration {_shown(value)}: must be a finite time >= 0; {_HINT}")
     return seconds
 
 

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 MAX_FAULT_OCCURRENCES = 10_000
 MAX_SEED = 2**63 - 1
-SEED_RULE = f"a seed is a whole number from 0 to 2**63 - 1 ({MAX_SEED})"
-SCALE_RULE = "the duration scale is a finite number above 0, e.g. 0.2 for a run 5 times shorter"
+SEED_RULE = f"give a whole number from 0 to 2**63 - 1 ({MAX_SEED})"
+SCALE_RULE = "give a finite number above 0, e.g. 0.2 for a run 5 times shorter"
 
 
 def occurrences(fault: Fault, storm_duration: float) -> float:

@@ -122,13 +122,16 @@ def _expand(paths: Iterable[str | os.PathLike[str]]) -> list[tuple[FilePath, Loc
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
             if not files:
-                reason = "no scenario files (*.yaml, *.yml) in this directory"
+                reason = (
+                    "no scenario files (*.yaml, *.yml) in this directory; give the folder "
+                    "that holds them"
+                )
                 found.append((path, Located(str(path), None, None, reason)))
             found.extend((file, None) for file in files)
         elif path.exists():
             found.append((path, None))
         else:
-            reason = "no such scenario file or directory"
+            reason = "no such scenario file or directory; check the path"
             found.append((path, Located(str(path), None, None, reason)))
     return found
 
@@ -138,7 +141,9 @@ def _load(file: FilePath) -> tuple[Scenario, dict[Path, int]]:
         with file.open("rb") as stream:
             data = stream.read(MAX_BYTES + 1)
     except OSError as error:
-        reason = f"cannot read the scenario: {error.strerror or error}"
+        reason = (
+            f"cannot read the scenario: {error.strerror or error}; check that it is a readable file"
+        )
         raise located(str(file), None, reason) from None
     return _parse(decode(data, str(file)), str(file))
 
@@ -146,7 +151,12 @@ def _load(file: FilePath) -> tuple[Scenario, dict[Path, int]]:
 def _parse(text: str, source: str) -> tuple[Scenario, dict[Path, int]]:
     document, lines = read_yaml(text, source)
     if not isinstance(document, dict):
-        raise located(source, 1, "the scenario must be a YAML mapping of fields")
+        raise located(
+            source,
+            1,
+            "the scenario must be a YAML mapping of fields; start from a shipped one in "
+            "scenarios/ (name:, target:, storm:, ...)",
+        )
     return build_scenario(document, source, lines), lines
 
 

@@ -266,7 +266,8 @@ class Load(StrictModel):
         if self.users % self.workers:
             raise ValueError(
                 f"users ({self.users}) must be a multiple of workers ({self.workers}), so "
-                "every worker runs the same number of users"
+                f"every worker runs the same number of users; set users to "
+                f"{self.users + self.workers - self.users % self.workers} or change workers"
             )
         return self
 
@@ -291,7 +292,7 @@ class Expect(StrictModel):
     def _known(cls, names: list[str]) -> list[str]:
         unknown = [n for n in names if n not in ANOMALIES]
         if unknown:
-            raise ValueError(f"unknown anomaly {unknown[0]!r} (known: {', '.join(ANOMALIES)})")
+            raise ValueError(f"unknown anomaly {unknown[0]!r}; use one of {', '.join(ANOMALIES)}")
         return names
 
 

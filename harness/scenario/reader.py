@@ -50,6 +50,12 @@ _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
 _MERGE = _CORE + "merge"
 _TIMESTAMP = _CORE + "timestamp"
+_PLAIN_KEY = (
+    "a mapping key must be a plain value, not a collection; use a name, number or quoted text"
+)
+_FIX_SYNTAX = (
+    "fix the syntax there (indentation and unclosed quotes or brackets are the usual causes)"
+)
 
 
 def decode(data: bytes, source: str) -> str:
@@ -76,7 +82,12 @@ def decode(data: bytes, source: str) -> str:
 def read_yaml(text: str, source: str) -> tuple[Any, dict[Path, int]]:
     """The one YAML document of ``text`` as plain data, and the 1-based line of each path."""
     if len(text) > MAX_BYTES:
-        raise located(source, None, f"the text is longer than {MAX_BYTES:,} characters")
+        raise located(
+            source,
+            None,
+            f"the text is longer than {MAX_BYTES:,} characters; a scenario is a small text "
+            "file (split a long timeline into several scenarios)",
+        )
     composer = _Composer(source)
     yaml = YAML(typ="safe", pure=True)
     try:
@@ -86,13 +97,17 @@ def read_yaml(text: str, source: str) -> tuple[Any, dict[Path, int]]:
         mark = error.problem_mark or error.context_mark
         reason = " ".join(str(p) for p in (error.context, error.problem) if p)
         raise located(
-            source, mark.line + 1 if mark else None, f"not valid YAML: {reason}"
+            source, mark.line + 1 if mark else None, f"not valid YAML: {reason}; {_FIX_SYNTAX}"
         ) from None
     except ReaderError as error:
         line = text[: error.position].count("\n") + 1
-        raise located(source, line, f"not valid YAML: {error.reason}") from None
+        raise located(
+            source,
+            line,
+            f"not valid YAML: {error.reason}; remove the control character from that line",
+        ) from None
     except YAMLError as error:
-        raise located(source, None, f"not valid YAML: {error}") from None
+        raise located(source, None, f"not valid YAML: {error}; {_FIX_SYNTAX}") from None
     return composer.result, composer.lines
 
 
@@ -131,7 +146,11 @@ class _Composer:
         if isinstance(event, DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
-                raise self.fail(event, "a scenario file holds one YAML document; found a second")
+                raise self.fail(
+                    event,
+                    "a scenario file holds one YAML document; found a second: remove the "
+                    "'---' line, or split the documents into one file each",
+                )
         elif isinstance(event, ScalarEvent):
             self.scalar(event, yaml)
         elif isinstance(event, AliasEvent):
@@ -145,7 +164,8 @@ class _Composer:
         self.nodes += nodes
         if self.nodes > MAX_NODES:
             why = (
-                "aliases count each time they are used: this looks like an alias bomb"
+                "aliases count each time they are used: this looks like an alias bomb; "
+                "write the values out instead of nesting aliases"
                 if self.aliased
                 else "a scenario is far smaller: split it into several"
             )
@@ -189,7 +209,9 @@ class _Composer:
         except (YAMLError, ValueError, OverflowError) as error:
             reason = getattr(error, "problem", None) or str(error)
             raise self.fail(
-                event, f"cannot read {event.value[:40]!r} as {tag[len(_CORE) :]}: {reason}"
+                event,
+                f"cannot read {event.value[:40]!r} as {tag[len(_CORE) :]}: {reason}; "
+                "fix the value, or quote it to keep it as text",
             ) from None
 
     def refused_tag(self, event: Event, tag: str) -> ScenarioError:
@@ -204,7 +226,9 @@ class _Composer:
         if not merge and text in top.value:
             first = top.key_lines.get(text)
             raise self.fail(
-                event, f"not valid YAML: duplicate key {text!r} (first at line {first})"
+                event,
+                f"not valid YAML: duplicate key {text!r} (first at line {first}); "
+                "keep one of the two",
             )
         top.key, top.key_is_merge = text, merge
         top.size += 1
@@ -218,14 +242,14 @@ class _Composer:
             raise self.fail(
                 event,
                 f"not valid YAML: alias *{event.anchor} refers to no anchor defined before it "
-                "(or to a collection that contains it)",
+                "(or to a collection that contains it); define the anchor &NAME first",
             )
         value, size = self.anchors[event.anchor]
         self.aliased += size
         self.count(event, size)
         if self.is_key():
             if isinstance(value, dict | list):
-                raise self.fail(event, "a mapping key must be a plain value, not a collection")
+                raise self.fail(event, _PLAIN_KEY)
             self.set_key(event, str(value))
             return
         self.attach(event, value, size)
@@ -233,13 +257,15 @@ class _Composer:
     def start(self, event: CollectionStartEvent) -> None:
         self.count(event, 1)
         if self.is_key():
-            raise self.fail(event, "a mapping key must be a plain value, not a collection")
+            raise self.fail(event, _PLAIN_KEY)
         wanted = _CORE + ("map" if isinstance(event, MappingStartEvent) else "seq")
         if event.tag is not None and str(event.tag) not in ("!", wanted):
             raise self.refused_tag(event, str(event.tag))
         if len(self.stack) >= MAX_DEPTH:
             raise self.fail(
-                event, f"nested more than {MAX_DEPTH} levels deep; a scenario needs about 5"
+                event,
+                f"nested more than {MAX_DEPTH} levels deep; a scenario needs about 5: "
+                "check for unclosed brackets",
             )
         path = self.path_here()
         self.lines.setdefault(path, event.start_mark.line + 1)
@@ -288,7 +314,8 @@ class _Composer:
             raise located(
                 self.source,
                 line,
-                "not valid YAML: a merge key '<<' takes a mapping or a list of mappings",
+                "not valid YAML: a merge key '<<' takes a mapping or a list of mappings; "
+                "point it at an anchored mapping (<<: *NAME)",
             )
         top.merges.extend(sources)
         del top.key_lines["<<"]

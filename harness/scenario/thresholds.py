@@ -66,7 +66,7 @@ class Threshold(BaseModel):
     @classmethod
     def _known_metric(cls, metric: str) -> str:
         if metric not in KNOWN_METRICS:
-            raise ValueError(f"unknown metric {metric!r} (known: {', '.join(KNOWN_METRICS)})")
+            raise ValueError(f"unknown metric {metric!r}; use one of {', '.join(KNOWN_METRICS)}")
         return metric
 
     @classmethod
@@ -82,14 +82,20 @@ class Threshold(BaseModel):
         metric, op, raw = match.groups()
         if metric not in KNOWN_METRICS:
             raise ValueError(
-                f"unknown metric {metric!r} in threshold {text!r} (known: {', '.join(KNOWN_METRICS)})"
+                f"unknown metric {metric!r} in threshold {text!r}; use one of "
+                f"{', '.join(KNOWN_METRICS)}"
             )
         try:
             value = float(raw)
         except ValueError:
-            raise ValueError(f"threshold {text!r}: {raw!r} is not a number") from None
+            raise ValueError(
+                f"threshold {text!r}: {raw!r} is not a number; write it as e.g. 'p99_ms < 500'"
+            ) from None
         if not math.isfinite(value):
-            raise ValueError(f"threshold {text!r}: the value must be finite")
+            raise ValueError(
+                f"threshold {text!r}: the value must be finite (nan and inf never pass); give "
+                "a number such as 500"
+            )
         return cls(metric=metric, op=op, value=value)
 
     def holds(self, measured: float) -> bool:
