@@ -171,7 +171,8 @@ def _decoded(found: dict[str, str], payload: bytes, content_type: str | None) ->
     if missing:
         raise ValueError(
             f"not a harness event: CloudEvents attributes {', '.join(missing)} are missing "
-            "(was it sent by the harness?)"
+            "(was it sent by the harness?); point the consumer at a topic or queue only the "
+            "harness writes to"
         )
     get = found.get
     return DecodedEvent(

@@ -32,7 +32,10 @@ class CheckPolicy:
                 f"unknown anomaly name(s) {unknown}; known anomalies are {list(ANOMALIES)}"
             )
         if self.max_examples < 0:
-            raise ConfigError(f"max_examples must be 0 or more, got {self.max_examples!r}")
+            raise ConfigError(
+                f"max_examples (--examples) must be 0 or more, got {self.max_examples!r}; give 0 "
+                "to list no examples"
+            )
 
     @classmethod
     def default(cls) -> CheckPolicy:

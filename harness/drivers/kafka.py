@@ -76,7 +76,9 @@ class KafkaProducerConfig:
 
     def __post_init__(self) -> None:
         if self.acks not in (0, 1, "all", -1):
-            raise ConfigError(f"acks={self.acks!r} is not one of 0, 1, 'all'.")
+            raise ConfigError(
+                f"acks={self.acks!r} is not one of 0, 1, 'all'. Set acks to one of those."
+            )
         if self.enable_idempotence and self.acks not in ("all", -1):
             raise ConfigError(
                 f"enable_idempotence needs acks='all', got acks={self.acks!r}; set acks to 'all'."
@@ -162,7 +164,7 @@ class KafkaProducerDriver:
                 raise
             raise StackError(
                 f"Cannot produce to {self.config.topic!r}: its partitions are unknown ({exc!r}). "
-                "Does the topic exist?"
+                "Does the topic exist? Check the brokers with `harness stack status`."
             ) from exc
         self._partitions = sorted(found)
         loop = asyncio.get_running_loop()

@@ -27,7 +27,8 @@ def kind_of(fault: Fault) -> FaultKind:
     if not isinstance(kind, FaultKind):
         raise FaultError(
             f"The fault kind {fault.action!r} ({kind!r}) can be validated but not applied: "
-            "it is not a harness.faults.FaultKind. Make its KIND one."
+            "it is not a harness.faults.FaultKind. Make its KIND an instance of a FaultKind "
+            "subclass."
         )
     return kind
 
@@ -80,7 +81,8 @@ def undo_on_stack(
         if kind is None:
             raise FaultError(
                 f"No fault kind knows the undo {undo.action!r} (for {undo.target}); was the "
-                "journal written by another version of the harness? Repair it by hand."
+                "journal written by another version of the harness? Run `harness heal` with that "
+                "version, or repair it by hand."
             )
         if kind.run is None:
             raise FaultError(f"{undo.describe()} can only be done by the run that crashed it.")

@@ -78,13 +78,19 @@ async def resolve(
     if name in PARTITION_TARGETS:
         partition = target.partition if isinstance(target, NodeTarget) else None
         if topic is None:
-            raise FaultError(f"{name} needs a Kafka topic; this scenario has none.")
+            raise FaultError(
+                f"{name} needs a Kafka topic; this scenario has none. Set target.kafka.topic, "
+                "or name a node as the target."
+            )
         if name == FOLLOWERS_OF_PARTITION:
             return await followers_of_partition(stack, topic, partition or 0)
         return [await leader_of_partition(stack, topic, partition or 0)]
     if name == RANDOM_BROKER:
         if not brokers:
-            raise FaultError("random_broker needs Kafka brokers; this stack has none.")
+            raise FaultError(
+                "random_broker needs Kafka brokers; this stack has none. Start one with Kafka "
+                "(`harness stack up`), or name another target."
+            )
         return [rng.choice(sorted(brokers, key=lambda h: h.name))]
     if name == ALL:
         if topic is None and "rabbitmq" in stack.nodes:
@@ -99,7 +105,10 @@ async def resolve(
 def proxy_of(node: NodeHandle) -> str:
     """The Toxiproxy proxy in front of ``node``'s client listener."""
     if not node.proxy:
-        raise FaultError(f"{node.name} has no Toxiproxy proxy in front of it; it takes no toxic.")
+        raise FaultError(
+            f"{node.name} has no Toxiproxy proxy in front of it; it takes no toxic. Target a "
+            "node with a proxy (`harness stack status` lists them), or use kill or pause."
+        )
     return node.proxy
 
 

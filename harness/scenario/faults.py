@@ -144,7 +144,10 @@ def _add(kind: FaultKindSpec) -> None:
 def _kind_in(found: Any, origin: str) -> FaultKindSpec:
     kind = getattr(found, "KIND", found)
     if not isinstance(kind, FaultKindSpec):
-        raise ConfigError(f"{origin} defines no fault kind (a module needs a KIND object).")
+        raise ConfigError(
+            f"{origin} defines no fault kind (a module needs a KIND object). Define KIND as an "
+            "instance of a harness.faults.FaultKind subclass."
+        )
     return kind
 
 

@@ -122,7 +122,10 @@ def _logs(args: argparse.Namespace) -> int:
         with open(node.log_file, errors="replace") as log:
             sys.stdout.writelines(deque(log, maxlen=args.lines))
     except FileNotFoundError as error:
-        raise StackError(f"{node.name} has no log yet at {node.log_file}.") from error
+        raise StackError(
+            f"{node.name} has no log yet at {node.log_file}. Start the stack with "
+            "`harness stack up`, then look again."
+        ) from error
     return 0
 
 

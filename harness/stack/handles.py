@@ -116,7 +116,10 @@ class NodeHandle:
     def start(self) -> None:
         """Start the node's command (used by ``restart`` and by the backend's ``up``)."""
         if self.is_alive():
-            raise StackError(f"{self.name} is already running (pid {self.state.pid}).")
+            raise StackError(
+                f"{self.name} is already running (pid {self.state.pid}). Stop it first, or use "
+                "it as it is (`harness stack status` shows it)."
+            )
         pid = process.spawn(
             self.state.argv, self.state.env, Path(self.state.cwd), Path(self.state.log_file)
         )

@@ -153,7 +153,10 @@ def format_storage(nodes: list[NodeState], libs: Path, cluster_id: str) -> None:
         if proc.returncode != 0:
             failures.append(f"{node.name}: {out.strip()[-2000:]}")
     if failures:
-        raise StackError("Formatting Kafka storage failed:\n" + "\n".join(failures))
+        raise StackError(
+            "Formatting Kafka storage failed; fix the cause shown below and run "
+            "`harness stack up` again:\n" + "\n".join(failures)
+        )
 
 
 __all__ = ["format_storage", "new_cluster_id", "prepare_node", "server_properties"]

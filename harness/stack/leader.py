@@ -49,7 +49,10 @@ async def _metadata(bootstrap: list[str], topics: list[str] | None = None) -> Cl
         cluster = ClusterMetadata()
         cluster.update_metadata(response)
         return cluster
-    raise StackError(f"No broker answered a metadata request ({'; '.join(problems)}).")
+    raise StackError(
+        f"No broker answered a metadata request ({'; '.join(problems)}). Check the brokers "
+        "with `harness stack status`."
+    )
 
 
 async def partition_leaders(
@@ -72,7 +75,8 @@ async def partition_leaders(
         await asyncio.sleep(0.5)
     raise StackError(
         f"Topic {topic!r} has no leader for every partition after {timeout:.0f}s "
-        f"(last seen: {last or 'no partitions'}). Does the topic exist, and are brokers up?"
+        f"(last seen: {last or 'no partitions'}). Does the topic exist, and are brokers up? "
+        "Check with `harness stack status`."
     )
 
 
@@ -96,7 +100,10 @@ async def leader_of_partition(
     """The node handle of the broker that leads ``topic``/``partition`` now."""
     leaders = await partition_leaders(live_bootstrap(stack), topic, timeout)
     if partition not in leaders:
-        raise StackError(f"Topic {topic!r} has no partition {partition} (it has {len(leaders)}).")
+        raise StackError(
+            f"Topic {topic!r} has no partition {partition!r} (it has {len(leaders)}). Use a "
+            f"partition from 0 to {len(leaders) - 1}, or give the topic more partitions."
+        )
     return stack.nodes[layout.kafka_node_name(leaders[partition])]
 
 
@@ -110,7 +117,10 @@ async def followers_of_partition(
     table = getattr(cluster, "_partitions", {}).get(topic, {})
     replicas = getattr(table.get(partition), "replicas", None)
     if replicas is None:
-        raise StackError(f"The cluster's metadata lists no replicas for {topic!r}/{partition}.")
+        raise StackError(
+            f"The cluster's metadata lists no replicas for {topic!r}/{partition}. Check that the "
+            "topic exists and its brokers run (`harness stack status`)."
+        )
     names = [layout.kafka_node_name(int(r)) for r in replicas]
     return [stack.nodes[n] for n in names if n != leader.name and n in stack.nodes]
 

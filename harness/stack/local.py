@@ -98,7 +98,8 @@ def plan(brokers: int, with_rabbitmq: bool, artifacts: Artifacts, run_dir: Path)
 def check_brokers(brokers: int) -> None:
     if not 1 <= brokers <= layout.MAX_KAFKA_BROKERS:
         raise StackError(
-            f"--kafka-brokers must be between 1 and {layout.MAX_KAFKA_BROKERS}, got {brokers}."
+            f"--kafka-brokers must be between 1 and {layout.MAX_KAFKA_BROKERS}, got {brokers!r}. "
+            "Give a count in that range."
         )
 
 

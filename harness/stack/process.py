@@ -93,7 +93,10 @@ def wait_until(
         if condition():
             return
         if time.monotonic() >= deadline:
-            raise StackError(f"Timed out after {timeout:.0f}s waiting for {what}.")
+            raise StackError(
+                f"Timed out after {timeout:.0f}s waiting for {what}. Check the nodes with "
+                "`harness stack status` and their logs with `harness stack logs NAME`."
+            )
         time.sleep(interval)
 
 

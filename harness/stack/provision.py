@@ -105,7 +105,10 @@ def _stream(argv: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
             count += 1
             _say(f"  {what} [{count}] {item}")
     if proc.wait() != 0:
-        raise StackError(f"Provisioning {what} failed:\n" + "\n".join(tail))
+        raise StackError(
+            f"Provisioning {what} failed; fix the cause shown below (network, disk space?) "
+            "and run `harness stack provision` again:\n" + "\n".join(tail)
+        )
 
 
 def provision_kafka(version: str = layout.KAFKA_VERSION) -> Path:

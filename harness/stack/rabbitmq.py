@@ -112,7 +112,8 @@ def ctl(node: NodeState, *args: str, timeout: float = 60.0) -> str:
                          f"see `harness stack logs {node.name}`") from exc  # fmt: skip
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip()[-500:]
-        raise StackError(f"rabbitmqctl {' '.join(args)} failed (exit {done.returncode}): {detail}")
+        raise StackError(f"rabbitmqctl {' '.join(args)} failed (exit {done.returncode}): {detail}; "
+                         f"see `harness stack logs {node.name}`")  # fmt: skip
     return done.stdout
 
 

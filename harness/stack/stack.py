@@ -50,7 +50,10 @@ class Stack:
         """Re-read the state file (after another process restarted the stack)."""
         fresh = load_state(self.path)
         if fresh is None:
-            raise StackError(f"The stack recorded in {self.path} is gone (was it taken down?).")
+            raise StackError(
+                f"The stack recorded in {self.path} is gone (was it taken down?). Start it "
+                "again with `harness stack up`."
+            )
         self.state = fresh
         self._build_handles()
 
@@ -69,7 +72,10 @@ class Stack:
     @property
     def rabbitmq_url(self) -> str:
         if not self.state.rabbitmq_url:
-            raise StackError("This stack runs no RabbitMQ; bring it up without --no-rabbitmq.")
+            raise StackError(
+                "This stack runs no RabbitMQ; run `harness stack down`, then `harness stack up` "
+                "without --no-rabbitmq."
+            )
         return self.state.rabbitmq_url
 
     @property
@@ -87,13 +93,19 @@ class Stack:
         """The handle of the Kafka node with ``node.id`` ``node_id``."""
         name = layout.kafka_node_name(node_id)
         if name not in self.nodes:
-            raise StackError(f"No Kafka node {node_id} in this stack (it has {list(self.nodes)}).")
+            raise StackError(
+                f"No Kafka node {node_id!r} in this stack (it has {list(self.nodes)}). Use one of "
+                "those, or start more brokers with `harness stack up --kafka-brokers N`."
+            )
         return self.nodes[name]
 
     def node(self, name: str) -> NodeHandle:
         every = {**self.nodes, **self.services}
         if name not in every:
-            raise StackError(f"No node named {name!r}; this stack has {sorted(every)}.")
+            raise StackError(
+                f"No node named {name!r}; this stack has {sorted(every)}. Use one of those names "
+                "(`harness stack status` lists them)."
+            )
         return every[name]
 
     def heal_processes(self, timeout: float = 120.0) -> list[str]:

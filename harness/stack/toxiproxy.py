@@ -120,7 +120,9 @@ def toxic_body(
 ) -> dict[str, Any]:
     """The JSON body that creates a toxic."""
     if not 0.0 <= toxicity <= 1.0:
-        raise FaultError(f"toxicity must be within [0, 1], got {toxicity!r}.")
+        raise FaultError(
+            f"toxicity must be within [0, 1], got {toxicity!r}. Give a fraction such as 0.5."
+        )
     body: dict[str, Any] = {
         "type": str(spec.type),
         "stream": str(Stream(stream)),
@@ -178,7 +180,8 @@ class ToxiproxyClient:
         if response.status_code >= 400:
             raise FaultError(
                 f"Toxiproxy at {self.url} refused {method} {path}: HTTP "
-                f"{response.status_code} {_error_text(response)}"
+                f"{response.status_code} {_error_text(response)}. Check its proxies with "
+                "`harness stack status`; `harness heal` removes toxics a run left behind."
             )
         return response.json() if response.content else None
 
