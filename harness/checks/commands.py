@@ -1,4 +1,9 @@
-"""``harness check HISTORY [--format text|json] [--allow NAME ...] [--deny NAME ...]``."""
+"""``harness check HISTORY [--format text|json] [--allow NAME ...] [--deny NAME ...]``.
+
+With ``--format json`` stdout always holds one strict JSON document: the result, or
+``{"valid": null, "error": "..."}`` when the history is unusable (exit 2; the error is also the
+one line on stderr).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from harness.checks.core import check_file
 from harness.checks.model import ANOMALIES
 from harness.checks.policy import CheckPolicy
 from harness.checks.text import render
+from harness.errors import HarnessError
+from harness.safety import redact_text
 
 EXIT_VALID, EXIT_ANOMALIES = 0, 1
 
@@ -48,7 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     policy = CheckPolicy(max_examples=args.examples).allowing(args.allow).denying(args.deny)
-    result = check_file(args.history, policy)
+    try:
+        result = check_file(args.history, policy)
+    except HarnessError as error:
+        if args.format == "json":  # a tool reading stdout gets a document even when unusable
+            print(json.dumps({"valid": None, "error": redact_text(str(error))}, indent=2))
+        raise
     if args.format == "json":
         print(json.dumps(result.to_json(), indent=2, allow_nan=False))
     else:

@@ -64,8 +64,11 @@ def assert_law(path: Path) -> int:
         assert str(path) in err or path.name in err, err
     json_code, json_out, json_err = run_check(path, "json")
     assert json_code == code, (json_code, code, json_err)
-    if code != 2:
-        parsed = json.loads(json_out, parse_constant=_no_constants)
+    parsed = json.loads(json_out, parse_constant=_no_constants)  # a document even on exit 2
+    if code == 2:
+        assert parsed["valid"] is None and parsed["error"], parsed
+        assert len(json_err.strip().splitlines()) == 1, json_err
+    else:
         assert parsed["valid"] is (code == 0)
     return code
 
