@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from harness.errors import HistoryError
-from harness.history.jsonl import read_jsonl
+from harness.history import read_jsonl
 from harness.history.reader import PARTIAL_SUFFIX, not_a_file, read_history
 from harness.history.schema import (
     OPS,

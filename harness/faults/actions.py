@@ -16,7 +16,7 @@ from harness import clock
 from harness.errors import FaultError
 from harness.faults.healing import Repairs, Undo, Undoer, undo_kinds
 from harness.faults.kind import ActiveFault, ConsumerControl, FaultContext, FaultKind
-from harness.scenario.faults import Fault
+from harness.scenario import Fault
 from harness.stack import Stack
 from harness.stack.toxiproxy import ToxiproxyClient
 

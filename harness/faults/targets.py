@@ -18,8 +18,7 @@ from pydantic import Field
 
 from harness.errors import FaultError
 from harness.scenario.base import Problem, StrictModel
-from harness.stack import NodeHandle, Stack
-from harness.stack.leader import followers_of_partition, leader_of_partition
+from harness.stack import NodeHandle, Stack, followers_of_partition, leader_of_partition
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from harness import clock
 from harness.faults.actions import ActiveFault, FaultContext, apply, heal
-from harness.scenario.faults import Fault
+from harness.scenario import Fault
 
 
 class Recorder(Protocol):

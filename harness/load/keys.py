@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.scenario.models import Distribution, Keys
+from harness.scenario import Distribution, Keys
 
 DEFAULT_ZIPF_S = 1.1
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.scenario.models import Payload
+from harness.scenario import Payload
 
 _ALPHABET = np.frombuffer(
     b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", np.uint8

@@ -24,9 +24,8 @@ import math
 
 import numpy as np
 
-from harness.scenario.models import Rate, Shape
+from harness.scenario import Rate, Shape, expected_count
 from harness.scenario.rates import EPS as _EPS
-from harness.scenario.rates import expected_count
 
 
 def intended_offsets(rate: Rate, duration: float, rng: np.random.Generator) -> np.ndarray:

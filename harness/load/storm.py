@@ -28,7 +28,7 @@ from harness.events import Event
 from harness.load.keys import key_indices, key_names, sequence_numbers
 from harness.load.payloads import PayloadFactory, payload_sizes
 from harness.load.schedule import intended_offsets
-from harness.scenario.models import Poison, StormSpec
+from harness.scenario import Poison, StormSpec
 
 # Duplicates repeat one of the most recent originals, as a retrying producer would.
 DUPLICATE_WINDOW = 1000

@@ -20,8 +20,8 @@ import numpy as np
 
 from harness.errors import ConfigError
 from harness.events import Event
+from harness.load import Storm
 from harness.load.payloads import PayloadFactory
-from harness.load.storm import Storm
 
 DEFAULT_MAX_BATCH = 512
 

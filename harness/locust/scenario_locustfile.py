@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from harness.load.storm import Storm, build_storm
+from harness.load import Storm, build_storm
 from harness.locust.plan import Plan, StormPlan, user_share
 from harness.locust.runner import PLAN_ENV, LocustPlan
 from harness.locust.users import KafkaUser, RabbitMQUser
-from harness.scenario.models import StormSpec
+from harness.scenario import StormSpec
 
 PLAN = LocustPlan.read(os.environ[PLAN_ENV])
 

@@ -28,12 +28,9 @@ from urllib.parse import urlsplit
 
 from harness import clock
 from harness.errors import HarnessError, StackError
-from harness.faults.actions import FaultContext, undo_on_stack
-from harness.faults.healing import Healer, Journal
-from harness.faults.timeline import Timeline
+from harness.faults import FaultContext, Healer, Journal, Timeline, undo_on_stack
 from harness.history import HistoryWriter
-from harness.load.pacer import Pacer
-from harness.load.storm import Storm, build_storm
+from harness.load import Pacer, Storm, build_storm
 from harness.run.clients import Clients, build_clients
 from harness.safety import check_address, check_target
 from harness.scenario import Scenario

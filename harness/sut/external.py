@@ -22,7 +22,7 @@ from pathlib import Path
 from harness import clock
 from harness.drivers import Recorder, create_topic, delete_topic
 from harness.errors import ConfigError, HarnessError
-from harness.faults.healing import Journal
+from harness.faults import Journal
 from harness.safety import check_address
 from harness.scenario import Scenario, SutMode
 from harness.stack import Stack

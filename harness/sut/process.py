@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness import clock
 from harness.errors import HarnessError
-from harness.faults.healing import Journal, Undo
+from harness.faults import Journal, Undo
 from harness.stack.process import start_ticks
 
 LOG_TAIL_LINES = 12
