@@ -50,12 +50,14 @@ def record_time(timestamp_ms: int | None, arrival: float, wall_offset: float) ->
 
 def to_message(record: Any, arrival: float, wall_offset: float) -> StreamMessage:
     """A ``StreamMessage`` of one aiokafka ``ConsumerRecord``."""
+    stamp = record.timestamp
+    t = (
+        arrival
+        if stamp is None or stamp <= NO_TIMESTAMP
+        else min(stamp / 1000.0 - wall_offset, arrival)
+    )
     return StreamMessage(
-        headers=kafka_headers(record.headers),
-        body=record.value or b"",
-        t=record_time(record.timestamp, arrival, wall_offset),
-        partition=record.partition,
-        offset=record.offset,
+        kafka_headers(record.headers), record.value or b"", t, record.partition, record.offset
     )
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness.scenario.observe import CLOUDEVENTS_ID_HEADERS
+
 log = logging.getLogger(__name__)
 
 LOGGED_UNREADABLE = 5
@@ -35,7 +37,7 @@ REASON_HEADERS = (
 Header = bytes | str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StreamMessage:
     """One message a service wrote, as a reader took it.
 
@@ -56,7 +58,32 @@ class StreamMessage:
 class IdLike(Protocol):
     """What ``MessageRows`` needs of an ``IdField``."""
 
+    header: str | None
+    jsonpath: str | None
+
     def extract(self, headers: Mapping[str, Header], body: bytes) -> str | None: ...
+
+
+IdReader = Callable[[Mapping[str, Header], bytes], "str | None"]
+
+
+def id_reader(id_field: IdLike) -> IdReader:
+    """``id_field.extract`` with its header names worked out once, not per message: the same
+    answer for every message (a law the unit tests fuzz), at a fraction of the cost on a
+    stream of tens of thousands of messages a second."""
+    if id_field.jsonpath is not None:
+        return id_field.extract
+    named = id_field.header
+    wanted = frozenset(n.lower() for n in ((named,) if named else CLOUDEVENTS_ID_HEADERS))
+
+    def read(headers: Mapping[str, Header], body: bytes) -> str | None:
+        for name, value in headers.items():
+            if value is not None and (name in wanted or name.lower() in wanted):
+                text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+                return text or None
+        return None if named else id_field.extract({}, body)
+
+    return read
 
 
 Record = Callable[..., None]
@@ -135,7 +162,7 @@ class MessageRows:
         what: str,
         fields: Callable[[StreamMessage], dict[str, Any]] = where,
     ) -> None:
-        self._id = id_field
+        self._id = id_reader(id_field)
         self._record = record
         self._fields = fields
         self.what = what
@@ -147,7 +174,7 @@ class MessageRows:
         """Record ``message``; False (counted, maybe logged) when it names no id."""
         self.read += 1
         try:
-            event_id = self._id.extract(message.headers, message.body)
+            event_id = self._id(message.headers, message.body)
         except Exception as exc:  # a setting the message does not fit must not stop the reader
             event_id = None
             problem = f"reading its id failed ({exc!r})"
@@ -180,11 +207,13 @@ class MessageRows:
 
 __all__ = [
     "LOGGED_UNREADABLE",
+    "IdReader",
     "MessageRows",
     "StreamMessage",
     "amqp_death_reason",
     "amqp_headers",
     "dead_letter_fields",
+    "id_reader",
     "kafka_headers",
     "where",
 ]

@@ -28,6 +28,7 @@ from harness.observe.streams import (
     StreamMessage,
     amqp_headers,
     dead_letter_fields,
+    id_reader,
     kafka_headers,
 )
 from harness.scenario.observe import IdField
@@ -153,6 +154,24 @@ def test_any_record_is_either_one_row_or_one_unreadable(headers, value, id_field
     assert len(sink.rows) + rows.unreadable == 1 == rows.read
     for row in sink.rows:
         assert isinstance(row["id"], str) and row["id"]
+
+
+@given(
+    st.dictionaries(
+        st.one_of(header_names, st.sampled_from(["ce_id", "CE_ID", "ce-id", "Ce-Id", "key"])),
+        st.one_of(st.none(), st.binary(max_size=12), st.text(max_size=12)),
+        max_size=6,
+    ),
+    st.one_of(
+        st.binary(max_size=60),
+        st.builds(lambda v: json.dumps({"id": v}).encode(), st.one_of(ids, st.integers())),
+    ),
+    st.sampled_from(
+        [IdField(), IdField(header="ce_id"), IdField(header="X-Order"), IdField(jsonpath="$.id")]
+    ),
+)
+def test_the_compiled_id_reader_answers_as_the_id_field_does(headers, body, id_field) -> None:
+    assert id_reader(id_field)(headers, body) == id_field.extract(headers, body)
 
 
 # --- the rows ---------------------------------------------------------------------------------

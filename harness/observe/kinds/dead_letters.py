@@ -26,7 +26,7 @@ DLQ_PARTITIONS = 1
 """Partitions of a DLQ topic the source has to create (the run's own has one)."""
 
 
-class DeadLetters(Source):
+class DeadLetters(Source[DeadLetterSource]):
     """The run's DLQ, read from outside."""
 
     kind = "dead_letters"
@@ -34,7 +34,6 @@ class DeadLetters(Source):
 
     def __init__(self, name: str, settings: DeadLetterSource, ctx: ObserveContext) -> None:
         super().__init__(name, settings, ctx)
-        self.settings: DeadLetterSource = settings
         noun = "dead-letter topic" if ctx.target_kind == "kafka" else "dead-letter queue"
         self.rows = MessageRows(
             settings.id, self.record, what=f"{noun} of source {name!r}", fields=dead_letter_fields

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 DELETE_TIMEOUT_S = 30.0
 
 
-class Output(Source):
+class Output(Source[OutputSource]):
     """The service's output topic or queue, read from outside."""
 
     kind = "output"
@@ -40,7 +40,6 @@ class Output(Source):
 
     def __init__(self, name: str, settings: OutputSource, ctx: ObserveContext) -> None:
         super().__init__(name, settings, ctx)
-        self.settings: OutputSource = settings
         if settings.kafka is not None:
             self.channel = f"{settings.kafka.topic}-{ctx.run_id}"
             what = f"output topic of source {name!r}"
