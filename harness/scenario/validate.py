@@ -271,8 +271,13 @@ def _expect(s: Scenario) -> Iterator[Problem]:
     for name in sorted(set(expect.finds) & set(expect.clean)):
         yield Problem(("expect",), f"{name!r} is in both 'finds' and 'clean'")
     wants_dlq = {"dlq_missing", "dlq_unexpected"} & set(expect.finds + expect.clean)
-    has_dlq = (s.target.kafka is not None and s.target.kafka.dead_letter_topic) or (
-        s.target.rabbitmq is not None and s.target.rabbitmq.dead_letter_queue
+    has_dlq = (
+        (s.target.kafka is not None and s.target.kafka.dead_letter_topic)
+        or (s.target.rabbitmq is not None and s.target.rabbitmq.dead_letter_queue)
+        # an external command on Kafka is always handed one (HARNESS_DLQ_TOPIC), and a
+        # dead_letters source reads the run's own
+        or (s.target.kafka is not None and not s.system_under_test.is_builtin)
+        or any(entry.kind == "dead_letters" for entry in s.observe)
     )
     if wants_dlq and not has_dlq:
         where = (
