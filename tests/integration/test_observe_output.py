@@ -13,21 +13,35 @@ with partition and offset once it is durable):
 - correct mode under the same crashes: no anomaly, one output per order;
 - a service that only *says* it dead-lettered (it reports dead letters, writes none) is
   caught by ``dlq_missing`` once the DLQ is read, and believed when it is not.
+
+Then the sources on their own, with the test playing the service: a RabbitMQ output queue
+(declared, read to the end, deleted), a RabbitMQ dead-letter queue fed by rejects through the
+dead-letter exchange, and a Kafka output whose aborted transaction is not an effect.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pika
+import pika.exceptions
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from harness.drivers import AmqpTarget, ListRecorder, declare_topology, delete_blocking
+from harness.observe import ObserveContext
+from harness.observe.kinds.dead_letters import DeadLetters
+from harness.observe.kinds.output import Output
+from harness.scenario.observe import DeadLetterSource, OutputSource
 from harness.stack import Stack
 
 pytestmark = pytest.mark.integration
@@ -192,3 +206,142 @@ def test_dead_letters_reported_but_never_written_are_caught_when_the_dlq_is_read
     for summary in (caught, believed):
         assert summary["anomalies"]["missing_effect"] == 0
         assert summary["counts"]["effects"] == summary["counts"]["sends_ok"] - poison
+
+
+# --- the sources on their own, against the real brokers ----------------------------------------
+
+
+def context(stack: Stack, tmp_path: Path, kind: str, dead_letters: str = "unused.dlq"):
+    return ObserveContext(
+        stack=stack,
+        run_id=uuid.uuid4().hex[:8],
+        recorder=ListRecorder(),
+        work_dir=tmp_path,
+        state_dir=tmp_path,
+        target_kind=kind,
+        destination="unused",
+        dead_letters=dead_letters,
+        replication_factor=1,
+    )
+
+
+def publish(target: AmqpTarget, messages: list[tuple[dict[str, Any], bytes]]) -> None:
+    """Publish as a service would: the default exchange, routed by queue name, confirmed."""
+    connection = pika.BlockingConnection(target.parameters())
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        for headers, body in messages:
+            props = pika.BasicProperties(headers=headers, delivery_mode=2)
+            channel.basic_publish("", target.queue, body, props)
+    finally:
+        connection.close()
+
+
+def queue_exists(target: AmqpTarget) -> bool:
+    connection = pika.BlockingConnection(target.parameters())
+    try:
+        connection.channel().queue_declare(target.queue, passive=True)
+        return True
+    except pika.exceptions.ChannelClosedByBroker:
+        return False
+    finally:
+        if connection.is_open:
+            connection.close()
+
+
+async def test_a_rabbitmq_output_queue_is_declared_read_to_the_end_and_deleted(
+    stack: Stack, tmp_path: Path
+) -> None:
+    ctx = context(stack, tmp_path, "rabbitmq")
+    source = Output("output", OutputSource(rabbitmq={"queue": "it-out"}, env="OUT_QUEUE"), ctx)
+    await source.start()
+    try:
+        queue = source.env()["OUT_QUEUE"]
+        assert queue == f"it-out-{ctx.run_id}"
+        target = AmqpTarget.from_url(stack.rabbitmq_url, queue, dead_letter=False)
+        outputs = [({"ce-id": f"o-{i}"}, b'{"status":"accepted"}') for i in range(300)]
+        outputs.append(({"ce-id": "o-7"}, b"{}"))  # written twice
+        outputs.append(({"x-other": "1"}, b"no id anywhere"))
+        await asyncio.to_thread(publish, target, outputs)
+        assert await source.drain(30)
+    finally:
+        await source.stop()
+
+    rows = ctx.recorder.of("effect")
+    assert Counter(r["id"] for r in rows) == Counter([f"o-{i}" for i in range(300)] + ["o-7"])
+    assert {r["source"] for r in rows} == {"observe:output"}
+    assert {r["queue"] for r in rows} == {queue}
+    assert source.stats()["unreadable"] == 1
+    assert source.stats()["observed"] == 301
+    assert not await asyncio.to_thread(queue_exists, target)
+
+
+def reject_all(target: AmqpTarget, n: int) -> None:
+    """Consume ``n`` messages from ``target.queue`` and reject each (requeue=False): a
+    service dead-lettering through the queue's dead-letter exchange."""
+    connection = pika.BlockingConnection(target.parameters())
+    try:
+        channel = connection.channel()
+        rejected = 0
+        while rejected < n:
+            method, _, _ = channel.basic_get(target.queue)
+            if method is None:
+                connection.sleep(0.05)
+                continue
+            channel.basic_reject(method.delivery_tag, requeue=False)
+            rejected += 1
+    finally:
+        connection.close()
+
+
+async def test_rabbitmq_dead_letters_are_read_from_the_dead_letter_queue(
+    stack: Stack, tmp_path: Path
+) -> None:
+    queue = f"it-dlq-{uuid.uuid4().hex[:8]}"
+    target = AmqpTarget.from_url(stack.rabbitmq_url, queue)  # with <queue>.dlx -> <queue>.dlq
+    await declare_topology(target)
+    ctx = context(stack, tmp_path, "rabbitmq", dead_letters=target.dlq)
+    source = DeadLetters("dead-letters", DeadLetterSource(), ctx)
+    await source.start()
+    try:
+        poison = [({"ce-id": f"p-{i}"}, b"POISON") for i in range(20)]
+        await asyncio.to_thread(publish, AmqpTarget.from_url(stack.rabbitmq_url, queue), poison)
+        await asyncio.to_thread(reject_all, target, len(poison))
+        assert await source.drain(30)
+    finally:
+        await source.stop()
+        await asyncio.to_thread(delete_blocking, target)
+
+    rows = ctx.recorder.of("dead_letter")
+    assert sorted(r["id"] for r in rows) == sorted(f"p-{i}" for i in range(20))
+    assert {(r["queue"], r["reason"], r["source"]) for r in rows} == {
+        (target.dlq, "rejected", "observe:dead-letters")
+    }
+
+
+async def test_kafka_outputs_of_aborted_transactions_are_not_effects(
+    stack: Stack, tmp_path: Path
+) -> None:
+    ctx = context(stack, tmp_path, "kafka")
+    source = Output("output", OutputSource(kafka={"topic": "it-txn"}, env="OUT_TOPIC"), ctx)
+    await source.start()
+    topic = source.env()["OUT_TOPIC"]
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.kafka_bootstrap_servers, transactional_id=f"it-{ctx.run_id}"
+    )
+    await producer.start()
+    try:
+        async with producer.transaction():
+            await producer.send_and_wait(topic, b"{}", headers=[("ce_id", b"kept")])
+        await producer.begin_transaction()
+        await producer.send_and_wait(topic, b"{}", headers=[("ce_id", b"aborted")])
+        await producer.abort_transaction()  # the topic now ends in an abort marker
+        assert await source.drain(30)
+    finally:
+        await producer.stop()
+        await source.stop()
+
+    assert [(r["id"], r["partition"], r["offset"]) for r in ctx.recorder.of("effect")] == [
+        ("kept", 0, 0)
+    ]

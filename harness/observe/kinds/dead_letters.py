@@ -64,6 +64,7 @@ class DeadLetters(Source[DeadLetterSource]):
     async def drain(self, timeout_s: float) -> bool:
         if self._reader is None:
             return True
+        self._reader.raise_if_unsafe()  # a broker off loopback was refused: say so at the end
         return await self._reader.catch_up(timeout_s)
 
     def raise_if_unsafe(self) -> None:
