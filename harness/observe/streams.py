@@ -80,7 +80,9 @@ def id_reader(id_field: IdLike) -> IdReader:
         for name, value in headers.items():
             if value is not None and (name in wanted or name.lower() in wanted):
                 text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-                return text or None
+                if text:
+                    return text
+                break  # the first named header decides; an empty one names no id
         return None if named else id_field.extract({}, body)
 
     return read

@@ -15,6 +15,7 @@ creates it if it is missing and never deletes it.
 from __future__ import annotations
 
 from harness.drivers import AmqpTarget, create_topic
+from harness.errors import ConfigError
 from harness.observe.context import ObserveContext
 from harness.observe.kafka_stream import KafkaTopicReader
 from harness.observe.rabbitmq_stream import RabbitQueueReader
@@ -34,13 +35,22 @@ class DeadLetters(Source[DeadLetterSource]):
 
     def __init__(self, name: str, settings: DeadLetterSource, ctx: ObserveContext) -> None:
         super().__init__(name, settings, ctx)
-        noun = "dead-letter topic" if ctx.target_kind == "kafka" else "dead-letter queue"
+        self._noun = "topic" if ctx.target_kind == "kafka" else "queue"
         self.rows = MessageRows(
-            settings.id, self.record, what=f"{noun} of source {name!r}", fields=dead_letter_fields
+            settings.id,
+            self.record,
+            what=f"dead-letter {self._noun} of source {name!r}",
+            fields=dead_letter_fields,
         )
         self._reader: KafkaTopicReader | RabbitQueueReader | None = None
 
     async def start(self) -> None:
+        if not self.ctx.dead_letters:
+            raise ConfigError(
+                f"The {self.describe()} has no dead-letter {self._noun} to read: this run's "
+                f"{self.ctx.target_kind} target hands the service none. Remove the dead_letters "
+                "entry from observe:, or give the target a dead-letter destination."
+            )
         if self.ctx.target_kind == "kafka":
             bootstrap = self.ctx.stack.kafka_bootstrap_servers
             await create_topic(
