@@ -11,12 +11,9 @@ from harness.checks import delivery, dlq, idempotency, log, ordering, verdict
 from harness.checks.facts import id_facts
 from harness.checks.frame import Prepared, prepare, prepare_file
 from harness.checks.latency import latency_report
-from harness.checks.model import ANOMALIES, CheckResult, Finding
+from harness.checks.model import ANOMALIES, DELIVERY_CHECKS, CheckResult, Finding
 from harness.checks.policy import CheckPolicy
 from harness.errors import HistoryError
-
-DELIVERY_CHECKS = ("lost", "duplicate_delivery", "out_of_order", "recovered")
-"""Checks of what a consumer received; they need its deliveries, which a black box hides."""
 
 
 def check(history: pd.DataFrame | pa.Table, policy: CheckPolicy | None = None) -> CheckResult:

@@ -16,6 +16,9 @@ import numpy as np
 
 from harness.vocabulary import ANOMALIES
 
+DELIVERY_CHECKS = ("lost", "duplicate_delivery", "out_of_order", "recovered")
+"""Checks of what a consumer received; they need its deliveries, which a black box hides."""
+
 
 class Guarantee(StrEnum):
     """A guarantee a run observed, for deliveries or for effects (see ``verdict``)."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from harness.checks.model import CheckResult
+from harness.checks.model import DELIVERY_CHECKS, CheckResult
 
 
 def render(result: CheckResult) -> str:
     """A short readable summary: verdict, anomalies with examples, counts, latency."""
     verdict = "VALID" if result.valid else "INVALID"
     lines = [
-        f"{verdict}  delivery guarantee: {result.delivery_guarantee or 'n/a (nothing sent)'}; "
+        f"{verdict}  delivery guarantee: {result.delivery_guarantee or _no_delivery(result)}; "
         f"effect guarantee: {result.effect_guarantee or 'n/a (no effect ops)'}"
     ]
     if result.invalidating:
@@ -37,7 +37,15 @@ def _cell(value: float | None) -> str:
     return f"{'-':>10}" if value is None else f"{value:>10.3f}"
 
 
+def _no_delivery(result: CheckResult) -> str:
+    if "lost" in result.skipped:
+        return "n/a (black box: deliveries not observed)"
+    return "n/a (nothing sent)"
+
+
 def _missing_input(name: str) -> str:
+    if name in DELIVERY_CHECKS:
+        return "deliveries: the service was observed from outside"
     return "effect ops" if "effect" in name else "poison sends or dead_letter ops"
 
 

@@ -48,6 +48,7 @@ def render(view: RunView, charts: Mapping[str, bytes]) -> str:
         [
             banner(view),
             figures(view),
+            sources_section(view),
             fault_strip(view),
             chart_section(charts),
             impact_section(view.impacts),
@@ -128,7 +129,7 @@ def figures(view: RunView) -> str:
     tiles = [
         ("sent", _count(counts.get("sends")), ""),
         ("acknowledged", _count(counts.get("sends_ok")), ""),
-        ("received", _count(counts.get("deliveries")), ""),
+        _received_tile(counts),
         ("lost", _count(anomalies.get("lost")), "bad" if anomalies.get("lost") else "good"),
         ("duplicated", _count(duplicated), "warn" if duplicated else "good"),
         ("p50", ms_text(e2e.get("p50_ms")), ""),
@@ -145,6 +146,31 @@ def figures(view: RunView) -> str:
     return (
         f'<section class="tiles">{cells}</section><p class=note>Latency tiles: end to end '
         "from the intended send time (coordinated-omission corrected).</p>"
+    )
+
+
+def _received_tile(counts: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Deliveries, or in a black-box run (nothing reports deliveries) the effects observed."""
+    if not counts.get("deliveries") and counts.get("effects"):
+        return ("effects", _count(counts.get("effects")), "")
+    return ("received", _count(counts.get("deliveries")), "")
+
+
+def sources_section(view: RunView) -> str:
+    """Who recorded what: the harness, the service's reports, each observation source."""
+    if view.sources.empty:
+        return ""
+    rows = "".join(
+        f"<tr><td>{esc(r.source)}</td><td>{esc(r.op)}</td><td class=num>{_count(r.rows)}</td>"
+        f"<td>{'set aside: an observed source watched this op' if r.set_aside else 'counted'}"
+        "</td></tr>"
+        for r in view.sources.itertuples()
+    )
+    return (
+        "<section><h2>Who recorded what</h2><table><tr><th>source</th><th>op</th>"
+        f"<th>rows</th><th>checks</th></tr>{rows}</table><p class=note>harness: its own "
+        "drivers; report: what the service reported about itself; observe:NAME: what a "
+        "black-box source saw (docs/history-format.md).</p></section>"
     )
 
 

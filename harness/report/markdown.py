@@ -49,9 +49,20 @@ def render(view: RunView, report_name: str = "report.html") -> str:
     facts.append(f"storm {view.storm_s:.1f} s")
     lines += [" · ".join(facts), ""]
     lines += _conditions(summary) + _figures(summary) + _anomalies(summary)
+    lines += _sources(view)
     lines += _impacts(view.impacts)
     lines.append(f"Full report: {code(view.run_dir / report_name)}")
     return "\n".join(lines) + "\n"
+
+
+def _sources(view: RunView) -> list[str]:
+    if view.sources.empty:
+        return []
+    parts = [
+        f"{code(r.source)} {md(r.op)} {r.rows:,}" + (" (set aside)" if r.set_aside else "")
+        for r in view.sources.itertuples()
+    ]
+    return ["Recorded by: " + " · ".join(parts), ""]
 
 
 def _conditions(summary: Mapping[str, Any]) -> list[str]:

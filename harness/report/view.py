@@ -26,6 +26,7 @@ from harness.errors import HistoryError
 from harness.report import series
 from harness.report.impact import FaultImpact, impacts
 from harness.report.rows import Timeline, example_rows, key_neighbourhoods
+from harness.report.sources import source_counts
 
 HISTORY_NAMES = ("history.parquet", "history.jsonl", "history.parquet.partial.arrows")
 MEASURES = {
@@ -55,6 +56,8 @@ class RunView:
     examples: pd.DataFrame
     timelines: list[Timeline]
     faults: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sources: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Rows by recorder (``source``) and op; empty when only the harness recorded."""
 
     @property
     def name(self) -> str:
@@ -122,6 +125,7 @@ def load_run(run_dir: Path) -> RunView:
         examples=rows,
         timelines=key_neighbourhoods(history_path, rows),
         faults=faults,
+        sources=source_counts(history_path),
     )
 
 
