@@ -5,7 +5,9 @@ test hooks. The harness observes it from outside: the rows it writes are the eff
 
 Environment: ``HARNESS_KAFKA_BOOTSTRAP``, ``HARNESS_TOPIC``, ``HARNESS_GROUP`` (where to
 consume), ``DATABASE_URL`` (the database; ``POSTGRES_CONSUMER_DSN_ENV`` names another variable),
-``HARNESS_MODE`` (``correct`` or ``buggy``).
+``HARNESS_MODE`` (``correct`` or ``buggy``); its own settings ``POSTGRES_CONSUMER_BATCH_WAIT_MS``
+(how long a fetch waits to fill a batch, default 500) and ``POSTGRES_CONSUMER_SESSION_TIMEOUT_MS``
+(default 6000).
 
 - ``buggy``: commits the batch's offsets to Kafka first, then inserts its rows one by one. A
   crash between the commit and the last insert loses the rest of the batch: those offsets are
@@ -72,6 +74,7 @@ class Settings:
     dsn: str
     mode: str
     session_timeout_ms: int
+    batch_wait_ms: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -87,6 +90,7 @@ class Settings:
                 dsn=env[dsn_var],
                 mode=mode,
                 session_timeout_ms=int(env.get("POSTGRES_CONSUMER_SESSION_TIMEOUT_MS", "6000")),
+                batch_wait_ms=int(env.get("POSTGRES_CONSUMER_BATCH_WAIT_MS", "500")),
             )
         except KeyError as missing:
             raise SystemExit(f"environment variable {missing} is not set") from None
@@ -147,6 +151,10 @@ class Consumer:
             auto_offset_reset="earliest",
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=max(1000, settings.session_timeout_ms // 3),
+            # Batches for the database: the broker answers a fetch once it has 256 KiB or the
+            # wait is over, so a batch holds up to batch_wait_ms of events.
+            fetch_min_bytes=262_144,
+            fetch_max_wait_ms=settings.batch_wait_ms,
         )
         self.stopping = asyncio.Event()
         self.applied = 0
@@ -215,7 +223,8 @@ class Consumer:
         )
         try:
             while not self.stopping.is_set():
-                batch = await self.kafka.getmany(timeout_ms=200, max_records=500)
+                batch = await self.kafka.getmany(timeout_ms=self.settings.batch_wait_ms,
+                                                 max_records=1000)  # fmt: skip
                 if batch:
                     await apply(batch)
         finally:

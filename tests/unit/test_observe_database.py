@@ -10,7 +10,6 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from hypothesis import given
@@ -18,6 +17,7 @@ from hypothesis import strategies as st
 
 from harness.drivers import ListRecorder
 from harness.errors import ConfigError
+from harness.faults.targets import scenario_nodes
 from harness.observe import ObserveContext
 from harness.observe.kinds._database_clients import check_dsn, with_database
 from harness.observe.kinds.database import (
@@ -28,6 +28,8 @@ from harness.observe.kinds.database import (
     sqlite_path,
     to_run_clock,
 )
+from harness.scenario import build_scenario
+from harness.scenario.observe import DatabaseSource, ObserveEntry, SqliteDatabase
 
 EPOCH = 1_764_662_400.25  # 2025-12-02 08:00:00.25 UTC
 
@@ -171,13 +173,12 @@ def test_a_dsn_off_loopback_is_refused_and_its_password_never_shown() -> None:
 
 
 def _sqlite_source(tmp_path: Path, recorder: ListRecorder) -> KIND:
-    settings = SimpleNamespace(
-        postgres=None,
-        sqlite=SimpleNamespace(path="effects.db"),
+    settings = DatabaseSource(
+        sqlite=SqliteDatabase(path="effects.db"),
         setup=["CREATE TABLE effects (event_id TEXT, applied_at REAL)"],
         query="SELECT event_id, applied_at FROM effects",
         env="EFFECTS_DB",
-        keep=False,
+        poll_interval=0.05,
     )
     ctx = ObserveContext(
         stack=None, run_id="1-abc", recorder=recorder, work_dir=tmp_path, state_dir=tmp_path,
@@ -189,7 +190,6 @@ def _sqlite_source(tmp_path: Path, recorder: ListRecorder) -> KIND:
 async def test_the_source_records_every_row_of_a_sqlite_file_once(tmp_path: Path) -> None:
     recorder = ListRecorder()
     source = _sqlite_source(tmp_path, recorder)
-    source.poll_interval = 0.05
     await source.start()
     try:
         path = source.env()["EFFECTS_DB"]
@@ -215,7 +215,7 @@ async def test_the_source_records_every_row_of_a_sqlite_file_once(tmp_path: Path
 
 async def test_a_query_that_fails_on_the_fresh_database_is_a_config_error(tmp_path: Path) -> None:
     source = _sqlite_source(tmp_path, ListRecorder())
-    source.settings.query = "SELECT nope FROM missing"
+    source.settings = source.settings.model_copy(update={"query": "SELECT nope FROM missing"})
     with pytest.raises(ConfigError, match="fails on the freshly set-up database"):
         await source.start()
     await source.stop()
@@ -223,7 +223,7 @@ async def test_a_query_that_fails_on_the_fresh_database_is_a_config_error(tmp_pa
 
 async def test_a_bad_setup_statement_is_a_config_error(tmp_path: Path) -> None:
     source = _sqlite_source(tmp_path, ListRecorder())
-    source.settings.setup = ["CREATE TABLE"]
+    source.settings = source.settings.model_copy(update={"setup": ["CREATE TABLE"]})
     with pytest.raises(ConfigError, match="setup statement 'CREATE TABLE' failed"):
         await source.start()
     await source.stop()
@@ -234,9 +234,39 @@ async def test_drain_gives_up_at_its_deadline_while_the_database_cannot_be_read(
 ) -> None:
     source = _sqlite_source(tmp_path, ListRecorder())
     await source.start()
-    source.settings.query = "SELECT * FROM gone"
+    source.settings = source.settings.model_copy(update={"query": "SELECT * FROM gone"})
     try:
         assert await asyncio.wait_for(source.drain(0.5), 5) is False
     finally:
         await source.stop()
     assert source.stats()["poll_errors"] >= 1
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "../x.db", "a/../../x.db", "  ", "a\\b.db"])
+def test_the_scenario_refuses_a_sqlite_path_outside_the_state_dir(path: str) -> None:
+    with pytest.raises(ValueError, match="relative path inside the run's state dir"):
+        ObserveEntry.model_validate({"database": {"sqlite": {"path": path}, "query": "SELECT 1"}})
+
+
+SCENARIO: dict[str, object] = {
+    "name": "pg",
+    "target": {"kafka": {"topic": "orders", "partitions": 2}},
+    "storm": {"duration": "10s", "rate": {"per_second": 100}},
+    "system_under_test": {"command": ["python", "svc.py"]},
+}
+POSTGRES_FAULTS = [
+    {"at": "2s", "kill": {"target": "postgres"}, "restart_after": "1s"},
+    {"at": "5s", "proxy_down": {"target": "postgres"}, "duration": "1s"},
+    {"at": "7s", "toxic": {"target": "postgres", "type": "latency",
+                  "attributes": {"latency": 50}},
+     "duration": "1s"},
+]  # fmt: skip
+
+
+def test_a_postgres_database_makes_postgres_a_fault_target() -> None:
+    observe = [{"database": {"postgres": {}, "query": "SELECT id, t FROM effects"}}]
+    scenario = build_scenario({**SCENARIO, "observe": observe, "faults": POSTGRES_FAULTS})
+    assert scenario_nodes(scenario)[-1] == "postgres"
+    sqlite = [{"database": {"sqlite": {}, "query": "SELECT id, t FROM effects"}}]
+    with pytest.raises(ConfigError, match="unknown target 'postgres'"):
+        build_scenario({**SCENARIO, "observe": sqlite, "faults": POSTGRES_FAULTS[:1]})

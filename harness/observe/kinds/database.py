@@ -33,18 +33,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 from harness import clock
-from harness.errors import ConfigError
-from harness.observe import ObserveContext, Source
+from harness.errors import ConfigError, StackError
+from harness.observe.context import ObserveContext
 from harness.observe.kinds._database_clients import (
     DatabaseClient,
     PollError,
     PostgresClient,
     SqliteClient,
 )
+from harness.observe.source import Source
+from harness.scenario.observe import DatabaseSource
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL_S = 0.25
 DRAIN_INTERVAL_S = 0.2
 QUIET_POLLS = 2  # drain ends after this many polls in a row found nothing new
 _NAME_CHARS = re.compile(r"[^a-z0-9_]+")
@@ -155,30 +156,36 @@ def _sort_key(value: object) -> tuple[int, float]:
     return (1, 0.0) if t is None else (0, t)
 
 
-class DatabaseSourceRuntime(Source):
+class DatabaseObserver(Source[DatabaseSource]):
     """Polls the scenario's query and records one ``effect`` per row not seen before."""
 
     kind: ClassVar[str] = "database"
     observes: ClassVar[str] = "effect"
 
-    def __init__(self, name: str, settings: Any, ctx: ObserveContext) -> None:
+    def __init__(self, name: str, settings: DatabaseSource, ctx: ObserveContext) -> None:
         super().__init__(name, settings, ctx)
         self.tally = EffectTally()
         self.client: DatabaseClient = self._client()
-        self.poll_interval = POLL_INTERVAL_S
-        self.polls = 0
-        self.poll_errors = 0
-        self.untimed = 0
+        self.poll_interval = max(0.01, float(settings.poll_interval))
+        for counter in ("polls", "poll_errors", "untimed"):
+            self.count(counter, 0)
+        self._poll_errors = 0
         self._offset = clock.wall_offset()
-        self._lock = asyncio.Lock()
+        self._poll_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
 
     def _client(self) -> DatabaseClient:
-        keep = bool(getattr(self.settings, "keep", False))
         if self.settings.sqlite is not None:
             return SqliteClient(sqlite_path(self.ctx.state_dir, self.settings.sqlite.path))
-        return PostgresClient(self.ctx.stack, database_name(self.ctx.run_id), keep=keep)
+        if not self.ctx.stack.has_postgres:
+            raise StackError(
+                f"The scenario observes a PostgreSQL database (observe entry {self.name!r}), "
+                "and the stack runs no PostgreSQL. Run `harness stack up --with postgres` (on a "
+                "running stack it adds PostgreSQL), then run the scenario again."
+            )
+        database = database_name(self.ctx.run_id)
+        return PostgresClient(self.ctx.stack, database, keep=self.settings.keep)
 
     async def start(self) -> None:
         await self.client.open(list(self.settings.setup))
@@ -202,13 +209,14 @@ class DatabaseSourceRuntime(Source):
 
     async def poll(self) -> int:
         """Read the query once; record what is new; return how many effects that was."""
-        async with self._lock:
-            self.polls += 1
+        async with self._poll_lock:
+            self.count("polls")
             try:
                 rows = await self.client.fetch(self.settings.query)
             except PollError as error:
-                self.poll_errors += 1
-                if self.poll_errors in (1, 10, 100):
+                self.count("poll_errors")
+                self._poll_errors += 1
+                if self._poll_errors in (1, 10, 100):
                     log.warning("observe %s: poll failed (%s); retrying", self.name, error)
                 raise
             return self._record_rows(rows)
@@ -221,7 +229,7 @@ class DatabaseSourceRuntime(Source):
         for event_id, raw in fresh:
             t = to_run_clock(raw, self._offset)
             if t is None:
-                self.untimed += 1
+                self.count("untimed")
                 t = seen_at
             self.record(event_id, t)
         return len(fresh)
@@ -252,13 +260,7 @@ class DatabaseSourceRuntime(Source):
         await self.client.close()
 
     def stats(self) -> dict[str, int]:
-        return {
-            **super().stats(),
-            "polls": self.polls,
-            "poll_errors": self.poll_errors,
-            "untimed": self.untimed,
-            "null_ids": self.tally.null_ids,
-        }
+        return {**super().stats(), "null_ids": self.tally.null_ids}
 
 
 def rows_to_effects(
@@ -274,11 +276,11 @@ def rows_to_effects(
     return out
 
 
-KIND = DatabaseSourceRuntime
+KIND = DatabaseObserver
 
 __all__ = [
     "KIND",
-    "DatabaseSourceRuntime",
+    "DatabaseObserver",
     "EffectTally",
     "database_name",
     "effect_id",
