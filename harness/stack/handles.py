@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import process
+from harness.stack import postgres, process
 from harness.stack.state import NodeState
 
 RESTART_TIMEOUT = 120.0
@@ -123,9 +123,8 @@ class NodeHandle:
                 f"{self.name} is already running (pid {self.state.pid}). Stop it first, or use "
                 "it as it is (`harness stack status` shows it)."
             )
-        old_pid, old_ticks = self.state.pid, self.state.start_ticks
-        process.wait_until(lambda: process.vanished(old_pid, old_ticks), 15,
-                           f"the previous {self.name} process {old_pid} to be reaped")  # fmt: skip
+        if self.state.kind == "postgres":
+            postgres.clear_stale_lock(Path(self.state.data_dir))
         pid = process.spawn(
             self.state.argv, self.state.env, Path(self.state.cwd), Path(self.state.log_file)
         )

@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from harness.errors import StackError
-from harness.stack import layout
+from harness.stack import layout, process
 from harness.stack.state import NodeState
 
 NODE = "postgres"
@@ -190,6 +190,22 @@ def _initdb(bin_dir: Path, user: ServiceUser, home: Path, data: Path, password: 
                          "cause, then run `harness stack up --with postgres` again.")  # fmt: skip
 
 
+def clear_stale_lock(data_dir: Path) -> None:
+    """Delete ``postmaster.pid`` when the postmaster it names is dead.
+
+    A SIGKILLed postmaster stays a zombie until its parent reaps it, and its parent may be a
+    long-lived process that never does (a test session that started the stack): PostgreSQL then
+    reads the zombie as a live postmaster and refuses to start. The whole process group was
+    killed with it, so no backend still holds the shared memory the lock file guards."""
+    lock = data_dir / "postmaster.pid"
+    try:
+        first = lock.read_text().split("\n", 1)[0].strip()
+    except OSError:
+        return
+    if first.isdigit() and not process.is_running(int(first), None):
+        lock.unlink(missing_ok=True)
+
+
 def remove(node: NodeState) -> None:
     """Delete the node's directory (and the link to it) once it has stopped."""
     home = Path(node.cwd)
@@ -199,4 +215,14 @@ def remove(node: NodeState) -> None:
         link.unlink()
 
 
-__all__ = ["NODE", "USER", "ServiceUser", "dsn", "locate_bin", "prepare", "remove", "service_user"]
+__all__ = [
+    "NODE",
+    "USER",
+    "ServiceUser",
+    "clear_stale_lock",
+    "dsn",
+    "locate_bin",
+    "prepare",
+    "remove",
+    "service_user",
+]

@@ -71,16 +71,6 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def vanished(pid: int | None, ticks: int | None) -> bool:
-    """True once the process has left the process table (a zombie has not: its parent, maybe
-    init, has yet to reap it, and servers that check a pid file see it as running)."""
-    if pid is None:
-        return True
-    _reap(pid)
-    fields = _stat_fields(pid)
-    return not fields or (ticks is not None and int(fields[19]) != ticks)
-
-
 def is_running(pid: int | None, ticks: int | None) -> bool:
     return process_state(pid, ticks) not in (None, "Z", "X")
 
@@ -182,6 +172,5 @@ __all__ = [
     "signal_group",
     "spawn",
     "start_ticks",
-    "vanished",
     "wait_until",
 ]

@@ -126,28 +126,36 @@ class EffectTally:
 
     def new_rows(self, rows: Sequence[Sequence[Any]]) -> list[tuple[str, object]]:
         """``(id, raw t)`` of every row not counted yet, in time order per id."""
+        raw = Counter(row[0] if row else None for row in rows)
         counts: Counter[str] = Counter()
         nulls = 0
-        for row in rows:
-            key = effect_id(row[0]) if row else None
+        for value, n in raw.items():
+            if isinstance(value, str):
+                counts[value] += n
+                continue
+            key = effect_id(value)
             if key is None:
-                nulls += 1
+                nulls += n
             else:
-                counts[key] += 1
+                counts[key] += n
         self.null_ids = max(self.null_ids, nulls)
-        grown = {key: n for key, n in counts.items() if n > self.seen[key]}
+        seen = self.seen
+        grown = {key: n for key, n in counts.items() if n > seen.get(key, 0)}
         if not grown:
             return []
-        times: dict[str, list[object]] = {key: [] for key in grown}
+        times: dict[str, list[object]] = {}
         for row in rows:
-            key = effect_id(row[0]) if row else None
-            if key in times:
-                times[key].append(row[1] if len(row) > 1 else None)
+            key = (
+                row[0] if row and isinstance(row[0], str) else (effect_id(row[0]) if row else None)
+            )
+            if key in grown:
+                times.setdefault(key, []).append(row[1] if len(row) > 1 else None)
         fresh: list[tuple[str, object]] = []
         for key, values in times.items():
-            ordered = sorted(values, key=_sort_key)
-            fresh.extend((key, t) for t in ordered[self.seen[key] :])
-            self.seen[key] = grown[key]
+            if len(values) > 1:
+                values.sort(key=_sort_key)
+            fresh.extend((key, t) for t in values[seen.get(key, 0) :])
+            seen[key] = grown[key]
         return fresh
 
 
