@@ -3,8 +3,8 @@ the run and resolved to the stack's node handles when the fault starts.
 
     kill: {target: leader_of_partition, partition: 0}
 
-Targets name nodes of the stack (``kafka-1``..``kafka-3``, ``rabbitmq``) or are resolved at
-run time (``leader_of_partition`` or ``followers_of_partition`` with ``partition``,
+Targets name nodes of the stack (``kafka-1``..``kafka-3``, ``rabbitmq``, and ``postgres`` when
+the scenario observes a PostgreSQL database) or are resolved at run time (``leader_of_partition`` or ``followers_of_partition`` with ``partition``,
 ``random_broker``, ``all``).
 """
 
@@ -27,6 +27,7 @@ LEADER_OF_PARTITION = "leader_of_partition"
 FOLLOWERS_OF_PARTITION = "followers_of_partition"
 RANDOM_BROKER = "random_broker"
 ALL = "all"
+POSTGRES_NODE = "postgres"
 PARTITION_TARGETS: tuple[str, ...] = (LEADER_OF_PARTITION, FOLLOWERS_OF_PARTITION)
 DYNAMIC_TARGETS: tuple[str, ...] = (*PARTITION_TARGETS, RANDOM_BROKER, ALL)
 
@@ -41,9 +42,19 @@ class NodeTarget(StrictModel):
         return self.target if self.partition is None else f"{self.target} {self.partition}"
 
 
+def scenario_nodes(scenario: Scenario) -> tuple[str, ...]:
+    """The stack's nodes a scenario's faults may name: its target's, plus ``postgres`` when it
+    observes a PostgreSQL database (kill, pause, restart it; cut or slow its proxy)."""
+    postgres = any(
+        entry.database is not None and entry.database.postgres is not None
+        for entry in scenario.observe
+    )
+    return (*scenario.target.nodes, *((POSTGRES_NODE,) if postgres else ()))
+
+
 def check_node_target(scenario: Scenario, spec: NodeTarget) -> Iterator[Problem]:
     """What is wrong with ``spec`` on this scenario's target (paths relative to ``spec``)."""
-    nodes = scenario.target.nodes
+    nodes = scenario_nodes(scenario)
     kafka = scenario.target.kafka
     if spec.target in PARTITION_TARGETS:
         if kafka is None:
@@ -118,8 +129,10 @@ __all__ = [
     "LEADER_OF_PARTITION",
     "PARTITION_TARGETS",
     "RANDOM_BROKER",
+    "POSTGRES_NODE",
     "NodeTarget",
     "check_node_target",
+    "scenario_nodes",
     "proxy_of",
     "resolve",
     "unknown_target",

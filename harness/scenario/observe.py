@@ -176,7 +176,20 @@ class PostgresDatabase(StrictModel):
 
 
 class SqliteDatabase(StrictModel):
+    """A SQLite file at ``path`` inside the run's state dir (relative; never ``..``)."""
+
     path: str = Field(default="effects.db", min_length=1, max_length=500)
+
+    @field_validator("path")
+    @classmethod
+    def _inside_state_dir(cls, value: str) -> str:
+        parts = value.replace("\\", "/").split("/")
+        if not value.strip() or value.startswith("/") or "\\" in value or ".." in parts:
+            raise ValueError(
+                f"{value[:60]!r} must be a relative path inside the run's state dir (no "
+                "leading '/', no '..'), such as 'effects.db'"
+            )
+        return value
 
 
 class DatabaseSource(StrictModel):
@@ -188,6 +201,9 @@ class DatabaseSource(StrictModel):
     query: str = Field(min_length=1, max_length=10_000)
     env: EnvName = "DATABASE_URL"
     poll_interval: Duration = 0.2
+    keep: bool = False
+    """PostgreSQL: keep the run's database ``run_<run id>`` after the run (to inspect it, or to
+    cross-check the effects against it); dropped at the end otherwise."""
 
     @model_validator(mode="after")
     def _one_database(self) -> DatabaseSource:

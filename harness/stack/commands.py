@@ -17,14 +17,18 @@ from harness.stack.provision import provision
 from harness.stack.stack import Stack
 from harness.stack.state import load_state
 
+OPTIONAL_NODES = ["postgres"]
+
 
 def _provision(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    artifacts = provision(rabbitmq=not args.no_rabbitmq)
+    artifacts = provision(rabbitmq=not args.no_rabbitmq, postgres="postgres" in args.with_)
     print(f"kafka libs:        {artifacts.kafka_libs}")
     print(f"toxiproxy server:  {artifacts.toxiproxy_server} ({artifacts.toxiproxy_flavour})")
     if not args.no_rabbitmq:
         print(f"rabbitmq:          {artifacts.rabbitmq_bin}")
+    if artifacts.postgres_bin:
+        print(f"postgresql:        {artifacts.postgres_bin}")
     print(f"ready in {time.monotonic() - started:.1f}s")
     return 0
 
@@ -32,14 +36,17 @@ def _provision(args: argparse.Namespace) -> int:
 def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with_rabbitmq = not args.no_rabbitmq
+    with_postgres = "postgres" in args.with_
     if args.backend == "compose":
-        state = compose.up(args.kafka_brokers, with_rabbitmq)
+        state = compose.up(args.kafka_brokers, with_rabbitmq, with_postgres)
     else:
-        state = local.up(args.kafka_brokers, with_rabbitmq, timeout=args.timeout)
+        state = local.up(args.kafka_brokers, with_rabbitmq, args.timeout, with_postgres)
     print(f"stack up in {time.monotonic() - started:.1f}s ({state.backend} backend)")
     print(f"kafka bootstrap:  {','.join(state.kafka_bootstrap)}")
     if state.rabbitmq_url:
         print(f"rabbitmq url:     {redact_url(state.rabbitmq_url)}")
+    if state.postgres_dsn:
+        print(f"postgres dsn:     {redact_url(state.postgres_dsn)}")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
     return 0
 
@@ -91,6 +98,7 @@ def status_report(stack: Stack) -> dict[str, Any]:
         "kafka_brokers": stack.state.kafka_brokers,
         "kafka_bootstrap": stack.kafka_bootstrap,
         "rabbitmq_url": redact_url(stack.state.rabbitmq_url) if stack.state.rabbitmq_url else None,
+        "postgres_dsn": redact_url(stack.state.postgres_dsn) if stack.state.postgres_dsn else None,
         "toxiproxy_url": stack.toxiproxy_url,
         "healthy": all(n["healthy"] for n in nodes.values()),
         "nodes": nodes,
@@ -113,6 +121,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"{name:10} {health:8} pid={node['pid']!s:8} {ports}")
     for name, proxy in report["proxies"].items():
         print(f"proxy {name:10} {proxy}")
+    if report["postgres_dsn"]:
+        print(f"postgres dsn     {report['postgres_dsn']}")
     return 0 if report["healthy"] else 1
 
 
@@ -129,6 +139,13 @@ def _logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--with", dest="with_", action="append", default=[], choices=OPTIONAL_NODES,
+        metavar="NODE", help="also start an optional node: postgres (on a running stack: add it)",
+    )  # fmt: skip
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     stack = subparsers.add_parser("stack", help="provision, start, inspect and stop the stack")
     commands = stack.add_subparsers(dest="stack_command", metavar="ACTION")
@@ -136,11 +153,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     prov = commands.add_parser("provision", help="fetch and build Kafka, Toxiproxy (cached)")
     prov.add_argument("--no-rabbitmq", action="store_true", help="do not require RabbitMQ")
+    _with_option(prov)
     prov.set_defaults(func=_provision)
 
     up = commands.add_parser("up", help="start Kafka, RabbitMQ and Toxiproxy on loopback")
     up.add_argument("--kafka-brokers", type=int, choices=[1, 2, 3], default=1)
     up.add_argument("--no-rabbitmq", action="store_true", help="start Kafka and Toxiproxy only")
+    _with_option(up)
     up.add_argument("--backend", choices=["local", "compose"], default="local")
     up.add_argument("--timeout", type=float, default=local.UP_TIMEOUT, help="seconds to wait")
     up.set_defaults(func=_up)

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from harness.errors import StackError
 from harness.stack import layout, local, process
+from harness.stack.postgres import dsn
 from harness.stack.state import NodeState, StackState, clear_state, load_state, save_state
 
 COMPOSE_BROKERS = 3
+COMPOSE_POSTGRES_PASSWORD = "harness"  # docker-compose.yml's POSTGRES_PASSWORD (loopback only)
 ENGINE_TIMEOUT = 15.0
 
 
@@ -54,32 +56,47 @@ def compose_argv(*args: str, file: Path | None = None) -> list[str]:
     return [_docker(), "compose", "-f", str(file or compose_file()), *args]
 
 
-def services_for(with_rabbitmq: bool) -> list[str]:
+def services_for(with_rabbitmq: bool, with_postgres: bool = False) -> list[str]:
     kafka = [layout.kafka_node_name(n) for n in range(1, COMPOSE_BROKERS + 1)]
-    return ["toxiproxy", *kafka, *(["rabbitmq"] if with_rabbitmq else [])]
+    optional = [*(["rabbitmq"] if with_rabbitmq else []), *(["postgres"] if with_postgres else [])]
+    return ["toxiproxy", *kafka, *optional]
 
 
-def _state(with_rabbitmq: bool, file: Path) -> StackState:
+def _node_shape(name: str) -> tuple[str, int]:
+    """A compose service's node kind (also its probe) and its proxy port."""
+    if name.startswith("kafka-"):
+        return "kafka", layout.KafkaPorts(int(name[-1])).proxy
+    if name == "postgres":
+        return "postgres", layout.POSTGRES_PROXY_PORT
+    return "rabbitmq", layout.RABBITMQ_PROXY_PORT
+
+
+def _state(with_rabbitmq: bool, file: Path, with_postgres: bool = False) -> StackState:
     state = StackState(
         backend="compose",
         kafka_brokers=COMPOSE_BROKERS,
         rabbitmq=with_rabbitmq,
         kafka_bootstrap=layout.kafka_bootstrap(COMPOSE_BROKERS),
         rabbitmq_url=layout.rabbitmq_url() if with_rabbitmq else None,
+        postgres=with_postgres,
+        postgres_dsn=dsn(COMPOSE_POSTGRES_PASSWORD, layout.POSTGRES_PROXY_PORT)
+        if with_postgres
+        else None,
         compose_file=str(file),
     )
-    for name in services_for(with_rabbitmq)[1:]:
-        kafka_node = name.startswith("kafka-")
-        port = layout.KafkaPorts(int(name[-1])).proxy if kafka_node else layout.RABBITMQ_PROXY_PORT
+    for name in services_for(with_rabbitmq, with_postgres)[1:]:
+        kind, port = _node_shape(name)
+        probe = "amqp" if kind == "rabbitmq" else kind
         state.nodes[name] = NodeState(
-            name=name, kind="kafka" if kafka_node else "rabbitmq", argv=[], cwd=str(file.parent),
-            data_dir="", log_file="", ports={"proxy": port}, proxy=name,
-            probe="kafka" if kafka_node else "amqp", probe_port=port, service=name,
+            name=name, kind=kind, argv=[], cwd=str(file.parent), data_dir="", log_file="",
+            ports={"proxy": port}, proxy=name, probe=probe, probe_port=port, service=name,
         )  # fmt: skip
     return state
 
 
-def up(brokers: int, with_rabbitmq: bool, timeout: float = 240.0) -> StackState:
+def up(
+    brokers: int, with_rabbitmq: bool, with_postgres: bool = False, timeout: float = 240.0
+) -> StackState:
     """``docker compose up -d`` the topology and wait until every node answers via its proxy."""
     if brokers != COMPOSE_BROKERS:
         raise StackError(
@@ -98,12 +115,15 @@ def up(brokers: int, with_rabbitmq: bool, timeout: float = 240.0) -> StackState:
             "Start Docker, or use the local backend: `harness stack up` (no Docker needed)."
         )
     file = compose_file()
-    subprocess.run(compose_argv("up", "-d", *services_for(with_rabbitmq), file=file), check=True)
-    state = _state(with_rabbitmq, file)
+    services = services_for(with_rabbitmq, with_postgres)
+    subprocess.run(compose_argv("up", "-d", *services, file=file), check=True)
+    state = _state(with_rabbitmq, file, with_postgres)
     save_state(state)
     deadline = time.monotonic() + timeout
     for node in state.nodes.values():
-        ready = process.kafka_ready if node.kind == "kafka" else process.amqp_ready
+        ready = {"kafka": process.kafka_ready, "postgres": process.postgres_ready}.get(
+            node.kind, process.amqp_ready
+        )
         remaining = max(1.0, deadline - time.monotonic())
         process.wait_until(lambda n=node, r=ready: r(n.probe_port), remaining, node.name)
         print(f"[stack] {node.name} ready at {layout.HOST}:{node.probe_port}", file=sys.stderr)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import process
+from harness.stack import postgres, process
 from harness.stack.state import NodeState
 
 RESTART_TIMEOUT = 120.0
@@ -31,6 +31,8 @@ def probe(node: NodeState, timeout: float = 2.0) -> bool:
         return process.kafka_ready(node.probe_port, timeout=timeout)
     if node.probe == "amqp":
         return process.amqp_ready(node.probe_port, timeout=timeout)
+    if node.probe == "postgres":
+        return process.postgres_ready(node.probe_port, timeout=timeout)
     return process.port_open(node.probe_port, timeout=timeout)
 
 
@@ -101,11 +103,12 @@ class NodeHandle:
         self._signal(signal.SIGCONT)
 
     def terminate(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM (graceful), SIGKILL if the node is still there at the deadline."""
+        """The node's stop signal (SIGTERM; PostgreSQL's fast shutdown is SIGINT), SIGKILL if the
+        node is still there at the deadline."""
         if not self.is_alive():
             return
         assert self.state.pid is not None
-        process.signal_group(self.state.pid, signal.SIGTERM)
+        process.signal_group(self.state.pid, signal.Signals[self.state.stop_signal])
         process.signal_group(self.state.pid, signal.SIGCONT)
         try:
             process.wait_until(lambda: not self.is_alive(), timeout, f"{self.name} to exit")
@@ -120,6 +123,8 @@ class NodeHandle:
                 f"{self.name} is already running (pid {self.state.pid}). Stop it first, or use "
                 "it as it is (`harness stack status` shows it)."
             )
+        if self.state.kind == "postgres":
+            postgres.clear_stale_lock(Path(self.state.data_dir))
         pid = process.spawn(
             self.state.argv, self.state.env, Path(self.state.cwd), Path(self.state.log_file)
         )

@@ -14,6 +14,8 @@ RabbitMQ AMQP, clients      127.0.0.1:5672              proxy ``rabbitmq``
 RabbitMQ AMQP, upstream     127.0.0.1:35672             broker's listener
 RabbitMQ distribution       127.0.0.1:35673             Erlang node-to-CLI traffic
 epmd                        127.0.0.1:34369             the harness's own port mapper
+PostgreSQL, clients         127.0.0.1:5432              proxy ``postgres`` (``--with postgres``)
+PostgreSQL, upstream        127.0.0.1:35432             the server's own listener
 ==========================  ==========================  ===============================
 
 ``$HARNESS_PORT_OFFSET`` shifts every port by the same amount (a second stack beside the first).
@@ -46,6 +48,8 @@ RABBITMQ_AMQP_PORT = 35672
 RABBITMQ_DIST_PORT = 35673
 EPMD_PORT = 34369
 RABBITMQ_NODENAME = "harness@localhost"
+POSTGRES_PROXY_PORT = 5432
+POSTGRES_PORT = 35432
 
 MAX_KAFKA_BROKERS = 3
 
@@ -74,6 +78,14 @@ def rabbitmq_dist_port() -> int:
 
 def epmd_port() -> int:
     return EPMD_PORT + port_offset()
+
+
+def postgres_proxy_port() -> int:
+    return POSTGRES_PROXY_PORT + port_offset()
+
+
+def postgres_port() -> int:
+    return POSTGRES_PORT + port_offset()
 
 
 def harness_home() -> Path:
@@ -138,7 +150,7 @@ def toxiproxy_url() -> str:
     return f"http://{HOST}:{toxiproxy_api_port()}"
 
 
-def stack_ports(brokers: int, rabbitmq: bool) -> list[int]:
+def stack_ports(brokers: int, rabbitmq: bool, postgres: bool = False) -> list[int]:
     """Every port a stack of this shape listens on (used to check they are free, and closed)."""
     ports = [toxiproxy_api_port()]
     for n in range(1, brokers + 1):
@@ -147,6 +159,8 @@ def stack_ports(brokers: int, rabbitmq: bool) -> list[int]:
         ports.extend(
             [rabbitmq_proxy_port(), rabbitmq_amqp_port(), rabbitmq_dist_port(), epmd_port()]
         )
+    if postgres:
+        ports.extend([postgres_proxy_port(), postgres_port()])
     return ports
 
 
@@ -158,6 +172,8 @@ __all__ = [
     "KafkaPorts",
     "epmd_port",
     "port_offset",
+    "postgres_port",
+    "postgres_proxy_port",
     "rabbitmq_amqp_port",
     "rabbitmq_dist_port",
     "rabbitmq_proxy_port",

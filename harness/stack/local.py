@@ -15,12 +15,13 @@ import sys
 import time
 from pathlib import Path
 
-from harness.errors import StackError
-from harness.stack import kafka, layout, process, rabbitmq
+from harness.errors import HarnessError, StackError
+from harness.stack import kafka, layout, postgres, process, rabbitmq
 from harness.stack.handles import NodeHandle
 from harness.stack.provision import Artifacts, provision
 from harness.stack.state import NodeState, ProxyState, StackState, clear_state, load_state
 from harness.stack.state import save_state as _save
+from harness.stack.toxiproxy import ToxiproxyClient
 
 UP_TIMEOUT = 180.0
 DOWN_TIMEOUT = 30.0
@@ -30,7 +31,7 @@ def _say(message: str) -> None:
     print(f"[stack] {message}", file=sys.stderr, flush=True)
 
 
-def proxies_for(brokers: int, with_rabbitmq: bool) -> list[ProxyState]:
+def proxies_for(brokers: int, with_rabbitmq: bool, with_postgres: bool = False) -> list[ProxyState]:
     """One proxy per client-facing listener, named after its node."""
     host = layout.HOST
     proxies = [
@@ -49,7 +50,17 @@ def proxies_for(brokers: int, with_rabbitmq: bool) -> list[ProxyState]:
                 upstream=f"{host}:{layout.rabbitmq_amqp_port()}",
             )
         )
+    if with_postgres:
+        proxies.append(postgres_proxy())
     return proxies
+
+
+def postgres_proxy() -> ProxyState:
+    return ProxyState(
+        name=postgres.NODE,
+        listen=f"{layout.HOST}:{layout.postgres_proxy_port()}",
+        upstream=f"{layout.HOST}:{layout.postgres_port()}",
+    )
 
 
 def toxiproxy_config(proxies: list[ProxyState]) -> str:
@@ -73,9 +84,15 @@ def _toxiproxy_node(artifacts: Artifacts, run_dir: Path, proxies: list[ProxyStat
     )  # fmt: skip
 
 
-def plan(brokers: int, with_rabbitmq: bool, artifacts: Artifacts, run_dir: Path) -> StackState:
+def plan(
+    brokers: int,
+    with_rabbitmq: bool,
+    artifacts: Artifacts,
+    run_dir: Path,
+    with_postgres: bool = False,
+) -> StackState:
     """Write every node's config under ``run_dir``; return the state to start from."""
-    proxies = proxies_for(brokers, with_rabbitmq)
+    proxies = proxies_for(brokers, with_rabbitmq, with_postgres)
     state = StackState(
         kafka_brokers=brokers,
         rabbitmq=with_rabbitmq,
@@ -92,7 +109,18 @@ def plan(brokers: int, with_rabbitmq: bool, artifacts: Artifacts, run_dir: Path)
         rabbit, epmd = rabbitmq.prepare(artifacts.rabbitmq_bin, run_dir)
         state.nodes[rabbit.name] = rabbit
         state.services[epmd.name] = epmd
+    if with_postgres:
+        _plan_postgres(state, run_dir)
     return state
+
+
+def _plan_postgres(state: StackState, run_dir: Path) -> NodeState:
+    _say("initdb: a fresh PostgreSQL data dir")
+    node, password = postgres.prepare(run_dir)
+    state.nodes[node.name] = node
+    state.postgres = True
+    state.postgres_dsn = postgres.dsn(password)
+    return node
 
 
 def check_brokers(brokers: int) -> None:
@@ -107,8 +135,9 @@ def running_nodes(state: StackState) -> list[str]:
     return [n.name for n in state.all_processes() if process.is_running(n.pid, n.start_ticks)]
 
 
-def _check_ports_free(brokers: int, with_rabbitmq: bool) -> None:
-    busy = [p for p in layout.stack_ports(brokers, with_rabbitmq) if not process.port_free(p)]
+def _check_ports_free(brokers: int, with_rabbitmq: bool, with_postgres: bool = False) -> None:
+    ports = layout.stack_ports(brokers, with_rabbitmq, with_postgres)
+    busy = [p for p in ports if not process.port_free(p)]
     if busy:
         raise StackError(
             f"Ports {busy} on {layout.HOST} are already in use, so the stack cannot bind them. "
@@ -144,6 +173,8 @@ def _start_all(state: StackState, artifacts: Artifacts) -> None:
         handles["epmd"].start()
         process.wait_until(lambda: process.port_open(layout.epmd_port()), 20, "epmd to listen")
         handles["rabbitmq"].start()
+    if state.postgres:
+        handles[postgres.NODE].start()
     kafka_nodes = [n for n in state.nodes.values() if n.kind == "kafka"]
     _say(f"formatting {len(kafka_nodes)} Kafka log dir(s), cluster id {state.cluster_id}")
     kafka.format_storage(kafka_nodes, artifacts.kafka_libs, state.cluster_id)
@@ -161,24 +192,32 @@ def _wait_ready(state: StackState, timeout: float) -> None:
         remaining = max(1.0, deadline - time.monotonic())
         handle.wait_healthy(remaining)
         proxied = node.ports["proxy"]
-        ready = process.kafka_ready if node.kind == "kafka" else process.amqp_ready
+        ready = _READY[node.kind]
         process.wait_until(lambda p=proxied, r=ready: r(p), 20, f"{node.name} via its proxy")
         _say(f"{node.name} ready (pid {node.pid}, clients at {layout.HOST}:{proxied})")
 
 
-def up(brokers: int = 1, with_rabbitmq: bool = True, timeout: float = UP_TIMEOUT) -> StackState:
-    """Bring the local stack up (or return the one already running with this shape)."""
+def up(
+    brokers: int = 1,
+    with_rabbitmq: bool = True,
+    timeout: float = UP_TIMEOUT,
+    with_postgres: bool = False,
+) -> StackState:
+    """Bring the local stack up (or return the one already running with this shape; asked for
+    PostgreSQL, a running stack without it gets it added)."""
     check_brokers(brokers)
     existing = _existing(brokers, with_rabbitmq)
     if existing is not None:
         _say("the stack is already up")
+        if with_postgres and not existing.postgres:
+            add_postgres(existing, timeout)
         return existing
-    _check_ports_free(brokers, with_rabbitmq)
-    artifacts = provision(rabbitmq=with_rabbitmq)
+    _check_ports_free(brokers, with_rabbitmq, with_postgres)
+    artifacts = provision(rabbitmq=with_rabbitmq, postgres=with_postgres)
     run_dir = layout.run_dir()
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    state = plan(brokers, with_rabbitmq, artifacts, run_dir)
+    state = plan(brokers, with_rabbitmq, artifacts, run_dir, with_postgres)
     _save(state)
     try:
         _start_all(state, artifacts)
@@ -190,6 +229,67 @@ def up(brokers: int = 1, with_rabbitmq: bool = True, timeout: float = UP_TIMEOUT
     return state
 
 
+def add_postgres(state: StackState, timeout: float = UP_TIMEOUT) -> NodeState:
+    """Start PostgreSQL (and its proxy) on a running local stack; the state file records it.
+
+    What ``harness stack up --with postgres`` does to a stack that runs without it, and what
+    tests that need a database use, so that nothing else pays its start-up."""
+    if state.backend != "local":
+        raise StackError(
+            "PostgreSQL can be added only to a local stack; this one is "
+            f"{state.backend!r}. Start the compose stack's postgres service instead."
+        )
+    if state.postgres and postgres.NODE in state.nodes:
+        return state.nodes[postgres.NODE]
+    busy = [p for p in (layout.postgres_proxy_port(), layout.postgres_port())
+            if not process.port_free(p)]  # fmt: skip
+    if busy:
+        raise StackError(
+            f"Ports {busy} on {layout.HOST} are already in use, so PostgreSQL cannot start "
+            "there. Stop whatever listens there (`ss -ltnp` names it)."
+        )
+    node = _plan_postgres(state, layout.run_dir())
+    handle = NodeHandle(node, lambda: _save(state))
+    proxy = postgres_proxy()
+    _save(state)
+    try:
+        handle.start()
+        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
+            if postgres.NODE in toxiproxy.proxies():
+                toxiproxy.delete_proxy(postgres.NODE)
+            toxiproxy.create_proxy(proxy.name, proxy.listen, proxy.upstream)
+        state.proxies = [*(p for p in state.proxies if p.name != proxy.name), proxy]
+        _save(state)
+        handle.wait_healthy(timeout)
+        process.wait_until(lambda: process.postgres_ready(node.ports["proxy"]), 20,
+                           "postgres via its proxy")  # fmt: skip
+    except BaseException:
+        _say(f"PostgreSQL failed to start; see {node.log_file}")
+        remove_postgres(state)
+        raise
+    _say(f"postgres ready (pid {node.pid}, clients at {layout.HOST}:{node.ports['proxy']})")
+    return node
+
+
+def remove_postgres(state: StackState) -> None:
+    """Stop PostgreSQL, delete its proxy and data; the stack runs on without it."""
+    node = state.nodes.get(postgres.NODE)
+    if node is not None:
+        NodeHandle(node).terminate()
+        postgres.remove(node)
+        del state.nodes[postgres.NODE]
+    try:
+        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
+            if postgres.NODE in toxiproxy.proxies():
+                toxiproxy.delete_proxy(postgres.NODE)
+    except HarnessError as error:
+        _say(f"could not delete the postgres proxy: {error}")
+    state.proxies = [p for p in state.proxies if p.name != postgres.NODE]
+    state.postgres = False
+    state.postgres_dsn = None
+    _save(state)
+
+
 def stop_processes(state: StackState, timeout: float = DOWN_TIMEOUT) -> list[str]:
     """SIGTERM every process at once, SIGKILL what remains at the deadline; return names
     of processes that were running."""
@@ -198,7 +298,7 @@ def stop_processes(state: StackState, timeout: float = DOWN_TIMEOUT) -> list[str
         if process.is_running(node.pid, node.start_ticks):
             assert node.pid is not None
             stopped.append(node.name)
-            process.signal_group(node.pid, signal.SIGTERM)
+            process.signal_group(node.pid, signal.Signals[node.stop_signal])
             process.signal_group(node.pid, signal.SIGCONT)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and running_nodes(state):
@@ -217,7 +317,9 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
     if state is None:
         return []
     stopped = stop_processes(state, timeout)
-    ports = layout.stack_ports(state.kafka_brokers, state.rabbitmq)
+    if postgres.NODE in state.nodes:
+        postgres.remove(state.nodes[postgres.NODE])  # its data may live outside the run dir
+    ports = layout.stack_ports(state.kafka_brokers, state.rabbitmq, state.postgres)
     process.wait_until(
         lambda: all(process.port_free(p) for p in ports), 15, f"ports {ports} to close"
     )
@@ -225,11 +327,21 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
     return stopped
 
 
+_READY = {
+    "kafka": process.kafka_ready,
+    "rabbitmq": process.amqp_ready,
+    "postgres": process.postgres_ready,
+}
+
+
 __all__ = [
+    "add_postgres",
     "check_brokers",
     "down",
     "plan",
+    "postgres_proxy",
     "proxies_for",
+    "remove_postgres",
     "stop_processes",
     "toxiproxy_config",
     "up",

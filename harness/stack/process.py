@@ -144,6 +144,18 @@ def amqp_ready(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> bool
     return reply[:1] == b"\x01"
 
 
+def postgres_ready(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> bool:
+    """True when a PostgreSQL server accepts a session: it answers a startup message with an
+    authentication request (``R``), not the error (``E``) it sends while starting or recovering."""
+    params = b"user\x00harness\x00database\x00postgres\x00\x00"
+    body = struct.pack(">i", 196608) + params  # protocol 3.0
+    try:
+        reply = _exchange(port, struct.pack(">i", len(body) + 4) + body, host, timeout, 1)
+    except OSError:
+        return False
+    return reply[:1] == b"R"
+
+
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
     """True when nothing listens on ``host:port`` (so a service of ours can bind it)."""
     return not port_open(port, host, timeout=0.3)
@@ -155,6 +167,7 @@ __all__ = [
     "kafka_ready",
     "port_free",
     "port_open",
+    "postgres_ready",
     "process_state",
     "signal_group",
     "spawn",

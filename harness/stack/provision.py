@@ -6,6 +6,8 @@
   Go module proxy does not serve it, the API-compatible ``noxious-server`` from crates.io.
 - RabbitMQ: Debian's ``rabbitmq-server`` package, installed by ``scripts/bootstrap``; here it
   is only located.
+- PostgreSQL (``--with postgres``): Debian's ``postgresql`` package, installed by
+  ``scripts/bootstrap``; here it is only located.
 
 Each artifact is built in a scratch directory and renamed into place when complete, so an
 interrupted download is never mistaken for a cached one.
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from harness.errors import StackError
 from harness.stack import layout
+from harness.stack.postgres import locate_bin as locate_postgres
 
 RABBITMQ_BIN_DIR = Path("/usr/lib/rabbitmq/bin")
 LOG4J_VERSION = "2.25.3"
@@ -53,6 +56,7 @@ class Artifacts:
     toxiproxy_server: Path
     rabbitmq_bin: Path
     toxiproxy_flavour: str
+    postgres_bin: Path | None = None
 
 
 def kafka_libs_dir(version: str = layout.KAFKA_VERSION) -> Path:
@@ -180,12 +184,20 @@ def locate_rabbitmq() -> Path:
     )
 
 
-def provision(rabbitmq: bool = True) -> Artifacts:
+def provision(rabbitmq: bool = True, postgres: bool = False) -> Artifacts:
     """Make every artifact available; fast when all are cached."""
     kafka = provision_kafka()
     toxiproxy, flavour = provision_toxiproxy()
     rabbit = locate_rabbitmq() if rabbitmq else RABBITMQ_BIN_DIR
-    return Artifacts(kafka, toxiproxy, rabbit, flavour)
+    postgres_bin = locate_postgres() if postgres else None
+    return Artifacts(kafka, toxiproxy, rabbit, flavour, postgres_bin)
 
 
-__all__ = ["Artifacts", "kafka_libs_dir", "locate_rabbitmq", "provision", "toxiproxy_path"]
+__all__ = [
+    "Artifacts",
+    "kafka_libs_dir",
+    "locate_postgres",
+    "locate_rabbitmq",
+    "provision",
+    "toxiproxy_path",
+]

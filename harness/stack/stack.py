@@ -79,6 +79,21 @@ class Stack:
         return self.state.rabbitmq_url
 
     @property
+    def postgres_dsn(self) -> str:
+        """The superuser's libpq URL through the ``postgres`` proxy (holds its password:
+        show it only through ``harness.safety.redact_url``)."""
+        if not self.state.postgres_dsn:
+            raise StackError(
+                "This stack runs no PostgreSQL. Start it with `harness stack up --with postgres` "
+                "(on a running stack, that adds it)."
+            )
+        return self.state.postgres_dsn
+
+    @property
+    def has_postgres(self) -> bool:
+        return bool(self.state.postgres_dsn)
+
+    @property
     def toxiproxy_url(self) -> str:
         return self.state.toxiproxy_url
 

@@ -15,8 +15,9 @@ from pydantic import BaseModel, Field
 from harness.errors import StackError
 from harness.stack import layout
 
-NodeKind = Literal["kafka", "rabbitmq", "toxiproxy", "epmd"]
-ProbeKind = Literal["kafka", "amqp", "http", "tcp"]
+NodeKind = Literal["kafka", "rabbitmq", "toxiproxy", "epmd", "postgres"]
+ProbeKind = Literal["kafka", "amqp", "http", "tcp", "postgres"]
+StopSignal = Literal["SIGTERM", "SIGINT"]
 
 
 class ProxyState(BaseModel):
@@ -46,6 +47,9 @@ class NodeState(BaseModel):
     probe: ProbeKind = "tcp"
     probe_port: int = 0
     service: str | None = Field(default=None, description="docker compose service name")
+    stop_signal: StopSignal = Field(
+        default="SIGTERM", description="the signal that asks the node to shut down cleanly"
+    )
 
 
 class StackState(BaseModel):
@@ -58,6 +62,8 @@ class StackState(BaseModel):
     toxiproxy_url: str = Field(default_factory=layout.toxiproxy_url)
     kafka_bootstrap: list[str]
     rabbitmq_url: str | None = Field(default=None, repr=False)  # holds the AMQP password
+    postgres: bool = False
+    postgres_dsn: str | None = Field(default=None, repr=False)  # holds the superuser's password
     nodes: dict[str, NodeState] = Field(default_factory=dict)
     services: dict[str, NodeState] = Field(default_factory=dict)
     proxies: list[ProxyState] = Field(default_factory=list)

@@ -4,6 +4,8 @@
 is already running; taken down at the end only if this session started it. The session holds
 an exclusive lock meanwhile, so two test sessions on one machine never fault each other's
 brokers.
+``postgres`` (module): PostgreSQL on that stack, added for the modules that ask for it (about a
+second) and removed at their end, so sessions that need no database never start one.
 ``toxiproxy``: a client for its Toxiproxy API.
 ``_heal_after_each_test`` (autouse): after every test, resumes paused nodes, restarts dead
 ones and resets Toxiproxy, so no test's fault leaks into the next.
@@ -46,6 +48,21 @@ def _stack() -> Iterator[Stack]:
     yield handle
     if started:
         local.down()
+
+
+@pytest.fixture(scope="module")
+def postgres(stack: Stack) -> Iterator[Stack]:
+    stack.reload()
+    added = not stack.has_postgres
+    if added:
+        local.add_postgres(stack.state)
+        stack.reload()
+    yield stack
+    if added:
+        state = load_state()
+        if state is not None:
+            local.remove_postgres(state)
+        stack.reload()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from harness.stack import layout
-from harness.stack.compose import compose_file, services_for
+from harness.stack.compose import COMPOSE_POSTGRES_PASSWORD, compose_file, services_for
 from harness.stack.local import proxies_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,7 +33,7 @@ def toxiproxy_config() -> list[dict]:
 
 
 def test_services_are_the_local_stacks_nodes(compose: dict) -> None:
-    assert set(compose["services"]) == set(services_for(with_rabbitmq=True))
+    assert set(compose["services"]) == set(services_for(with_rabbitmq=True, with_postgres=True))
     assert compose_file() == ROOT / "docker-compose.yml"
 
 
@@ -54,7 +54,7 @@ def test_each_broker_advertises_its_proxy_to_clients(compose: dict, node_id: int
 def test_only_toxiproxy_publishes_ports_and_they_are_the_local_ones(compose: dict) -> None:
     published = {name: service.get("ports", []) for name, service in compose["services"].items()}
     assert {name for name, ports in published.items() if ports} == {"toxiproxy"}
-    expected = {layout.TOXIPROXY_API_PORT, layout.RABBITMQ_PROXY_PORT}
+    expected = {layout.TOXIPROXY_API_PORT, layout.RABBITMQ_PROXY_PORT, layout.POSTGRES_PROXY_PORT}
     expected |= {layout.KafkaPorts(n).proxy for n in (1, 2, 3)}
     host_ports = set()
     for mapping in published["toxiproxy"]:
@@ -65,7 +65,7 @@ def test_only_toxiproxy_publishes_ports_and_they_are_the_local_ones(compose: dic
 
 
 def test_toxiproxy_config_has_the_local_proxies(toxiproxy_config: list[dict]) -> None:
-    local = {p.name: p for p in proxies_for(3, with_rabbitmq=True)}
+    local = {p.name: p for p in proxies_for(3, with_rabbitmq=True, with_postgres=True)}
     assert {p["name"] for p in toxiproxy_config} == set(local)
     for proxy in toxiproxy_config:
         listen_port = proxy["listen"].rsplit(":", 1)[1]
@@ -86,3 +86,10 @@ def test_toxiproxy_service_loads_that_config(compose: dict) -> None:
 def test_rabbitmq_listens_on_the_proxys_upstream_port(compose: dict) -> None:
     env = compose["services"]["rabbitmq"]["environment"]
     assert env["RABBITMQ_NODE_PORT"] == str(layout.RABBITMQ_AMQP_PORT)
+
+
+def test_postgres_listens_on_the_proxys_upstream_port(compose: dict) -> None:
+    service = compose["services"]["postgres"]
+    assert service["environment"]["PGPORT"] == str(layout.POSTGRES_PORT)
+    assert service["command"][-1] == str(layout.POSTGRES_PORT)
+    assert service["environment"]["POSTGRES_PASSWORD"] == COMPOSE_POSTGRES_PASSWORD
