@@ -48,6 +48,8 @@ class Clients:
     kind: str  # "kafka" or "rabbitmq"
     bootstrap: str = ""
     dead_letters: str = ""
+    group: str = ""
+    """The Kafka consumer group the consumer commits in (crash triggers watch its offsets)."""
 
     async def prepare(self, scenario: Scenario) -> None:
         """Create the run's topic (and wait for its leaders); queues are declared by the
@@ -121,7 +123,8 @@ def _kafka(
             ),
             recorder,
         )
-    return Clients(producer, consumer, topic, "kafka", bootstrap, dead_letters=dlq)
+    group = f"{c.group}-{run_id}"  # build_external_sut names the command's group alike
+    return Clients(producer, consumer, topic, "kafka", bootstrap, dead_letters=dlq, group=group)
 
 
 def _rabbitmq(
@@ -140,16 +143,20 @@ def _rabbitmq(
         ),
         recorder,
     )
-    consumer = RabbitConsumerDriver(
-        RabbitConsumerConfig(
-            target=amqp,
-            mode=mode,
-            prefetch=scenario.consumer.prefetch,
-            effect_store=work / "effects.txt",
-        ),
-        recorder,
-    )
-    return Clients(producer, consumer, queue, "rabbitmq")
+    consumer: Consumer
+    if scenario.system_under_test.command:
+        consumer = build_external_sut(scenario, stack, queue, run_id, recorder, work)
+    else:
+        consumer = RabbitConsumerDriver(
+            RabbitConsumerConfig(
+                target=amqp,
+                mode=mode,
+                prefetch=scenario.consumer.prefetch,
+                effect_store=work / "effects.txt",
+            ),
+            recorder,
+        )
+    return Clients(producer, consumer, queue, "rabbitmq", dead_letters=amqp.dlq)
 
 
 def _acks(acks: Acks) -> int | str:

@@ -70,6 +70,7 @@ FACES: dict[str, set[str]] = {
         "EffectMode",
         "EffectStore",
         "EventLike",
+        "GroupOffsets",
         "KafkaConsumerConfig",
         "KafkaConsumerDriver",
         "KafkaProducerConfig",
@@ -136,6 +137,8 @@ FACES: dict[str, set[str]] = {
         "prepare_file",
     },
     "harness.sut": {
+        "AmqpReportObserver",
+        "AmqpWiring",
         "ExternalSut",
         "ReportObserver",
         "ReportTally",
