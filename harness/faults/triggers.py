@@ -5,8 +5,8 @@ sends, deliveries received) taken every ``POLL_S`` from a ``Readings`` source, a
 crash:
 
 - ``AfterEffects(n)``: once ``n`` effects have been observed since the last change of the
-  group's committed offsets (the last commit seen); with no commit offsets to see (RabbitMQ),
-  since the trigger started watching.
+  group's committed offsets (the last commit seen; it waits for one after it starts
+  watching); with no commit offsets to see (RabbitMQ), since it started watching.
 - ``LagAbove(n)``: once the consumer's lag exceeds ``n``: acknowledged sends minus committed
   offsets (Kafka) or minus deliveries received (RabbitMQ).
 
@@ -65,21 +65,30 @@ class Trigger(Protocol):
 
 
 class AfterEffects:
-    """Fires once ``effects`` effects were observed since the last commit seen."""
+    """Fires once ``effects`` effects were observed since the last commit seen.
+
+    With commit offsets to see (Kafka) it counts from the first commit seen after it started
+    watching, since the effects applied before that commit are not known; without (RabbitMQ),
+    from its first reading.
+    """
 
     def __init__(self, effects: int) -> None:
         self.effects = effects
         self.base: int | None = None
         self.committed: int | None = None
         self.commits_seen = 0
+        self._started = False
 
     def observe(self, reading: Reading) -> bool:
-        if self.base is None:
-            self.base, self.committed = reading.effects, reading.committed
+        if not self._started:
+            self._started = True
+            self.committed = reading.committed
+            if reading.committed is None:
+                self.base = reading.effects  # nothing to wait for: count from here
         elif reading.committed is not None and reading.committed != self.committed:
             self.base, self.committed = reading.effects, reading.committed  # a commit: count anew
             self.commits_seen += 1
-        return reading.effects - self.base >= self.effects
+        return self.base is not None and reading.effects - self.base >= self.effects
 
     def since_commit(self, reading: Reading) -> int:
         return reading.effects - (self.base if self.base is not None else reading.effects)
