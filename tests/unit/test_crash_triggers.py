@@ -237,3 +237,25 @@ def test_a_trigger_that_never_fires_crashes_nothing_and_says_so() -> None:
     assert row["t_start"] == row["t_end"]
     assert row["reason"].startswith("not fired: when the lag exceeds 50")
     assert "highest lag 0" in row["reason"]
+
+
+def test_a_trigger_still_waiting_when_the_run_ends_is_recorded_as_not_fired() -> None:
+    scenario = parse_scenario(
+        MINIMAL_SCENARIO + "faults:\n  - at: 0s\n    consumer_crash: "
+        "{when: after_effects, effects: 5, within: 30s}\n    restart_after: 1s\n"
+    )
+    consumer, rows = Consumer(), ListRecorder()
+    ctx = FaultContext(
+        None, None, Healer(nothing), consumers=consumer, readings=Script([Reading(0)])
+    )  # type: ignore[arg-type]
+
+    async def go() -> None:
+        timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, rows)
+        timeline.start(clock.now())
+        await asyncio.sleep(0.3)  # watching, not fired
+        assert await timeline.close() == []
+
+    asyncio.run(go())
+    (row,) = rows.of("fault")
+    assert consumer.crashes == [] and row["t_end"] - row["t_start"] < 0.05
+    assert row["reason"].endswith("the run ended before it fired")
