@@ -27,6 +27,7 @@ from harness.drivers._types import EffectMode, EffectStore, EventLike, ListRecor
 from harness.drivers.kafka import KafkaProducerConfig, KafkaProducerDriver
 from harness.drivers.kafka_admin import create_topic, delete_topic, group_state, partition_leaders
 from harness.drivers.kafka_consumer import CommitPolicy, KafkaConsumerConfig, KafkaConsumerDriver
+from harness.drivers.kafka_group import GroupOffsets
 from harness.drivers.outcomes import Outcome, Stage, classify_amqp, classify_kafka
 from harness.drivers.rabbitmq import RabbitPublisherConfig, RabbitPublisherDriver
 from harness.drivers.rabbitmq_consumer import RabbitConsumerConfig, RabbitConsumerDriver
@@ -90,6 +91,7 @@ __all__ = [
     "EffectMode",
     "EffectStore",
     "EventLike",
+    "GroupOffsets",
     "KafkaConsumerConfig",
     "KafkaConsumerDriver",
     "KafkaProducerConfig",

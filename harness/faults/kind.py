@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 from harness.faults.healing import Healer, Undo, UndoKind
 from harness.faults.targets import NodeTarget, check_node_target, resolve
+from harness.faults.triggers import Readings
 from harness.scenario.base import Problem
 from harness.stack import NodeHandle, Stack
 from harness.stack.toxiproxy import ToxiproxyClient
@@ -59,6 +60,8 @@ class FaultContext:
     rng: random.Random = field(default_factory=random.Random)
     consumers: ConsumerControl | None = None
     restart_timeout: float = 120.0
+    readings: Readings | None = None
+    """What crash triggers watch (effects, committed offsets, lag); None: no triggers."""
 
     async def resolve(self, target: NodeTarget | str) -> list[NodeHandle]:
         """The nodes ``target`` names now (partition rules ask the cluster)."""
@@ -75,6 +78,10 @@ class ActiveFault:
     t_start: float
     tokens: list[int] = field(default_factory=list)
     t_end: float | None = None
+    fired: bool = True
+    """False for a fault whose trigger never fired: nothing was done (``note`` says why)."""
+    note: str | None = None
+    """Recorded with the window (the history's ``reason``): what fired it, or why it did not."""
 
 
 class FaultKind(ABC):
@@ -97,6 +104,10 @@ class FaultKind(ABC):
     def validate(self, settings: Any, scenario: Scenario) -> Iterator[Problem]:
         """Problems of ``settings`` on ``scenario``, paths relative to the action's value."""
         return iter(())
+
+    def max_wait(self, settings: Any) -> float:
+        """How long the fault may wait after ``at`` before it acts (a trigger); 0 by default."""
+        return 0.0
 
     async def targets(self, settings: Any, ctx: FaultContext) -> list[str]:
         """The names the fault acts on, resolved when it starts (recorded with its window)."""

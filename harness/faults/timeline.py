@@ -115,6 +115,10 @@ class Timeline:
             if partial is not None and not partial.tokens:  # nothing of it was applied
                 del self.active[occurrence.id]
             return
+        if not active.fired:  # its trigger never fired: a window of no length says so
+            del self.active[occurrence.id]
+            self._record(active)
+            return
         if fault.length is None:
             return
         await asyncio.sleep(fault.length)
@@ -135,6 +139,7 @@ class Timeline:
                 "target": ",".join(active.targets),
                 "t_start": active.t_start,
                 "t_end": active.t_end if active.t_end is not None else clock.now(),
+                "reason": active.note,
             }
         )
 

@@ -78,6 +78,7 @@ def banner(view: RunView) -> str:
         "seed": summary.get("seed"),
         "run": run.get("id"),
         "target": scenario.get("target"),
+        "consumer": scenario.get("consumer"),
         "destination": run.get("destination"),
         "storm": f"{view.storm_s:.1f} s",
         "scenario file": scenario.get("file"),

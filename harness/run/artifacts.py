@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import shlex
 import xml.etree.ElementTree as ET
 from importlib import metadata
 from pathlib import Path
@@ -23,6 +24,7 @@ from harness import __version__
 from harness.checks import Verdict
 from harness.run.runner import RunRecord
 from harness.safety import redact_text
+from harness.scenario import Scenario
 
 SUMMARY_FORMAT = "harness-summary/1"
 
@@ -75,6 +77,7 @@ def summary(
                 "about": scenario.about.strip(),
                 "file": str(source) if source else None,
                 "target": "kafka" if scenario.target.kafka is not None else "rabbitmq",
+                "consumer": consumer_fact(scenario),
                 "duration_s": scenario.storm.duration,
             },
             "run": {
@@ -88,6 +91,17 @@ def summary(
             "versions": versions(),
         }
     )
+
+
+def consumer_fact(scenario: Scenario) -> str:
+    """Who consumed and how, in one line: ``command `python svc.py` (buggy), auto-ack, ...``."""
+    sut, consumer = scenario.system_under_test, scenario.consumer
+    who = "built-in consumer" if sut.command is None else f"command `{shlex.join(sut.command)}`"
+    parts = [f"{who} ({sut.mode or 'correct'})"]
+    if scenario.target.rabbitmq is not None:
+        parts.append("manual ack" if consumer.manual_ack else "auto-ack")
+    parts += [f"commit {consumer.commit}", f"prefetch {consumer.prefetch}"]
+    return ", ".join(parts)
 
 
 def write_summary(path: Path, data: dict[str, Any]) -> None:

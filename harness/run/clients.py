@@ -52,6 +52,8 @@ class Clients:
     bootstrap: str = ""
     dead_letters: str = ""
     observers: Observers = field(default_factory=lambda: Observers([]))
+    group: str = ""
+    """The Kafka consumer group the consumer commits in (crash triggers watch its offsets)."""
 
     async def prepare(self, scenario: Scenario) -> None:
         """Create the run's topic (and wait for its leaders); queues are declared by the
@@ -97,7 +99,7 @@ def build_clients(
     if scenario.target.kafka is not None:
         clients = _kafka(scenario, stack, run_id, recorder, work, mode, observers)
     else:
-        clients = _rabbitmq(scenario, stack, run_id, recorder, work, mode)
+        clients = _rabbitmq(scenario, stack, run_id, recorder, work, mode, observers)
     if scenario.observe:
         repair = repair or Repair()
         ctx = ObserveContext(
@@ -174,11 +176,18 @@ def _kafka(
             ),
             recorder,
         )
-    return Clients(producer, consumer, topic, "kafka", bootstrap, dead_letters=dlq)
+    group = f"{c.group}-{run_id}"  # build_external_sut names the command's group alike
+    return Clients(producer, consumer, topic, "kafka", bootstrap, dead_letters=dlq, group=group)
 
 
 def _rabbitmq(
-    scenario: Scenario, stack: Stack, run_id: str, recorder: Recorder, work: Path, mode: EffectMode
+    scenario: Scenario,
+    stack: Stack,
+    run_id: str,
+    recorder: Recorder,
+    work: Path,
+    mode: EffectMode,
+    observers: Observers,
 ) -> Clients:
     target = scenario.target.rabbitmq
     assert target is not None
@@ -193,16 +202,22 @@ def _rabbitmq(
         ),
         recorder,
     )
-    consumer = RabbitConsumerDriver(
-        RabbitConsumerConfig(
-            target=amqp,
-            mode=mode,
-            prefetch=scenario.consumer.prefetch,
-            effect_store=work / "effects.txt",
-        ),
-        recorder,
-    )
-    return Clients(producer, consumer, queue, "rabbitmq")
+    consumer: Consumer
+    if scenario.system_under_test.command:
+        consumer = build_external_sut(
+            scenario, stack, queue, run_id, recorder, work, late_env=observers.env
+        )
+    else:
+        consumer = RabbitConsumerDriver(
+            RabbitConsumerConfig(
+                target=amqp,
+                mode=mode,
+                prefetch=scenario.consumer.prefetch,
+                effect_store=work / "effects.txt",
+            ),
+            recorder,
+        )
+    return Clients(producer, consumer, queue, "rabbitmq", dead_letters=amqp.dlq)
 
 
 def _acks(acks: Acks) -> int | str:

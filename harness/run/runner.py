@@ -32,6 +32,7 @@ from harness.faults import FaultContext, Healer, Journal, Timeline, undo_on_stac
 from harness.history import HistoryWriter
 from harness.load import Pacer, Storm, build_storm
 from harness.run.clients import Clients, Repair, build_clients
+from harness.run.readings import RunReadings
 from harness.safety import check_address, check_target
 from harness.scenario import Scenario
 from harness.scenario.faults import duplicate_windows
@@ -119,6 +120,7 @@ async def run_scenario(
         healer = Healer(undo_on_stack(stack, toxiproxy), Journal.for_run(run_id))
         clients = build_clients(scenario, stack, run_id, writer, out_dir, Repair(healer, toxiproxy))
         status.stats = clients.consumer.stats
+        readings = RunReadings(clients)
         ctx = FaultContext(
             stack,
             toxiproxy,
@@ -126,6 +128,7 @@ async def run_scenario(
             topic=clients.destination if clients.kind == "kafka" else None,
             rng=random.Random(seed),
             consumers=clients.consumer,  # type: ignore[arg-type]
+            readings=readings,
         )
         timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, writer)
         storm_start = storm_end = clock.now()
@@ -157,7 +160,11 @@ async def run_scenario(
             _raise_if_unsafe(clients)
         finally:
             status.phase = "close"
-            await _close_all(timeline, clients, toxiproxy.close, errors, scenario.drain.timeout)
+            try:
+                await _close_all(timeline, clients, toxiproxy.close, errors, scenario.drain.timeout)
+            finally:
+                with contextlib.suppress(Exception):
+                    await readings.close()
         status.phase = "done"
     return RunRecord(
         scenario=scenario,

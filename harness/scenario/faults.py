@@ -240,12 +240,16 @@ class Fault(StrictModel):
         return [self.at + k * every for k in range(self.repetitions(storm_duration))]
 
     def scaled(self, factor: float) -> Fault:
-        """The same fault with every time multiplied by ``factor``."""
-        update = {
+        """The same fault with every time multiplied by ``factor`` (a kind's own times too, if
+        it has a ``scaled_settings(settings, factor)``)."""
+        update: dict[str, Any] = {
             name: getattr(self, name) * factor
             for name in ("at", "every", *END_FIELDS)
             if getattr(self, name) is not None
         }
+        scale_settings = getattr(self.kind, "scaled_settings", None)
+        if scale_settings is not None:
+            update["settings"] = scale_settings(self.settings, factor)
         return self.model_copy(update=update)
 
 

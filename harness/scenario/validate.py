@@ -125,6 +125,27 @@ def _consumer(s: Scenario) -> Iterator[Problem]:
         yield Problem(("system_under_test", "ready"), "ready applies only to a 'command'")
     if sut.is_builtin:
         yield from _builtin_consumer(s)
+    else:
+        yield from _command_consumer(s)
+
+
+def _command_consumer(s: Scenario) -> Iterator[Problem]:
+    """Settings an external command cannot receive on this target (the rest are handed over
+    as HARNESS_COMMIT, HARNESS_PREFETCH, HARNESS_MANUAL_ACK and HARNESS_GROUP)."""
+    consumer = s.consumer
+    if s.target.kind == "kafka" and not consumer.manual_ack:
+        yield Problem(
+            ("consumer", "manual_ack"),
+            "Kafka has no per-message acks, so a Kafka command cannot honour manual_ack: false; "
+            "remove it and say when offsets are committed with consumer.commit",
+        )
+    default_group = type(consumer).model_fields["group"].get_default()
+    if s.target.kind == "rabbitmq" and consumer.group != default_group:
+        yield Problem(
+            ("consumer", "group"),
+            "RabbitMQ has no consumer groups, so a RabbitMQ command is not handed a group; "
+            "remove consumer.group",
+        )
 
 
 def _observe(s: Scenario) -> Iterator[Problem]:
@@ -251,11 +272,13 @@ def _fault_timing(s: Scenario, fault: Fault, action: str, base: Path) -> Iterato
         yield Problem((*base, "every"), "must be longer than 0s")
         return
     length = fault.length
-    if length is not None and length >= fault.every:
+    wait = getattr(fault.kind, "max_wait", lambda _settings: 0.0)(fault.settings)
+    if length is not None and length + wait >= fault.every:
+        waiting = f", after up to {format_duration(wait)} waiting for its trigger" if wait else ""
         yield Problem(
             (*base, "every"),
-            f"{format_duration(fault.every)} is not longer than the fault ({format_duration(length)}): "
-            "repetitions would overlap",
+            f"{format_duration(fault.every)} is not longer than the fault ({format_duration(length)}"
+            f"{waiting}): repetitions would overlap",
         )
     last = fault.last_start(duration)  # arithmetic: starts() would materialise every repetition
     if fault.times is not None and last >= duration:

@@ -1,6 +1,7 @@
 """The external system under test's contract: the environment it gets, the reports it sends.
 
-The harness starts the scenario's command with these variables (docs/system-under-test.md):
+The harness starts the scenario's command with these variables (docs/system-under-test.md);
+a Kafka target (``Wiring``):
 
 ========================= =====================================================================
 variable                  meaning
@@ -14,13 +15,24 @@ HARNESS_DLQ_TOPIC         where to dead-letter poison events
 HARNESS_STATE_DIR         a directory that survives a crash and restart (its durable state)
 HARNESS_CONSUMER          a name for the consumer, recorded in the history's ``consumer``
 HARNESS_RUN_ID            the run's id
+HARNESS_COMMIT            ``consumer.commit``: ``after_effect``, ``before_effect`` or ``auto``
+HARNESS_PREFETCH          ``consumer.prefetch``: records per poll (Kafka), basic.qos (RabbitMQ)
 ========================= =====================================================================
 
-A report record is one JSON object per Kafka message on the report topic::
+A RabbitMQ target (``AmqpWiring``) gets ``HARNESS_AMQP_URL`` (through Toxiproxy),
+``HARNESS_QUEUE``, ``HARNESS_DLX`` (the queue's dead-letter exchange), ``HARNESS_DLQ_QUEUE``,
+``HARNESS_REPORT_QUEUE``, ``HARNESS_MANUAL_ACK`` and ``HARNESS_QUEUE_DURABLE`` (``true`` or
+``false``) and the common ones
+(mode, state dir, consumer, run id, commit, prefetch).
+
+A report record is one JSON object per message on the report topic (or queue)::
 
     {"op": "recv" | "effect" | "dead_letter" | "ready", "id": "...", "key": "...", "seq": 3,
      "partition": 0, "offset": 41, "t": 12345.678, "consumer": "...", "group": "...",
      "worker": "...", "reason": "...", "rid": "..."}
+
+(RabbitMQ: ``queue``, ``delivery_tag`` and ``redelivered`` in place of partition and offset.)
+A message may also carry a JSON array of such objects: one publish for a batch's reports.
 
 ``t`` is ``time.monotonic()`` (the run clock). ``rid`` names one reported fact: records with a
 ``rid`` already seen are dropped, so a system may safely report again what a crash may have
@@ -33,26 +45,42 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
+from harness.safety import check_address, check_target, redact_url
 from harness.vocabulary import REPORTED_SOURCE
 
 HISTORY_OPS = ("recv", "effect", "dead_letter")
 READY = "ready"
 """The op a system reports once it has been assigned partitions (it is consuming)."""
 
-_TEXT_FIELDS = ("id", "key", "consumer", "group", "worker", "reason")
-_INT_FIELDS = ("seq", "partition", "offset")
+_TEXT_FIELDS = ("id", "key", "consumer", "group", "worker", "reason", "queue")
+_INT_FIELDS = ("seq", "partition", "offset", "delivery_tag")
+_BOOL_FIELDS = ("redelivered",)
 
 PYTHON_WORDS = frozenset({"python", "python3"})
 
 
+class SutWiring(Protocol):
+    """What every wiring gives: its variables, and a check of every address it hands out."""
+
+    mode: str
+    state_dir: Path
+
+    def variables(self) -> dict[str, str]: ...
+
+    def check_addresses(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Wiring:
-    """Where the system under test meets the harness: the values of the HARNESS_* variables."""
+    """Where a Kafka system under test meets the harness: the values of the HARNESS_* variables."""
 
     bootstrap: str
     topic: str
@@ -63,6 +91,8 @@ class Wiring:
     state_dir: Path
     consumer: str
     run_id: str
+    consumer_env: Mapping[str, str] = field(default_factory=dict)
+    """The consumer settings handed over (``HARNESS_COMMIT``, ``HARNESS_PREFETCH``)."""
 
     def variables(self) -> dict[str, str]:
         return {
@@ -75,11 +105,63 @@ class Wiring:
             "HARNESS_STATE_DIR": str(self.state_dir),
             "HARNESS_CONSUMER": self.consumer,
             "HARNESS_RUN_ID": self.run_id,
+            **self.consumer_env,
         }
+
+    def check_addresses(self) -> None:
+        for address in self.bootstrap.split(","):
+            check_address(address.strip())
+
+    def describe(self) -> str:
+        return f"report topic {self.report_topic!r}"
+
+
+@dataclass(frozen=True)
+class AmqpWiring:
+    """Where a RabbitMQ system under test meets the harness.
+
+    The harness declares ``queue`` (dead-lettered to ``dlx``, a fanout exchange bound to
+    ``dlq_queue``) and ``report_queue`` before the command starts.
+    """
+
+    amqp_url: str = field(repr=False)
+    queue: str
+    dlx: str
+    dlq_queue: str
+    report_queue: str
+    mode: str
+    state_dir: Path
+    consumer: str
+    run_id: str
+    manual_ack: bool = True
+    durable: bool = True
+    consumer_env: Mapping[str, str] = field(default_factory=dict)
+
+    def variables(self) -> dict[str, str]:
+        return {
+            "HARNESS_AMQP_URL": self.amqp_url,
+            "HARNESS_QUEUE": self.queue,
+            "HARNESS_DLX": self.dlx,
+            "HARNESS_DLQ_QUEUE": self.dlq_queue,
+            "HARNESS_REPORT_QUEUE": self.report_queue,
+            "HARNESS_MANUAL_ACK": "true" if self.manual_ack else "false",
+            "HARNESS_QUEUE_DURABLE": "true" if self.durable else "false",
+            "HARNESS_MODE": self.mode,
+            "HARNESS_STATE_DIR": str(self.state_dir),
+            "HARNESS_CONSUMER": self.consumer,
+            "HARNESS_RUN_ID": self.run_id,
+            **self.consumer_env,
+        }
+
+    def check_addresses(self) -> None:
+        check_target(urlsplit(self.amqp_url).hostname or "")
+
+    def describe(self) -> str:
+        return f"report queue {self.report_queue!r} at {redact_url(self.amqp_url)}"
 
 
 def build_env(
-    wiring: Wiring, scenario_env: Mapping[str, str], base: Mapping[str, str] | None = None
+    wiring: SutWiring, scenario_env: Mapping[str, str], base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """The process environment: ``base`` (the harness's own), the scenario's, then the wiring.
 
@@ -137,6 +219,12 @@ def report_to_row(report: Mapping[str, Any]) -> dict[str, Any] | None:
                     f"field {name!r} must be an integer, got {value!r}; send it as a JSON integer"
                 )
             row[name] = value
+    for name in _BOOL_FIELDS:
+        value = report.get(name)
+        if value is not None:
+            if not isinstance(value, bool):
+                raise ValueError(f"field {name!r} must be true or false, got {value!r}")
+            row[name] = value
     if "id" not in row:
         raise ValueError(f"a {op!r} report needs the event's 'id'; copy it from the ce_id header")
     t = report.get("t")
@@ -154,6 +242,8 @@ __all__ = [
     "HISTORY_OPS",
     "PYTHON_WORDS",
     "READY",
+    "AmqpWiring",
+    "SutWiring",
     "Wiring",
     "build_env",
     "report_to_row",

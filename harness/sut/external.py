@@ -1,8 +1,9 @@
 """An external command as the system under test, with the built-in consumers' interface.
 
-``ExternalSut`` creates the report and dead-letter topics, starts the observer on the report
-topic, then starts the command with the wiring in its environment and waits until it reports
-``ready`` (it has partitions). ``crash()`` SIGKILLs its process group; ``restart()`` starts it
+``ExternalSut`` prepares the report channel (Kafka: the report and dead-letter topics;
+RabbitMQ: the input queue with its dead-letter exchange and queue, and the report queue),
+starts the observer on it, then starts the command with the wiring in its environment and
+waits until it reports ``ready`` (it has partitions, or consumes its queue). ``crash()`` SIGKILLs its process group; ``restart()`` starts it
 again with the same environment and state directory. ``stats()`` counts what it reported; it
 raises the process's ``failure`` once the command has exited on its own, so the run stops.
 
@@ -21,15 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness import clock
-from harness.drivers import Recorder, create_topic, delete_topic
+from harness.drivers import AmqpTarget, Recorder
 from harness.errors import ConfigError, HarnessError
 from harness.faults import Journal
-from harness.safety import check_address
-from harness.scenario import Scenario, SutMode
+from harness.scenario import Consumer, Scenario, SutMode
 from harness.scenario.models import ReadyLog
 from harness.stack import Stack
-from harness.sut.contract import Wiring, build_env, resolve_command
-from harness.sut.observer import ReportObserver
+from harness.sut.channels import report_channel
+from harness.sut.contract import AmqpWiring, SutWiring, Wiring, build_env, resolve_command
 from harness.sut.process import SutProcess
 from harness.sut.readiness import Probe, kafka_subscribed, log_matches, ready_when
 
@@ -39,7 +39,7 @@ class SutSpec:
     """How to start and wire one external system under test."""
 
     command: list[str]
-    wiring: Wiring
+    wiring: SutWiring
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path = Path("sut.log")
     replication_factor: int = 1
@@ -57,8 +57,7 @@ class SutSpec:
     read just before the first start."""
 
     def __post_init__(self) -> None:
-        for address in self.wiring.bootstrap.split(","):
-            check_address(address.strip())
+        self.wiring.check_addresses()
 
 
 class ExternalSut:
@@ -73,24 +72,18 @@ class ExternalSut:
             spec.cwd,
             spec.journal,
         )
-        self.observer = ReportObserver(spec.wiring.bootstrap, spec.wiring.report_topic, recorder)
+        self.channel = report_channel(spec.wiring, recorder, spec.replication_factor)
+        self.observer = self.channel.observer
         self._crashes = 0
         self._closed = False
 
     async def start(self) -> None:
-        """Create the topics, start observing, start the command and wait until it consumes."""
+        """Prepare the channel, start observing, start the command and wait until it consumes."""
         w = self.spec.wiring
         w.state_dir.mkdir(parents=True, exist_ok=True)
         if self.spec.late_env is not None:
             self.process.env.update(self.spec.late_env())
-        for topic in (w.report_topic, w.dlq_topic):
-            await create_topic(
-                w.bootstrap,
-                topic,
-                partitions=1,
-                replication_factor=self.spec.replication_factor,
-                exist_ok=True,
-            )
+        await self.channel.prepare()
         await self.observer.start()
         await self.process.spawn()
         if not await self.wait_assigned(self.spec.ready_timeout_s):
@@ -125,15 +118,22 @@ class ExternalSut:
     def _ready_wanted(self) -> str:
         rule = self.spec.ready_rule
         if rule == "report":
-            return f"it must report 'ready' on {self.spec.wiring.report_topic!r} once it has partitions"
+            return f"it must report 'ready' on its {self.spec.wiring.describe()} once it consumes"
         if rule == "subscribed":
-            return f"its group {self.spec.wiring.group!r} never became Stable with a member"
+            group = getattr(self.spec.wiring, "group", "?")
+            return f"its group {group!r} never became Stable with a member"
         return f"no line of its log matched {rule}"
 
     def raise_if_failed(self) -> None:
         """Raise the ``HarnessError`` of a command that exited on its own, if it did."""
         if self.process.failure is not None:
             raise self.process.failure
+
+    def raise_if_unsafe(self) -> None:
+        """Raise the ``UnsafeTargetError`` that stopped the observer, if any."""
+        check = getattr(self.observer, "raise_if_unsafe", None)
+        if check is not None:
+            check()
 
     async def crash(self) -> None:
         """SIGKILL the command's process group: nothing after its last commit is committed."""
@@ -162,10 +162,7 @@ class ExternalSut:
         finally:
             await self.observer.stop()
             await self.process.close()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    delete_topic(self.spec.wiring.bootstrap, self.spec.wiring.report_topic), 30.0
-                )
+            await self.channel.discard()
         self.raise_if_failed()
 
     def stats(self) -> dict[str, int]:
@@ -189,7 +186,7 @@ class ExternalSut:
 def build_external_sut(
     scenario: Scenario,
     stack: Stack,
-    destination_topic: str,
+    destination: str,
     run_id: str,
     recorder: Recorder,
     work_dir: Path,
@@ -197,42 +194,65 @@ def build_external_sut(
 ) -> ExternalSut:
     """The scenario's external system under test for one run on ``stack``.
 
-    It consumes ``destination_topic`` in group ``<consumer.group>-<run_id>``, dead-letters to
-    ``<destination_topic>.dlq``, reports to ``<destination_topic>.report`` (deleted by
-    ``close()``), keeps its state in ``work_dir/sut-state/<run_id>`` and logs to
-    ``work_dir/sut.log``. ``late_env()`` (the observation sources' variables: where to write)
-    is added to its environment when it first starts.
+    Kafka: it consumes the topic ``destination`` in group ``<consumer.group>-<run_id>``,
+    dead-letters to ``<destination>.dlq`` and reports to ``<destination>.report``. RabbitMQ: it
+    consumes the queue ``destination`` (dead-lettered through ``<destination>.dlx`` to
+    ``<destination>.dlq``) and reports to the queue ``<destination>.report``. The report topic
+    or queue is deleted by ``close()``; the state is kept in ``work_dir/sut-state/<run_id>``
+    and the log in ``work_dir/sut.log``.
+    ``late_env()`` (the observation sources' variables: where to write) is added to its
+    environment when it first starts.
     """
     sut = scenario.system_under_test
     if sut.command is None:
         raise ConfigError("build_external_sut needs system_under_test.command; none is set.")
-    if scenario.target.kafka is None:
-        raise ConfigError(
-            f"Scenario {scenario.name!r}: an external system_under_test is supported on Kafka "
-            "targets only; use the built-in consumer (no command) for RabbitMQ."
-        )
     if scenario.consumer.count != 1:
         raise ConfigError(
             f"Scenario {scenario.name!r}: consumer.count={scenario.consumer.count}, but the "
             "harness starts one process of an external system_under_test; set count to 1."
         )
-    brokers = len(stack.kafka_nodes())
-    wiring = Wiring(
-        bootstrap=stack.kafka_bootstrap_servers,
-        topic=destination_topic,
-        group=f"{scenario.consumer.group}-{run_id}",
-        mode=str(sut.mode or SutMode.CORRECT),
-        report_topic=f"{destination_topic}.report",
-        dlq_topic=f"{destination_topic}.dlq",
-        state_dir=work_dir / "sut-state" / run_id,  # a rerun into the same folder starts clean
-        consumer="sut",
-        run_id=run_id,
-    )
+    common = {
+        "mode": str(sut.mode or SutMode.CORRECT),
+        "state_dir": work_dir / "sut-state" / run_id,  # a rerun into the same folder starts clean
+        "consumer": "sut",
+        "run_id": run_id,
+        "consumer_env": consumer_variables(scenario.consumer),
+    }
+    wiring: SutWiring
+    replication_factor = 1
+    rabbitmq = scenario.target.rabbitmq
+    if rabbitmq is not None:
+        queue = AmqpTarget.from_url(stack.rabbitmq_url, destination, durable=rabbitmq.durable)
+        wiring = AmqpWiring(
+            amqp_url=stack.rabbitmq_url,
+            queue=destination,
+            dlx=queue.dlx,
+            dlq_queue=queue.dlq,
+            report_queue=f"{destination}.report",
+            manual_ack=scenario.consumer.manual_ack,
+            durable=rabbitmq.durable,
+            **common,  # type: ignore[arg-type]
+        )
+    else:
+        replication_factor = max(1, min(3, len(stack.kafka_nodes())))
+        wiring = Wiring(
+            bootstrap=stack.kafka_bootstrap_servers,
+            topic=destination,
+            group=f"{scenario.consumer.group}-{run_id}",
+            report_topic=f"{destination}.report",
+            dlq_topic=f"{destination}.dlq",
+            **common,  # type: ignore[arg-type]
+        )
     log_path = work_dir / "sut.log"
     rule = ready_when(scenario)
     probe = None
     if rule == "subscribed":
-        probe = kafka_subscribed(wiring.bootstrap, wiring.group)
+        if rabbitmq is not None:
+            raise ConfigError(
+                f"Scenario {scenario.name!r}: ready: subscribed is not supported for RabbitMQ "
+                "services yet; use ready: {log: REGEX} or the report contract (ready: report)."
+            )
+        probe = kafka_subscribed(wiring.bootstrap, wiring.group)  # type: ignore[union-attr]
     elif isinstance(rule, ReadyLog):
         probe = log_matches(log_path, rule)
     return ExternalSut(
@@ -241,7 +261,7 @@ def build_external_sut(
             wiring=wiring,
             env=dict(sut.env),
             log_path=log_path,
-            replication_factor=max(1, min(3, brokers)),
+            replication_factor=replication_factor,
             journal=Journal.for_run(f"{run_id}-sut"),
             ready=probe,
             ready_rule=rule if isinstance(rule, str) else f"log {rule.log!r}",
@@ -251,4 +271,11 @@ def build_external_sut(
     )
 
 
-__all__ = ["ExternalSut", "SutSpec", "build_external_sut"]
+def consumer_variables(consumer: Consumer) -> dict[str, str]:
+    """The consumer settings a command receives: ``HARNESS_COMMIT`` and ``HARNESS_PREFETCH``
+    (``manual_ack`` is RabbitMQ's wiring; ``count`` must be 1 and ``group`` is in the Kafka
+    wiring)."""
+    return {"HARNESS_COMMIT": str(consumer.commit), "HARNESS_PREFETCH": str(consumer.prefetch)}
+
+
+__all__ = ["ExternalSut", "SutSpec", "build_external_sut", "consumer_variables"]

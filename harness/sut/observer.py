@@ -45,14 +45,23 @@ class ReportTally:
         self.last_problem: str | None = None
 
     def take(self, value: bytes | None) -> None:
-        """Record one report (the value of one report-topic message)."""
+        """Record the report(s) of one report message: a JSON object, or an array of them."""
+        try:
+            found = json.loads(value or b"")
+        except ValueError as exc:
+            self.counts["reports"] += 1
+            self._bad(value, str(exc))
+            return
+        for report in found if isinstance(found, list) else [found]:
+            self._take_one(report, value)
+
+    def _take_one(self, report: Any, value: bytes | None) -> None:
         self.counts["reports"] += 1
         try:
-            report = json.loads(value or b"")
             if not isinstance(report, dict):
                 raise ValueError(
                     f"a report must be a JSON object, got a {type(report).__name__}; send one "
-                    "object per message"
+                    "object (or an array of objects) per message"
                 )
             row = report_to_row(report)
         except ValueError as exc:

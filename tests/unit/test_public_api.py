@@ -70,6 +70,7 @@ FACES: dict[str, set[str]] = {
         "EffectMode",
         "EffectStore",
         "EventLike",
+        "GroupOffsets",
         "KafkaConsumerConfig",
         "KafkaConsumerDriver",
         "KafkaProducerConfig",
@@ -145,6 +146,8 @@ FACES: dict[str, set[str]] = {
         "source_class",
     },
     "harness.sut": {
+        "AmqpReportObserver",
+        "AmqpWiring",
         "ExternalSut",
         "ReportObserver",
         "ReportTally",

@@ -54,10 +54,10 @@ def test_bad_reports_are_counted_and_described_not_recorded() -> None:
     rows = ListRecorder()
     tally = ReportTally(rows)
     tally.take(b"not json")
-    tally.take(b"[1, 2]")
+    tally.take(b"[1, 2]")  # an array of two reports, neither an object
     tally.take(None)
     tally.take(report(op="effect"))
 
     assert rows.rows == []
-    assert tally.counts["bad_reports"] == 4
+    assert tally.counts["bad_reports"] == 5
     assert tally.last_problem is not None and "needs the event's 'id'" in tally.last_problem
