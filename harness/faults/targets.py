@@ -41,9 +41,17 @@ class NodeTarget(StrictModel):
         return self.target if self.partition is None else f"{self.target} {self.partition}"
 
 
-def check_node_target(scenario: Scenario, spec: NodeTarget) -> Iterator[Problem]:
-    """What is wrong with ``spec`` on this scenario's target (paths relative to ``spec``)."""
+def check_node_target(
+    scenario: Scenario, spec: NodeTarget, *, proxies: bool = False
+) -> Iterator[Problem]:
+    """What is wrong with ``spec`` on this scenario's target (paths relative to ``spec``).
+
+    With ``proxies`` (a fault acting on Toxiproxy proxies), the scenario's HTTP downstreams are
+    targets too, by their ``observe`` name.
+    """
     nodes = scenario.target.nodes
+    if proxies:
+        nodes = (*nodes, *_downstreams(scenario))
     kafka = scenario.target.kafka
     if spec.target in PARTITION_TARGETS:
         if kafka is None:
@@ -62,6 +70,11 @@ def check_node_target(scenario: Scenario, spec: NodeTarget) -> Iterator[Problem]
         yield Problem(("target",), unknown_target(spec.target, known))
     if spec.partition is not None:
         yield Problem(("partition",), f"applies only to targets {' and '.join(PARTITION_TARGETS)}")
+
+
+def _downstreams(scenario: Scenario) -> list[str]:
+    entries = getattr(scenario, "observe", None) or []
+    return [e.source_name for e in entries if e.kind == "downstream"]
 
 
 def unknown_target(name: str, known: tuple[str, ...]) -> str:
