@@ -48,4 +48,10 @@ class ToxicType(StrEnum):
     LIMIT_DATA = "limit_data"
 
 
-__all__ = ["ANOMALIES", "Stream", "ToxicType"]
+OBSERVED_PREFIX = "observe:"
+"""A history row whose ``source`` starts with this was recorded by a black-box observation
+source (``observe:<name>``); ``report`` marks the report contract, null the harness's own."""
+REPORTED_SOURCE = "report"
+
+
+__all__ = ["ANOMALIES", "OBSERVED_PREFIX", "REPORTED_SOURCE", "Stream", "ToxicType"]

@@ -12,7 +12,7 @@ from harness.checks.model import Finding
 
 
 def applies(history: Prepared, facts: IdFacts) -> bool:
-    return len(history.dead) > 0 or bool(facts.poison.any())
+    return len(history.dead) > 0 or bool(facts.poison.any()) or "dead_letter" in history.observed
 
 
 def dlq_missing(facts: IdFacts, limit: int) -> Finding:

@@ -33,10 +33,11 @@ from harness.history.schema import (
     first_invalid_row,
     one_line,
 )
+from harness.vocabulary import OBSERVED_PREFIX
 
 NULL_SEQ = np.iinfo(np.int64).min
 OK, FAIL, UNKNOWN = 0, 1, 2
-SEND, RECV, EFFECT, DEAD_LETTER, FAULT = range(5)
+SEND, RECV, EFFECT, DEAD_LETTER, FAULT, OBSERVE = range(6)
 
 _USED = {
     SEND: (
@@ -52,8 +53,8 @@ _USED = {
         "poison",
     ),
     RECV: ("id", "key", "seq", "t", "group", "partition", "offset"),
-    EFFECT: ("id", "key", "seq", "t"),
-    DEAD_LETTER: ("id", "t"),
+    EFFECT: ("id", "key", "seq", "t", "source"),
+    DEAD_LETTER: ("id", "t", "source"),
 }
 _FAULT_COLUMNS = ("kind", "target", "t_start", "t_end")
 _READ = (
@@ -69,9 +70,10 @@ _READ = (
     "offset",
     "poison",
     "group",
+    "source",
     *_FAULT_COLUMNS,
 )
-_AS_DICTIONARY = ("op", "key", "status", "group", "kind", "target")
+_AS_DICTIONARY = ("op", "key", "status", "group", "kind", "target", "source")
 
 
 @dataclass
@@ -83,6 +85,10 @@ class Ops:
 
     def __len__(self) -> int:
         return len(self.id)
+
+    def where(self, mask: np.ndarray) -> Ops:
+        """The rows where ``mask`` holds."""
+        return Ops(id=self.id[mask], columns={k: v[mask] for k, v in self.columns.items()})
 
     def __getattr__(self, name: str) -> np.ndarray:
         try:
@@ -102,6 +108,18 @@ class Prepared:
     faults: pd.DataFrame
     id_names: pa.Array
     group_names: list[str | None]
+    observed: frozenset[str] = frozenset()
+    """The ops (``effect``, ``dead_letter``) a black-box source observed for this run. For
+    these, only observed rows count (a service's own reports of them are not trusted)."""
+    reported: dict[str, int] = field(default_factory=dict)
+    """Rows of an observed op that the checks set aside because they were only reported."""
+
+    @property
+    def black_box(self) -> bool:
+        """Effects were observed from outside and no delivery was reported: what the service
+        received is unknown, so delivery checks do not apply and effects are owed for every
+        acknowledged event."""
+        return "effect" in self.observed and len(self.recvs) == 0
 
     @property
     def n_ids(self) -> int:
@@ -220,7 +238,8 @@ def _first_invalid(
     chunk: pa.Table, op: np.ndarray, op_column: Callable[[], pa.ChunkedArray]
 ) -> tuple[int, str] | None:
     status = _lookup(chunk.column("status"), STATUSES)
-    bad = (op < 0) | ((op != FAULT) & _is_null(chunk.column("id"))) | (status == -2)
+    keyed = (op != FAULT) & (op != OBSERVE)
+    bad = (op < 0) | (keyed & _is_null(chunk.column("id"))) | (status == -2)
     if not bad.any() and not breaks_value_rules(chunk):
         return None
     plain = {"op": _plain(op_column()), "id": _plain(chunk.column("id"))}
@@ -268,6 +287,7 @@ class _Builder:
         self.faults: list[pa.Table] = []
         self.keys = _Coder()
         self.groups = _Coder()
+        self.observed: set[str] = set()
 
     def add(self, chunk: pa.Table, op: np.ndarray) -> None:
         for kind, names in _USED.items():
@@ -282,6 +302,10 @@ class _Builder:
         faults = np.flatnonzero(op == FAULT)
         if len(faults):
             self.faults.append(chunk.select(list(_FAULT_COLUMNS)).take(faults))
+        declared = np.flatnonzero(op == OBSERVE)
+        if len(declared):
+            kinds = _plain(chunk.column("kind")).take(declared).to_pylist()
+            self.observed.update(str(kind) for kind in kinds if kind)
 
     def build(self) -> Prepared:
         id_codes, id_names = _encode_ids([c for k in _USED for c in self.ids.pop(k)])
@@ -296,6 +320,12 @@ class _Builder:
             ops[RECV].group[ops[RECV].group == -1] = len(group_names)
             group_names.append(None)
         faults = pa.concat_tables(self.faults) if self.faults else None
+        reported = {}
+        for kind, name in ((EFFECT, "effect"), (DEAD_LETTER, "dead_letter")):
+            if name in self.observed:
+                reported[name] = int((~ops[kind].source).sum())
+                ops[kind] = ops[kind].where(ops[kind].source)
+        _fill_event_fields(ops[EFFECT], ops[SEND], len(id_names))
         return Prepared(
             sends=ops[SEND],
             recvs=ops[RECV],
@@ -304,6 +334,8 @@ class _Builder:
             faults=_faults_frame(faults),
             id_names=id_names,
             group_names=group_names,
+            observed=frozenset(self.observed),
+            reported=reported,
         )
 
     def _numeric(self, name: str, column: pa.ChunkedArray) -> np.ndarray:
@@ -317,6 +349,11 @@ class _Builder:
             return _lookup(column, STATUSES)
         if name == "poison":
             return _ints(column, 0).astype(bool)
+        if name == "source":
+            text = _plain(column)
+            return pc.fill_null(pc.starts_with(text, OBSERVED_PREFIX), False).to_numpy(
+                zero_copy_only=False
+            )
         coder = self.keys if name == "key" else self.groups
         return coder.encode(column)
 
@@ -332,7 +369,24 @@ _DTYPES: dict[str, type] = {
     "poison": np.bool_,
     "key": np.int32,
     "group": np.int32,
+    "source": np.bool_,
 }
+
+
+def _fill_event_fields(effects: Ops, sends: Ops, n_ids: int) -> None:
+    """Give effects without a key or seq those of their event's send: a black-box source sees
+    the service's output, which need not carry the input's key and sequence number."""
+    bare = (effects.key < 0) | (effects.seq == NULL_SEQ)
+    if not bare.any() or len(sends) == 0:
+        return
+    key = np.full(n_ids, -1, np.int32)
+    seq = np.full(n_ids, NULL_SEQ, np.int64)
+    key[sends.id] = sends.key
+    seq[sends.id] = sends.seq
+    rows = np.flatnonzero(bare)
+    ids = effects.id[rows]
+    effects.key[rows] = np.where(effects.key[rows] < 0, key[ids], effects.key[rows])
+    effects.seq[rows] = np.where(effects.seq[rows] == NULL_SEQ, seq[ids], effects.seq[rows])
 
 
 def _assemble(chunks: Iterable[tuple[pa.Table, np.ndarray]], sizes: dict[int, int]) -> Prepared:

@@ -2,7 +2,8 @@
 
 - ``duplicate_effect``: the system under test applied one id's side effect more than once.
 - ``missing_effect``: an id that was sent and delivered, is not poison and was not
-  dead-lettered, yet was never applied.
+  dead-lettered, yet was never applied. When effects are observed from outside and no
+  delivery is reported (a black box), "delivered" is unknown and every acknowledged id is owed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from harness.checks.model import Finding
 
 
 def applies(history: Prepared) -> bool:
-    return len(history.effects) > 0
+    return len(history.effects) > 0 or "effect" in history.observed
 
 
 def duplicate_effect(history: Prepared, limit: int) -> Finding:
@@ -26,7 +27,9 @@ def duplicate_effect(history: Prepared, limit: int) -> Finding:
 def missing_effect(history: Prepared, facts: IdFacts, limit: int) -> Finding:
     applied = np.zeros(history.n_ids, bool)
     applied[history.effects.id] = True
-    owed = facts.sent & facts.delivered & ~facts.poison & ~facts.dead
+    # A black box hides deliveries: every acknowledged event is owed its effect.
+    reached = facts.acked if history.black_box else facts.delivered
+    owed = facts.sent & reached & ~facts.poison & ~facts.dead
     return Finding.from_flags("missing_effect", owed & ~applied, limit)
 
 

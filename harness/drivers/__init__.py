@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from harness.drivers._types import EffectMode, EffectStore, EventLike, ListRecorder, Recorder
 from harness.drivers.kafka import KafkaProducerConfig, KafkaProducerDriver
-from harness.drivers.kafka_admin import create_topic, delete_topic, partition_leaders
+from harness.drivers.kafka_admin import create_topic, delete_topic, group_state, partition_leaders
 from harness.drivers.kafka_consumer import CommitPolicy, KafkaConsumerConfig, KafkaConsumerDriver
 from harness.drivers.outcomes import Outcome, Stage, classify_amqp, classify_kafka
 from harness.drivers.rabbitmq import RabbitPublisherConfig, RabbitPublisherDriver
@@ -107,6 +107,7 @@ __all__ = [
     "classify_amqp",
     "classify_kafka",
     "create_topic",
+    "group_state",
     "declare_blocking",
     "declare_topology",
     "delete_blocking",

@@ -132,4 +132,16 @@ async def partition_leaders(bootstrap: str, topic: str) -> dict[int, int]:
     return {p["partition"]: p["leader"] for t in described for p in t["partitions"]}
 
 
-__all__ = ["create_topic", "delete_topic", "partition_leaders"]
+async def group_state(bootstrap: str, group: str) -> tuple[str, int]:
+    """A consumer group's state (``Stable``, ``PreparingRebalance``, ``Empty``, ``Dead``...) and
+    its member count, as the classic group protocol describes it."""
+    async with _admin(bootstrap) as admin:
+        described = await admin.describe_consumer_groups([group])
+    for response in described:
+        for entry in response.groups:
+            if entry[1] == group:
+                return str(entry[2]), len(entry[-1] if isinstance(entry[-1], list) else entry[5])
+    return "Dead", 0
+
+
+__all__ = ["create_topic", "delete_topic", "group_state", "partition_leaders"]

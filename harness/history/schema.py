@@ -1,7 +1,7 @@
 """The history schema: one flat columnar table, one row per op.
 
-Every op of a run (``send``, ``recv``, ``effect``, ``dead_letter``, ``fault``) is one row of the
-same table; a column an op does not use is null. Times are float seconds on the run clock
+Every op of a run (``send``, ``recv``, ``effect``, ``dead_letter``, ``fault``, ``observe``) is one
+row of the same table; a column an op does not use is null. Times are float seconds on the run clock
 (``harness.clock.now()``). Columns outside the schema are kept when read and ignored by checks.
 See ``docs/history-format.md`` for the meaning of every column.
 """
@@ -18,7 +18,10 @@ from harness.errors import HistoryError
 
 FORMAT_VERSION: Final = 1
 
-OPS: Final = ("send", "recv", "effect", "dead_letter", "fault")
+OPS: Final = ("send", "recv", "effect", "dead_letter", "fault", "observe")
+UNKEYED_OPS: Final = ("fault", "observe")
+"""Ops that name no event, so carry no ``id``: fault windows and observation declarations."""
+
 STATUSES: Final = ("ok", "fail", "unknown")
 
 SCHEMA: Final = pa.schema(
@@ -48,6 +51,7 @@ SCHEMA: Final = pa.schema(
         pa.field("target", pa.string()),
         pa.field("t_start", pa.float64()),
         pa.field("t_end", pa.float64()),
+        pa.field("source", pa.string()),
     ],
     metadata={b"harness.history.version": str(FORMAT_VERSION).encode()},
 )
@@ -144,7 +148,7 @@ def _first_bad_utf8(column: pa.ChunkedArray) -> int:
 def first_invalid_row(table: pa.Table) -> tuple[int, str] | None:
     """The first row that breaks a rule of the format, with the reason; None when all hold.
 
-    Rules: ``op`` is one of ``OPS``; every op but ``fault`` has an ``id``; ``status`` is null
+    Rules: ``op`` is one of ``OPS``; every op but ``fault`` and ``observe`` has an ``id``; ``status`` is null
     or one of ``STATUSES``; times are null or finite with magnitude below ``MAX_ABS_TIME``;
     ``seq`` is null or in ``0..MAX_SEQ``. Columns absent from ``table`` are not judged.
     Vectorised: the row is only located once a rule fails.
@@ -167,7 +171,8 @@ def _rules(table: pa.Table) -> list[tuple[pa.ChunkedArray, str, str]]:
     op = table.column("op")
     rules = [(pc.invert(pc.fill_null(pc.is_in(op, pa.array(OPS)), False)), _OP_RULE, "op")]
     if "id" in table.column_names:
-        missing_id = pc.and_(pc.not_equal(op, "fault"), pc.is_null(table.column("id")))
+        keyed = pc.invert(pc.fill_null(pc.is_in(op, pa.array(UNKEYED_OPS)), False))
+        missing_id = pc.and_(keyed, pc.is_null(table.column("id")))
         rules.append((pc.fill_null(missing_id, False), _ID_RULE, "id"))
     if "status" in table.column_names:
         status = table.column("status")
@@ -225,7 +230,7 @@ def _time_rule(name: str) -> str:
 
 
 _OP_RULE = "column 'op' must be one of " + ", ".join(OPS)
-_ID_RULE = "column 'id' is required for every op but fault"
+_ID_RULE = "column 'id' is required for every op but fault and observe"
 _STATUS_RULE = "column 'status' must be null or one of " + ", ".join(STATUSES)
 _SEQ_RULE = f"column 'seq' must be null or a whole number from 0 to {MAX_SEQ} (2**53)"
 

@@ -7,7 +7,7 @@ can be taken for this run's events.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.drivers import (
@@ -28,8 +28,11 @@ from harness.drivers import (
     create_topic,
     delete_topic,
 )
+from harness.faults import Healer
+from harness.observe import ObserveContext, Observers, build_observers
 from harness.scenario import Acks, Commit, DeliveryMode, Scenario, SutMode
 from harness.stack import Stack
+from harness.stack.toxiproxy import ToxiproxyClient
 from harness.sut import build_external_sut
 
 _COMMITS = {
@@ -48,6 +51,7 @@ class Clients:
     kind: str  # "kafka" or "rabbitmq"
     bootstrap: str = ""
     dead_letters: str = ""
+    observers: Observers = field(default_factory=lambda: Observers([]))
 
     async def prepare(self, scenario: Scenario) -> None:
         """Create the run's topic (and wait for its leaders); queues are declared by the
@@ -69,18 +73,65 @@ class Clients:
             await delete_topic(self.bootstrap, self.dead_letters)
 
 
+@dataclass(frozen=True)
+class Repair:
+    """What observation sources register their clean-up with (None outside a run)."""
+
+    healer: Healer | None = None
+    toxiproxy: ToxiproxyClient | None = None
+
+
 def build_clients(
-    scenario: Scenario, stack: Stack, run_id: str, recorder: Recorder, work: Path
+    scenario: Scenario,
+    stack: Stack,
+    run_id: str,
+    recorder: Recorder,
+    work: Path,
+    repair: Repair | None = None,
 ) -> Clients:
-    """The drivers for ``scenario`` on ``stack``; effect stores live under ``work``."""
+    """The drivers for ``scenario`` on ``stack``; effect stores live under ``work``.
+
+    The observation sources of ``scenario.observe`` are built too (started by the runner)."""
     mode = EffectMode(scenario.system_under_test.mode or SutMode.CORRECT)
+    observers = Observers([])
     if scenario.target.kafka is not None:
-        return _kafka(scenario, stack, run_id, recorder, work, mode)
-    return _rabbitmq(scenario, stack, run_id, recorder, work, mode)
+        clients = _kafka(scenario, stack, run_id, recorder, work, mode, observers)
+    else:
+        clients = _rabbitmq(scenario, stack, run_id, recorder, work, mode)
+    if scenario.observe:
+        repair = repair or Repair()
+        ctx = ObserveContext(
+            stack=stack,
+            run_id=run_id,
+            recorder=recorder,
+            work_dir=work,
+            state_dir=work / "sut-state" / run_id,
+            target_kind=clients.kind,
+            destination=clients.destination,
+            dead_letters=clients.dead_letters,
+            healer=repair.healer,
+            toxiproxy=repair.toxiproxy,
+            replication_factor=_replication(scenario, stack),
+        )
+        observers.sources.extend(build_observers(scenario, ctx).sources)
+    clients.observers = observers
+    return clients
+
+
+def _replication(scenario: Scenario, stack: Stack) -> int:
+    kafka = scenario.target.kafka
+    brokers = len(stack.kafka_nodes())
+    return max(1, min(kafka.replication_factor if kafka else 3, brokers))
 
 
 def _kafka(
-    scenario: Scenario, stack: Stack, run_id: str, recorder: Recorder, work: Path, mode: EffectMode
+    scenario: Scenario,
+    stack: Stack,
+    run_id: str,
+    recorder: Recorder,
+    work: Path,
+    mode: EffectMode,
+    observers: Observers,
 ) -> Clients:
     target = scenario.target.kafka
     assert target is not None
@@ -104,7 +155,9 @@ def _kafka(
     dlq = f"{target.dead_letter_topic}-{run_id}" if target.dead_letter_topic else f"{topic}.dlq"
     consumer: Consumer
     if scenario.system_under_test.command:
-        consumer = build_external_sut(scenario, stack, topic, run_id, recorder, work)
+        consumer = build_external_sut(
+            scenario, stack, topic, run_id, recorder, work, late_env=observers.env
+        )
         dlq = f"{topic}.dlq"
     else:
         consumer = KafkaConsumerDriver(
@@ -156,4 +209,4 @@ def _acks(acks: Acks) -> int | str:
     return "all" if acks is Acks.ALL else int(acks.value)
 
 
-__all__ = ["Clients", "build_clients"]
+__all__ = ["Clients", "Repair", "build_clients"]

@@ -31,7 +31,7 @@ from harness.errors import HarnessError, StackError
 from harness.faults import FaultContext, Healer, Journal, Timeline, undo_on_stack
 from harness.history import HistoryWriter
 from harness.load import Pacer, Storm, build_storm
-from harness.run.clients import Clients, build_clients
+from harness.run.clients import Clients, Repair, build_clients
 from harness.safety import check_address, check_target
 from harness.scenario import Scenario
 from harness.scenario.faults import duplicate_windows
@@ -115,10 +115,10 @@ async def run_scenario(
     history_path = out_dir / "history.parquet"
     errors: list[str] = []
     with HistoryWriter(history_path) as writer:
-        clients = build_clients(scenario, stack, run_id, writer, out_dir)
-        status.stats = clients.consumer.stats
         toxiproxy = stack.toxiproxy()
         healer = Healer(undo_on_stack(stack, toxiproxy), Journal.for_run(run_id))
+        clients = build_clients(scenario, stack, run_id, writer, out_dir, Repair(healer, toxiproxy))
+        status.stats = clients.consumer.stats
         ctx = FaultContext(
             stack,
             toxiproxy,
@@ -179,6 +179,7 @@ async def _prepare(
 ) -> None:
     try:
         await clients.prepare(scenario)
+        await clients.observers.start()  # before the service: it is handed their addresses
         await clients.consumer.start()
         wait_assigned = getattr(clients.consumer, "wait_assigned", None)
         if wait_assigned is not None and not await wait_assigned(60.0):
@@ -255,7 +256,8 @@ async def _drain(clients: Clients, acked: int, timeout: float) -> None:
     last_count, last_change = -1, clock.now()
     while clock.now() < deadline:
         stats = clients.consumer.stats()
-        seen = stats.get("received", 0)
+        # A black box reports nothing: what the observation sources saw is its progress.
+        seen = max(stats.get("received", 0), clients.observers.observed())
         if seen != last_count:
             last_count, last_change = seen, clock.now()
         quiet = clock.now() - last_change
@@ -305,13 +307,14 @@ async def _close_all(
         await heal_to_the_end(timeline, errors)
     finally:
         try:
-            await _close(clients, timeout)
+            await _close(clients, timeout, errors)
         finally:
             close_toxiproxy()
 
 
-async def _close(clients: Clients, timeout: float) -> None:
-    """Close producer, consumer, then drop the run's topic; each step runs even if the one
+async def _close(clients: Clients, timeout: float, errors: list[str]) -> None:
+    """Close producer, consumer (the service stops), then take what the observation sources
+    have yet to read, stop them and drop the run's topic; each step runs even if the one
     before failed or was cancelled."""
     try:
         with contextlib.suppress(Exception):
@@ -321,8 +324,14 @@ async def _close(clients: Clients, timeout: float) -> None:
             with contextlib.suppress(Exception):
                 await clients.consumer.close()
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(clients.discard(), 30.0)
+            try:
+                errors += await clients.observers.drain(max(5.0, timeout))
+            finally:
+                try:
+                    await clients.observers.stop()
+                finally:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(clients.discard(), 30.0)
 
 
 def _raise_if_unsafe(clients: Clients) -> None:

@@ -22,6 +22,7 @@ docs/scenario-format.md documents every field with its default.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -56,6 +57,7 @@ from harness.scenario.names import (
     kafka_topic_problem,
     scenario_name_problem,
 )
+from harness.scenario.observe import ObserveEntry
 from harness.scenario.thresholds import ANOMALIES, ThresholdField
 from harness.scenario.validate import cross_check
 
@@ -160,12 +162,34 @@ class Consumer(StrictModel):
     count: int = Field(default=1, ge=1, le=64)
 
 
+class ReadyLog(StrictModel):
+    """Ready once a line of the service's log matches this regular expression."""
+
+    log: str = Field(min_length=1, max_length=500)
+
+    @field_validator("log")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise ValueError(f"not a regular expression: {error}") from None
+        return pattern
+
+
+ReadyWhen = Literal["report", "subscribed"] | ReadyLog
+
+
 class SystemUnderTest(StrictModel):
     """The built-in consumer (no ``command``) or an external command the harness starts."""
 
     command: list[str] | None = Field(default=None, min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
     mode: SutMode | None = None
+    ready: ReadyWhen | None = None
+    """When the started command counts as ready: it reports ``ready`` (the report contract),
+    it is ``subscribed`` (its Kafka group has partitions / its queue has a consumer), or its log
+    matches. Unset: ``report``, or ``subscribed`` when the scenario observes it from outside."""
 
     @model_validator(mode="before")
     @classmethod
@@ -309,6 +333,7 @@ class Scenario(StrictModel):
     system_under_test: SystemUnderTest = Field(default_factory=SystemUnderTest)
     storm: StormSpec
     faults: list[Fault] = Field(default_factory=list)
+    observe: list[ObserveEntry] = Field(default_factory=list, max_length=16)
     load: Load = Field(default_factory=Load)
     drain: Drain = Field(default_factory=Drain)
     expect: Expect = Field(default_factory=Expect)
@@ -383,6 +408,8 @@ __all__ = [
     "Producer",
     "RabbitMQTarget",
     "Rate",
+    "ReadyLog",
+    "ReadyWhen",
     "Scenario",
     "Shape",
     "SizeRange",

@@ -22,6 +22,7 @@ from harness.scenario.kinds import (
     Distribution,
     Shape,
 )
+from harness.scenario.observe import observe_problems
 from harness.scenario.rates import expected_count
 
 if TYPE_CHECKING:  # models calls cross_check: at run time this module needs only kinds
@@ -49,6 +50,7 @@ def cross_check(scenario: Scenario) -> list[Problem]:
         *_consumer(scenario),
         *_storm(scenario),
         *_faults(scenario),
+        *_observe(scenario),
         *_expect(scenario),
     ]
 
@@ -119,8 +121,23 @@ def _consumer(s: Scenario) -> Iterator[Problem]:
     sut = s.system_under_test
     if sut.is_builtin and sut.env:
         yield Problem(("system_under_test", "env"), "env applies only to a 'command'")
+    if sut.is_builtin and sut.ready is not None:
+        yield Problem(("system_under_test", "ready"), "ready applies only to a 'command'")
     if sut.is_builtin:
         yield from _builtin_consumer(s)
+
+
+def _observe(s: Scenario) -> Iterator[Problem]:
+    if not s.observe:
+        return
+    if s.system_under_test.is_builtin:
+        yield Problem(
+            ("observe",),
+            "observation watches a service the harness starts: set system_under_test.command "
+            "(the built-in consumer records its own effects)",
+        )
+    for path, reason in observe_problems(s.observe):
+        yield Problem(("observe", *path), reason)
 
 
 def _builtin_consumer(s: Scenario) -> Iterator[Problem]:

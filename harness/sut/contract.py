@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.vocabulary import REPORTED_SOURCE
 
 HISTORY_OPS = ("recv", "effect", "dead_letter")
 READY = "ready"
@@ -145,6 +146,7 @@ def report_to_row(report: Mapping[str, Any]) -> dict[str, Any] | None:
             "time.monotonic() returned when the op happened"
         )
     row["t"] = float(t)
+    row["source"] = REPORTED_SOURCE
     return row
 
 

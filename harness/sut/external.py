@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,10 +26,12 @@ from harness.errors import ConfigError, HarnessError
 from harness.faults import Journal
 from harness.safety import check_address
 from harness.scenario import Scenario, SutMode
+from harness.scenario.models import ReadyLog
 from harness.stack import Stack
 from harness.sut.contract import Wiring, build_env, resolve_command
 from harness.sut.observer import ReportObserver
 from harness.sut.process import SutProcess
+from harness.sut.readiness import Probe, kafka_subscribed, log_matches, ready_when
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,12 @@ class SutSpec:
     drain_timeout_s: float = 20.0
     journal: Journal | None = None
     """Where the running process is journaled for ``harness heal`` (None: not journaled)."""
+    ready: Probe | None = None
+    """How to tell the service is ready from outside; None: it reports ``ready``."""
+    ready_rule: str = "report"
+    late_env: Callable[[], Mapping[str, str]] | None = None
+    """Variables known only once the run's observation sources have started (their addresses),
+    read just before the first start."""
 
     def __post_init__(self) -> None:
         for address in self.wiring.bootstrap.split(","):
@@ -72,6 +81,8 @@ class ExternalSut:
         """Create the topics, start observing, start the command and wait until it consumes."""
         w = self.spec.wiring
         w.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.spec.late_env is not None:
+            self.process.env.update(self.spec.late_env())
         for topic in (w.report_topic, w.dlq_topic):
             await create_topic(
                 w.bootstrap,
@@ -84,9 +95,9 @@ class ExternalSut:
         await self.process.spawn()
         if not await self.wait_assigned(self.spec.ready_timeout_s):
             raise self.process.failure or HarnessError(
-                f"The system under test {self.process.describe()} did not report 'ready' on "
-                f"{w.report_topic!r} within {self.spec.ready_timeout_s:.0f}s; it must report "
-                "once it has partitions (docs/system-under-test.md). Its last log lines:\n"
+                f"The system under test {self.process.describe()} was not ready within "
+                f"{self.spec.ready_timeout_s:.0f}s ({self._ready_wanted()}; "
+                "docs/system-under-test.md, 'Readiness'). Its last log lines:\n"
                 f"{self.process.log_tail()}"
             )
 
@@ -98,10 +109,26 @@ class ExternalSut:
         deadline = clock.now() + timeout_s
         while clock.now() < deadline:
             self.raise_if_failed()
-            if self.observer.counts["ready"] >= self.process.incarnation:
+            if await self._is_ready():
                 return True
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05 if self.spec.ready is None else 0.25)
         return False
+
+    async def _is_ready(self) -> bool:
+        if self.spec.ready is None:
+            return bool(self.observer.counts["ready"] >= self.process.incarnation)
+        try:
+            return await self.spec.ready(self.process.incarnation)
+        except Exception:  # the group may not exist yet, a broker may be starting: ask again
+            return False
+
+    def _ready_wanted(self) -> str:
+        rule = self.spec.ready_rule
+        if rule == "report":
+            return f"it must report 'ready' on {self.spec.wiring.report_topic!r} once it has partitions"
+        if rule == "subscribed":
+            return f"its group {self.spec.wiring.group!r} never became Stable with a member"
+        return f"no line of its log matched {rule}"
 
     def raise_if_failed(self) -> None:
         """Raise the ``HarnessError`` of a command that exited on its own, if it did."""
@@ -166,13 +193,15 @@ def build_external_sut(
     run_id: str,
     recorder: Recorder,
     work_dir: Path,
+    late_env: Callable[[], Mapping[str, str]] | None = None,
 ) -> ExternalSut:
     """The scenario's external system under test for one run on ``stack``.
 
     It consumes ``destination_topic`` in group ``<consumer.group>-<run_id>``, dead-letters to
     ``<destination_topic>.dlq``, reports to ``<destination_topic>.report`` (deleted by
     ``close()``), keeps its state in ``work_dir/sut-state/<run_id>`` and logs to
-    ``work_dir/sut.log``.
+    ``work_dir/sut.log``. ``late_env()`` (the observation sources' variables: where to write)
+    is added to its environment when it first starts.
     """
     sut = scenario.system_under_test
     if sut.command is None:
@@ -199,14 +228,24 @@ def build_external_sut(
         consumer="sut",
         run_id=run_id,
     )
+    log_path = work_dir / "sut.log"
+    rule = ready_when(scenario)
+    probe = None
+    if rule == "subscribed":
+        probe = kafka_subscribed(wiring.bootstrap, wiring.group)
+    elif isinstance(rule, ReadyLog):
+        probe = log_matches(log_path, rule)
     return ExternalSut(
         SutSpec(
             command=list(sut.command),
             wiring=wiring,
             env=dict(sut.env),
-            log_path=work_dir / "sut.log",
+            log_path=log_path,
             replication_factor=max(1, min(3, brokers)),
             journal=Journal.for_run(f"{run_id}-sut"),
+            ready=probe,
+            ready_rule=rule if isinstance(rule, str) else f"log {rule.log!r}",
+            late_env=late_env,
         ),
         recorder,
     )

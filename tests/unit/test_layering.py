@@ -28,6 +28,7 @@ LAYERS = {
     "load": 3,
     "drivers": 4,
     "faults": 5,
+    "observe": 6,
     "sut": 6,
     "history": 7,
     "checks": 8,

@@ -87,6 +87,7 @@ FACES: dict[str, set[str]] = {
         "classify_amqp",
         "classify_kafka",
         "create_topic",
+        "group_state",
         "declare_blocking",
         "declare_topology",
         "delete_blocking",
@@ -134,6 +135,14 @@ FACES: dict[str, set[str]] = {
         "latency",
         "prepare",
         "prepare_file",
+    },
+    "harness.observe": {
+        "SOURCE_KINDS",
+        "ObserveContext",
+        "Observers",
+        "Source",
+        "build_observers",
+        "source_class",
     },
     "harness.sut": {
         "ExternalSut",

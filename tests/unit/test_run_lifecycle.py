@@ -42,10 +42,26 @@ class _Client:
         self.closed.append(self.name)
 
 
+OBSERVERS = ["observers drained", "observers"]
+
+
+class _Observers:
+    def __init__(self, closed: list[str]) -> None:
+        self.closed = closed
+
+    async def drain(self, _timeout: float) -> list[str]:
+        self.closed.append("observers drained")
+        return []
+
+    async def stop(self) -> None:
+        self.closed.append("observers")
+
+
 class _Clients:
     def __init__(self, closed: list[str]) -> None:
         self.producer = _Client(closed, "producer")
         self.consumer = _Client(closed, "consumer")
+        self.observers = _Observers(closed)
         self.closed = closed
 
     async def discard(self) -> None:
@@ -76,7 +92,7 @@ async def test_every_close_stage_runs_when_healing_raises() -> None:
             errors,
             1.0,
         )
-    assert closed == ["producer", "consumer", "topic", "toxiproxy"]
+    assert closed == ["producer", "consumer", *OBSERVERS, "topic", "toxiproxy"]
 
 
 async def test_every_close_stage_runs_when_cancelled_during_healing() -> None:
@@ -91,7 +107,7 @@ async def test_every_close_stage_runs_when_cancelled_during_healing() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert timeline.healed and errors == ["one undo failed"]
-    assert closed == ["producer", "consumer", "topic", "toxiproxy"]
+    assert closed == ["producer", "consumer", *OBSERVERS, "topic", "toxiproxy"]
 
 
 def _run_folder(tmp_path: Path, *, empty: bool = False) -> tuple[Path, Any]:

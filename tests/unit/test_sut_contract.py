@@ -74,14 +74,20 @@ def test_report_maps_to_a_history_row_with_schema_fields_only() -> None:
     row = report_to_row(REPORT)
     assert row == {
         "op": "effect", "id": "e1-5", "key": "k3", "seq": 4, "partition": 2, "offset": 41,
-        "t": 123.5, "consumer": "sut", "group": "g", "worker": "sut-99",
+        "t": 123.5, "consumer": "sut", "group": "g", "worker": "sut-99", "source": "report",
     }  # fmt: skip
     assert FIELDS.issuperset(row)
 
 
 def test_dead_letter_keeps_its_reason_and_integer_time_becomes_float() -> None:
     row = report_to_row({"op": "dead_letter", "id": "e1", "t": 7, "reason": "not JSON"})
-    assert row == {"op": "dead_letter", "id": "e1", "t": 7.0, "reason": "not JSON"}
+    assert row == {
+        "op": "dead_letter",
+        "id": "e1",
+        "t": 7.0,
+        "reason": "not JSON",
+        "source": "report",
+    }
     assert isinstance(row["t"], float)
 
 

@@ -1,0 +1,271 @@
+"""The ``observe:`` section: black-box sources that watch what the service did, from outside.
+
+    observe:
+      - output: {kafka: {topic: orders-out}, env: ORDERS_OUT_TOPIC, id: {header: ce_id}}
+      - downstream: {env: PAYMENTS_URL, id: {header: Idempotency-Key}}
+      - database: {postgres: {}, setup: [...], query: "SELECT id, t FROM effects", env: DATABASE_URL}
+      - dead_letters: {}
+
+Each entry names exactly one kind; its settings are plain data here. What a source does at run
+time is one module per kind under ``harness/observe/kinds/``. ``IdField`` finds the input
+event's id in what the service wrote: a header, or a JSONPath into a JSON body (the subset
+``$.a.b``, ``$.a[0]``, ``$['a b']``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from harness.scenario.base import StrictModel
+from harness.scenario.durations import Duration
+
+CLOUDEVENTS_ID_HEADERS = ("ce_id", "ce-id")
+"""Where a CloudEvents id travels: Kafka binary mode uses ``ce_id``, HTTP and AMQP ``ce-id``."""
+MAX_JSONPATH = 200
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+KINDS = ("output", "downstream", "database", "dead_letters")
+
+_STEP = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d{1,6})\]|\[(['"])(.{0,100}?)\3\]""")
+
+
+def parse_jsonpath(text: str) -> tuple[str | int, ...]:
+    """The steps of a JSONPath of the supported subset; ``ValueError`` naming what is wrong."""
+    if len(text) > MAX_JSONPATH:
+        raise ValueError(f"a JSONPath has at most {MAX_JSONPATH} characters")
+    if not text.startswith("$"):
+        raise ValueError(f"a JSONPath starts with '$' (got {text[:40]!r})")
+    steps: list[str | int] = []
+    at = 1
+    while at < len(text):
+        match = _STEP.match(text, at)
+        if match is None:
+            raise ValueError(
+                f"JSONPath {text!r}: cannot read {text[at : at + 20]!r} at character {at}; "
+                "supported: $.field, $.a.b, $.list[0], $['any key']"
+            )
+        name, index, _, quoted = match.groups()
+        steps.append(int(index) if index is not None else (name if name is not None else quoted))
+        at = match.end()
+    if not steps:
+        raise ValueError("the JSONPath '$' names the whole body; name the id's field")
+    return tuple(steps)
+
+
+def follow(document: Any, steps: tuple[str | int, ...]) -> Any:
+    """The value at ``steps`` in a parsed JSON document, or None where the path leads nowhere."""
+    for step in steps:
+        if isinstance(step, int) and isinstance(document, list) and step < len(document):
+            document = document[step]
+        elif isinstance(step, str) and isinstance(document, dict):
+            document = document.get(step)
+        else:
+            return None
+    return document
+
+
+class IdField(StrictModel):
+    """Where the input event's id is in what the service wrote (one of the two, or neither:
+    the CloudEvents id header, else the body's ``$.id``)."""
+
+    header: str | None = Field(default=None, min_length=1, max_length=200)
+    jsonpath: str | None = None
+
+    @field_validator("jsonpath")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_jsonpath(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> IdField:
+        if self.header is not None and self.jsonpath is not None:
+            raise ValueError("give either header or jsonpath, not both")
+        return self
+
+    def describe(self) -> str:
+        if self.header:
+            return f"header {self.header!r}"
+        if self.jsonpath:
+            return f"body {self.jsonpath}"
+        return "header ce_id / ce-id, else body $.id"
+
+    def extract(self, headers: Mapping[str, bytes | str | None], body: bytes | None) -> str | None:
+        """The id in one message (headers matched without regard to case); None if absent."""
+        if self.jsonpath is None:
+            names = (self.header,) if self.header else CLOUDEVENTS_ID_HEADERS
+            found = _header(headers, names)
+            if found is not None or self.header:
+                return found
+        return _from_body(body, parse_jsonpath(self.jsonpath or "$.id"))
+
+
+def _header(headers: Mapping[str, bytes | str | None], names: tuple[str | None, ...]) -> str | None:
+    wanted = {name.lower() for name in names if name}
+    for name, value in headers.items():
+        if name.lower() in wanted and value is not None:
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            return text or None
+    return None
+
+
+def _from_body(body: bytes | None, steps: tuple[str | int, ...]) -> str | None:
+    if not body:
+        return None
+    try:
+        value = follow(json.loads(body), steps)
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        return None
+    return str(value) or None
+
+
+def _env_name(value: str) -> str:
+    if not ENV_NAME.fullmatch(value):
+        raise ValueError(f"{value[:40]!r} is not an environment variable name (A-Z, 0-9, _)")
+    if value.upper().startswith("HARNESS_"):
+        raise ValueError(f"{value} starts with HARNESS_, which the harness keeps for its wiring")
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+"""The variable through which a source hands the service its address or name."""
+
+
+class KafkaStream(StrictModel):
+    topic: str = Field(min_length=1, max_length=200)
+    partitions: int = Field(default=1, ge=1, le=1000)
+
+
+class RabbitStream(StrictModel):
+    queue: str = Field(min_length=1, max_length=200)
+
+
+class OutputSource(StrictModel):
+    """A Kafka topic or RabbitMQ queue the service writes one message to per effect."""
+
+    kafka: KafkaStream | None = None
+    rabbitmq: RabbitStream | None = None
+    env: EnvName = "OUTPUT_TOPIC"
+    id: IdField = Field(default_factory=IdField)
+
+    @model_validator(mode="after")
+    def _one_stream(self) -> OutputSource:
+        if (self.kafka is None) == (self.rabbitmq is None):
+            raise ValueError(
+                "name exactly one stream: kafka: {topic: ...} or rabbitmq: {queue: ...}"
+            )
+        return self
+
+
+class DownstreamSource(StrictModel):
+    """An HTTP API the service calls, played by the harness (a recording server on loopback)."""
+
+    env: EnvName = "DOWNSTREAM_URL"
+    id: IdField = Field(default_factory=lambda: IdField(header="Idempotency-Key"))
+
+
+class PostgresDatabase(StrictModel):
+    pass
+
+
+class SqliteDatabase(StrictModel):
+    path: str = Field(default="effects.db", min_length=1, max_length=500)
+
+
+class DatabaseSource(StrictModel):
+    """Rows a SQL query returns, one (id, t) per effect, in PostgreSQL or a SQLite file."""
+
+    postgres: PostgresDatabase | None = None
+    sqlite: SqliteDatabase | None = None
+    setup: list[str] = Field(default_factory=list, max_length=100)
+    query: str = Field(min_length=1, max_length=10_000)
+    env: EnvName = "DATABASE_URL"
+    poll_interval: Duration = 0.2
+
+    @model_validator(mode="after")
+    def _one_database(self) -> DatabaseSource:
+        if (self.postgres is None) == (self.sqlite is None):
+            raise ValueError("name exactly one database: postgres: {} or sqlite: {path: ...}")
+        return self
+
+
+class DeadLetterSource(StrictModel):
+    """The run's dead-letter topic or queue, read by the harness itself."""
+
+    id: IdField = Field(default_factory=IdField)
+
+
+class ObserveEntry(StrictModel):
+    """One source: exactly one of the kind keys, and an optional name (default: the kind)."""
+
+    name: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    output: OutputSource | None = None
+    downstream: DownstreamSource | None = None
+    database: DatabaseSource | None = None
+    dead_letters: DeadLetterSource | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ObserveEntry:
+        given = [kind for kind in KINDS if getattr(self, kind) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"an observe entry names exactly one kind of {', '.join(KINDS)}"
+                + (f"; got {', '.join(given)}" if given else "")
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in KINDS if getattr(self, kind) is not None)
+
+    @property
+    def settings(self) -> StrictModel:
+        return getattr(self, self.kind)  # type: ignore[no-any-return]
+
+    @property
+    def source_name(self) -> str:
+        return self.name or self.kind.replace("_", "-")
+
+
+def observe_problems(entries: list[ObserveEntry]) -> list[tuple[tuple[str | int, ...], str]]:
+    """Problems only the whole list shows: a name or an environment variable used twice."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    names: dict[str, int] = {}
+    envs: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        name = entry.source_name
+        if name in names:
+            problems.append(((index, "name"), f"the name {name!r} is taken by entry {names[name]}"))
+        names.setdefault(name, index)
+        env = getattr(entry.settings, "env", None)
+        if env is not None and env in envs:
+            problems.append(((index, entry.kind, "env"), f"{env} is used by entry {envs[env]}"))
+        if env is not None:
+            envs.setdefault(env, index)
+    return problems
+
+
+__all__ = [
+    "CLOUDEVENTS_ID_HEADERS",
+    "DatabaseSource",
+    "DeadLetterSource",
+    "DownstreamSource",
+    "EnvName",
+    "IdField",
+    "KafkaStream",
+    "ObserveEntry",
+    "OutputSource",
+    "PostgresDatabase",
+    "RabbitStream",
+    "SqliteDatabase",
+    "follow",
+    "observe_problems",
+    "parse_jsonpath",
+]
