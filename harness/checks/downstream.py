@@ -18,11 +18,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.checks.frame import Prepared
 from harness.checks.model import Finding
+
+NAMES = ("request_after_give_up", "retry_after_ignored")
 
 RETRY_AFTER_SLACK_S = 0.05
 """A retry this much early still honours ``Retry-After`` (timers may fire a little early; the
 request's arrival and the answer's departure are read at slightly different points)."""
+
+
+def applies(history: Prepared) -> bool:
+    return len(history.requests) > 0
+
+
+def findings(history: Prepared, limit: int) -> list[Finding]:
+    """Both checks over the history's ``request`` ops (and its dead letters)."""
+    calls, dead = history.requests, history.dead
+    return [
+        request_after_give_up(calls.id, calls.t, dead.id, dead.t, history.n_ids, limit),
+        retry_after_ignored(calls.id, calls.t, calls.t_ack, calls.retry_after, limit),
+    ]
 
 
 def request_after_give_up(
@@ -55,4 +71,11 @@ def retry_after_ignored(
     return Finding.from_codes("retry_after_ignored", ids[1:][same & after_answer & too_soon], limit)
 
 
-__all__ = ["RETRY_AFTER_SLACK_S", "request_after_give_up", "retry_after_ignored"]
+__all__ = [
+    "NAMES",
+    "RETRY_AFTER_SLACK_S",
+    "applies",
+    "findings",
+    "request_after_give_up",
+    "retry_after_ignored",
+]

@@ -38,6 +38,8 @@ def _cell(value: float | None) -> str:
 
 
 def _missing_input(name: str) -> str:
+    if name in ("request_after_give_up", "retry_after_ignored"):
+        return "request ops: no HTTP downstream observed"
     return "effect ops" if "effect" in name else "poison sends or dead_letter ops"
 
 

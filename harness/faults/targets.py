@@ -73,8 +73,7 @@ def check_node_target(
 
 
 def _downstreams(scenario: Scenario) -> list[str]:
-    entries = getattr(scenario, "observe", None) or []
-    return [e.source_name for e in entries if e.kind == "downstream"]
+    return [e.source_name for e in scenario.observe if e.kind == "downstream"]
 
 
 def unknown_target(name: str, known: tuple[str, ...]) -> str:

@@ -126,6 +126,7 @@ async def run_scenario(
             topic=clients.destination if clients.kind == "kafka" else None,
             rng=random.Random(seed),
             consumers=clients.consumer,  # type: ignore[arg-type]
+            downstreams=clients.observers.of_kind("downstream"),  # type: ignore[arg-type]
         )
         timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, writer)
         storm_start = storm_end = clock.now()

@@ -9,14 +9,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.checks import check
 from harness.checks.downstream import (
     RETRY_AFTER_SLACK_S,
     request_after_give_up,
     retry_after_ignored,
 )
+from tests.unit.test_checks_cases import send
 
 NAN = math.nan
 
@@ -172,3 +175,52 @@ def test_a_give_up_is_judged_the_same_whatever_the_clock_origin(
     dead = [(0, 40.0), (3, 60.0)]
     moved = after_give_up([(i, t + shift) for i, t in requests], [(i, t + shift) for i, t in dead])
     assert moved[0] == after_give_up(requests, dead)[0]
+
+
+PAYMENTS = "observe:payments"
+
+
+def call(i: str, t: float, status: int | None = 200, retry_after: float | None = None, **kw):
+    row = {"op": "request", "id": i, "t": t, "t_ack": t + 0.001, "http_status": status}
+    return {**row, "retry_after": retry_after, "source": PAYMENTS, "reason": "applied", **kw}
+
+
+def test_a_whole_history_with_calls_is_judged_by_the_downstream_checks():
+    sends = [send(i, n + 1) for n, i in enumerate("abc")]
+    declared = {"op": "observe", "kind": "effect", "target": "payments", "t_start": 0.5}
+    calls = [
+        call("a", 2.0, 429, 2.0, reason="refused"),
+        call("a", 2.5),  # 1.5 s before its Retry-After was out
+        call("b", 2.0, 503, reason="refused"),
+        call("b", 2.1, 503, reason="refused"),
+        call("c", 2.0, 503, reason="refused"),
+        call("c", 4.0),  # after c was dead-lettered
+    ]
+    applied = [{"op": "effect", "id": i, "t": 2.5, "source": PAYMENTS} for i in "ac"]
+    dead = [
+        {"op": "dead_letter", "id": i, "t": 3.0, "source": "observe:dead-letters"} for i in "bc"
+    ]
+    result = check(pd.DataFrame([declared, *sends, *calls, *applied, *dead]))
+    assert result.anomalies["retry_after_ignored"] == 1 and result.examples[
+        "retry_after_ignored"
+    ] == ["a"]
+    assert result.anomalies["request_after_give_up"] == 1
+    assert result.examples["request_after_give_up"] == ["c"]
+    assert result.counts["requests"] == 6 and not result.valid
+    assert {"request_after_give_up", "retry_after_ignored"} <= set(result.invalidating)
+    assert result.anomalies["duplicate_effect"] == 0
+
+
+def test_calls_survive_a_round_trip_through_a_history_file(tmp_path):
+    from harness.checks import check_file
+    from harness.history import HistoryWriter
+
+    path = tmp_path / "history.parquet"
+    with HistoryWriter(path) as writer:
+        writer.append(send("a", 1))
+        writer.append(call("a", 2.0, 429, 1.0, reason="refused"))
+        writer.append(call("a", 2.2, None, None, t_ack=None, reason="refused"))
+        writer.append(call("a", 3.5))
+    result = check_file(path)
+    assert result.counts["requests"] == 3
+    assert result.anomalies["retry_after_ignored"] == 1

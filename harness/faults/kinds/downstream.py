@@ -104,8 +104,7 @@ class DownstreamFault(StrictModel):
 
 def downstream_names(scenario: Scenario) -> list[str]:
     """The names of the scenario's downstreams (``observe`` entries of kind ``downstream``)."""
-    entries = getattr(scenario, "observe", None) or []
-    return [e.source_name for e in entries if e.kind == DOWNSTREAM_KIND]
+    return [e.source_name for e in scenario.observe if e.kind == DOWNSTREAM_KIND]
 
 
 def _delete_proxy(undo: Undo, repairs: Repairs) -> None:

@@ -22,20 +22,22 @@ from typing import Any, ClassVar
 
 from harness.errors import StackError
 from harness.faults import Undo
+from harness.observe.context import ObserveContext
 from harness.observe.http_server import RecordingServer, RequestRecord
 from harness.observe.source import Source
 from harness.safety import check_address
+from harness.scenario.observe import DownstreamSource
 
 REQUEST_OP = "request"
 
 
-class Downstream(Source):
+class Downstream(Source[DownstreamSource]):
     """One HTTP downstream of the service (``kind: downstream``)."""
 
     kind: ClassVar[str] = "downstream"
     observes: ClassVar[str] = "effect"
 
-    def __init__(self, name: str, settings: Any, ctx: Any) -> None:
+    def __init__(self, name: str, settings: DownstreamSource, ctx: ObserveContext) -> None:
         super().__init__(name, settings, ctx)
         self.server = RecordingServer(
             settings.id.extract,
@@ -47,7 +49,6 @@ class Downstream(Source):
         self._proxy: str | None = None
         self._token: int | None = None
         self._url: str | None = None
-        self._requests = 0
         self._stopped = False
 
     @property
@@ -111,8 +112,9 @@ class Downstream(Source):
         await self.server.behave(fault_id)
 
     def stats(self) -> dict[str, int]:
-        counts = dict(self.server.counts)
-        return {**super().stats(), **{k: v for k, v in counts.items() if k != "applied"}}
+        """``observed`` (calls applied: effects), ``requests`` and what became of them."""
+        counts = {k: v for k, v in self.server.counts.items() if k != "applied"}
+        return {**super().stats(), **counts}
 
     def _on_effect(self, request: RequestRecord) -> None:
         self.record(request.id, request.t, attempt=request.attempt)
@@ -128,7 +130,7 @@ class Downstream(Source):
                 "http_status": request.status,
                 "retry_after": request.retry_after,
                 "reason": request.outcome,
-                "source": f"observe:{self.name}",
+                "source": self.source,
             }
         )
 
