@@ -114,9 +114,11 @@ class Journal:
         self.attempts: TextIO = open(state_dir / "attempts.jsonl", "a", encoding="utf-8")
         self.outcomes: TextIO = open(state_dir / "outcomes.jsonl", "a", encoding="utf-8")
 
-    def attempt(self, order: Order, attempt: int, result: str, status: int | None) -> None:
+    def attempt(
+        self, order: Order, attempt: int, result: str, status: int | None, sent: float
+    ) -> None:
         line = {"id": order.id, "attempt": attempt, "result": result, "status": status,
-                "t": time.monotonic()}  # fmt: skip
+                "t_sent": sent, "t": time.monotonic()}  # fmt: skip
         self.attempts.write(json.dumps(line) + "\n")
 
     def outcome(self, order: Order, outcome: str, attempts: int) -> None:
@@ -163,6 +165,7 @@ class PaymentsClient:
         charge = {"event_id": order.id, "key": order.key, "seq": order.seq,
                   "amount_cents": 100 + order.seq % 900}  # fmt: skip
         result, status, retry_after = "error", None, None
+        sent = time.monotonic()
         try:
             async with self.session.post(self.settings.url, json=charge, headers=headers) as resp:
                 await resp.read()
@@ -177,7 +180,7 @@ class PaymentsClient:
             result = "refused"  # never reached the API
         except aiohttp.ClientError as exc:
             log.warning("charge %s attempt %d: %r", order.id, attempt, exc)
-        self.journal.attempt(order, attempt, result, status)
+        self.journal.attempt(order, attempt, result, status, sent)
         return result, status, retry_after
 
 
