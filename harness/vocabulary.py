@@ -23,6 +23,8 @@ ANOMALIES: Final = (
     "missing_effect",
     "dlq_missing",
     "dlq_unexpected",
+    "request_after_give_up",
+    "retry_after_ignored",
 )
 """Every anomaly a check can report, in report order (see ``docs/history-format.md``)."""
 

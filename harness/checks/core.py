@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from harness.checks import delivery, dlq, idempotency, log, ordering, verdict
+from harness.checks import delivery, dlq, downstream, idempotency, log, ordering, verdict
 from harness.checks.facts import id_facts
 from harness.checks.frame import Prepared, prepare, prepare_file
 from harness.checks.latency import latency_report
@@ -67,6 +67,10 @@ def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResul
         findings += [dlq.dlq_missing(facts, limit), dlq.dlq_unexpected(facts, limit)]
     else:
         skipped += ["dlq_missing", "dlq_unexpected"]
+    if downstream.applies(history):
+        findings += downstream.findings(history, limit)
+    else:
+        skipped += list(downstream.NAMES)
     return _result(history, findings, tuple(skipped), policy, facts.sent.sum())
 
 
@@ -109,6 +113,7 @@ def _counts(history: Prepared, events: int) -> dict[str, int]:
         "deliveries": len(history.recvs),
         "effects": len(history.effects),
         "dead_letters": len(history.dead),
+        "requests": len(history.requests),
         **{f"reported_{op}s_set_aside": n for op, n in history.reported.items()},
         "faults": len(history.faults),
         "groups": len(history.group_names),

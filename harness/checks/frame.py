@@ -37,7 +37,7 @@ from harness.vocabulary import OBSERVED_PREFIX
 
 NULL_SEQ = np.iinfo(np.int64).min
 OK, FAIL, UNKNOWN = 0, 1, 2
-SEND, RECV, EFFECT, DEAD_LETTER, FAULT, OBSERVE = range(6)
+SEND, RECV, EFFECT, DEAD_LETTER, FAULT, OBSERVE, REQUEST = range(7)
 
 _USED = {
     SEND: (
@@ -55,6 +55,7 @@ _USED = {
     RECV: ("id", "key", "seq", "t", "group", "partition", "offset"),
     EFFECT: ("id", "key", "seq", "t", "source"),
     DEAD_LETTER: ("id", "t", "source"),
+    REQUEST: ("id", "t", "t_ack", "http_status", "retry_after"),
 }
 _FAULT_COLUMNS = ("kind", "target", "t_start", "t_end")
 _READ = (
@@ -71,6 +72,8 @@ _READ = (
     "poison",
     "group",
     "source",
+    "http_status",
+    "retry_after",
     *_FAULT_COLUMNS,
 )
 _AS_DICTIONARY = ("op", "key", "status", "group", "kind", "target", "source")
@@ -108,6 +111,9 @@ class Prepared:
     faults: pd.DataFrame
     id_names: pa.Array
     group_names: list[str | None]
+    requests: Ops = field(default_factory=lambda: Ops(np.zeros(0, np.int64)))
+    """Calls an HTTP downstream played by the harness received (``t_ack``: answered, NaN when
+    no answer left; ``http_status`` -1 then; ``retry_after`` NaN when none was sent)."""
     observed: frozenset[str] = frozenset()
     """The ops (``effect``, ``dead_letter``) a black-box source observed for this run. For
     these, only observed rows count (a service's own reports of them are not trusted)."""
@@ -128,7 +134,7 @@ class Prepared:
     @property
     def n_rows(self) -> int:
         """How many ops the history holds, of every kind."""
-        ops = (self.sends, self.recvs, self.effects, self.dead)
+        ops = (self.sends, self.recvs, self.effects, self.dead, self.requests)
         return sum(len(o) for o in ops) + len(self.faults)
 
     def names(self, codes: np.ndarray) -> list[str]:
@@ -331,6 +337,7 @@ class _Builder:
             recvs=ops[RECV],
             effects=ops[EFFECT],
             dead=ops[DEAD_LETTER],
+            requests=ops[REQUEST],
             faults=_faults_frame(faults),
             id_names=id_names,
             group_names=group_names,
@@ -339,9 +346,9 @@ class _Builder:
         )
 
     def _numeric(self, name: str, column: pa.ChunkedArray) -> np.ndarray:
-        if name in ("t", "t_intended", "t_ack"):
+        if name in ("t", "t_intended", "t_ack", "retry_after"):
             return _floats(column)
-        if name == "partition" or name == "offset":
+        if name in ("partition", "offset", "http_status"):
             return _ints(column, -1)
         if name == "seq":
             return _ints(column, NULL_SEQ)
@@ -370,6 +377,8 @@ _DTYPES: dict[str, type] = {
     "key": np.int32,
     "group": np.int32,
     "source": np.bool_,
+    "http_status": np.int32,
+    "retry_after": np.float64,
 }
 
 

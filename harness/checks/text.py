@@ -46,6 +46,8 @@ def _no_delivery(result: CheckResult) -> str:
 def _missing_input(name: str) -> str:
     if name in DELIVERY_CHECKS:
         return "deliveries: the service was observed from outside"
+    if name in ("request_after_give_up", "retry_after_ignored"):
+        return "request ops: no HTTP downstream observed"
     return "effect ops" if "effect" in name else "poison sends or dead_letter ops"
 
 

@@ -24,14 +24,15 @@ from __future__ import annotations
 import asyncio
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from pydantic import BaseModel
 
+from harness.errors import FaultError
 from harness.faults.healing import Healer, Undo, UndoKind
-from harness.faults.targets import NodeTarget, check_node_target, resolve
+from harness.faults.targets import NodeTarget, check_node_target, proxy_of, resolve
 from harness.faults.triggers import Readings
 from harness.scenario.base import Problem
 from harness.stack import NodeHandle, Stack
@@ -49,9 +50,21 @@ class ConsumerControl(Protocol):
     async def restart(self) -> None: ...
 
 
+class DownstreamControl(Protocol):
+    """What ``downstream`` faults and network toxics need from an HTTP downstream the harness
+    plays (``harness.observe``): its Toxiproxy proxy, and a way to answer badly for a while."""
+
+    @property
+    def proxy(self) -> str | None: ...
+
+    def misbehave(self, fault_id: str, settings: Any) -> None: ...
+
+    async def behave(self, fault_id: str) -> None: ...
+
+
 @dataclass
 class FaultContext:
-    """Everything faults act through."""
+    """Everything faults act through. ``downstreams`` are the run's HTTP downstreams by name."""
 
     stack: Stack
     toxiproxy: ToxiproxyClient
@@ -62,10 +75,33 @@ class FaultContext:
     restart_timeout: float = 120.0
     readings: Readings | None = None
     """What crash triggers watch (effects, committed offsets, lag); None: no triggers."""
+    downstreams: Mapping[str, DownstreamControl] = field(default_factory=dict)
 
     async def resolve(self, target: NodeTarget | str) -> list[NodeHandle]:
         """The nodes ``target`` names now (partition rules ask the cluster)."""
         return await resolve(target, self.stack, self.topic, self.rng)
+
+    def downstream(self, name: str) -> DownstreamControl:
+        """The run's downstream called ``name``; ``FaultError`` if there is none."""
+        if name not in self.downstreams:
+            raise FaultError(
+                f"This run has no downstream named {name!r} (it has "
+                f"{', '.join(self.downstreams) or 'none'}); name one of the scenario's "
+                "`observe: - downstream:` entries."
+            )
+        return self.downstreams[name]
+
+    def proxy(self, target: str) -> str:
+        """The Toxiproxy proxy in front of ``target``: a node of the stack or a downstream."""
+        if target not in self.downstreams:
+            return proxy_of(self.stack.node(target))
+        proxy = self.downstreams[target].proxy
+        if proxy is None:
+            raise FaultError(
+                f"The downstream {target!r} has no Toxiproxy proxy in front of it (the run has "
+                "no Toxiproxy), so it takes no toxic; use a `downstream:` fault instead."
+            )
+        return proxy
 
 
 @dataclass
@@ -122,17 +158,24 @@ class FaultKind(ABC):
 
 
 class NodeFaultKind(FaultKind):
-    """A kind whose settings are a ``NodeTarget`` (or extend it): checked and resolved alike."""
+    """A kind whose settings are a ``NodeTarget`` (or extend it): checked and resolved alike.
+
+    A kind acting on proxies only (``proxy_targets``) may also target the scenario's HTTP
+    downstreams by name, each behind its own proxy.
+    """
 
     settings: ClassVar[type[BaseModel]] = NodeTarget
+    proxy_targets: ClassVar[bool] = False
 
     def describe(self, settings: Any) -> str:
         return f"{self.name} {settings.describe()}"
 
     def validate(self, settings: Any, scenario: Scenario) -> Iterator[Problem]:
-        return check_node_target(scenario, settings)
+        return check_node_target(scenario, settings, proxies=self.proxy_targets)
 
     async def targets(self, settings: Any, ctx: FaultContext) -> list[str]:
+        if self.proxy_targets and settings.target in ctx.downstreams:
+            return [settings.target]
         return [node.name for node in await ctx.resolve(settings)]
 
 
@@ -152,6 +195,7 @@ async def per_node(
 __all__ = [
     "ActiveFault",
     "ConsumerControl",
+    "DownstreamControl",
     "FaultContext",
     "FaultKind",
     "NodeFaultKind",

@@ -52,9 +52,17 @@ def scenario_nodes(scenario: Scenario) -> tuple[str, ...]:
     return (*scenario.target.nodes, *((POSTGRES_NODE,) if postgres else ()))
 
 
-def check_node_target(scenario: Scenario, spec: NodeTarget) -> Iterator[Problem]:
-    """What is wrong with ``spec`` on this scenario's target (paths relative to ``spec``)."""
+def check_node_target(
+    scenario: Scenario, spec: NodeTarget, *, proxies: bool = False
+) -> Iterator[Problem]:
+    """What is wrong with ``spec`` on this scenario's target (paths relative to ``spec``).
+
+    With ``proxies`` (a fault acting on Toxiproxy proxies), the scenario's HTTP downstreams are
+    targets too, by their ``observe`` name.
+    """
     nodes = scenario_nodes(scenario)
+    if proxies:
+        nodes = (*nodes, *_downstreams(scenario))
     kafka = scenario.target.kafka
     if spec.target in PARTITION_TARGETS:
         if kafka is None:
@@ -73,6 +81,10 @@ def check_node_target(scenario: Scenario, spec: NodeTarget) -> Iterator[Problem]
         yield Problem(("target",), unknown_target(spec.target, known))
     if spec.partition is not None:
         yield Problem(("partition",), f"applies only to targets {' and '.join(PARTITION_TARGETS)}")
+
+
+def _downstreams(scenario: Scenario) -> list[str]:
+    return [e.source_name for e in scenario.observe if e.kind == "downstream"]
 
 
 def unknown_target(name: str, known: tuple[str, ...]) -> str:

@@ -18,7 +18,7 @@ from harness.errors import HistoryError
 
 FORMAT_VERSION: Final = 1
 
-OPS: Final = ("send", "recv", "effect", "dead_letter", "fault", "observe")
+OPS: Final = ("send", "recv", "effect", "dead_letter", "fault", "observe", "request")
 UNKEYED_OPS: Final = ("fault", "observe")
 """Ops that name no event, so carry no ``id``: fault windows and observation declarations."""
 
@@ -52,6 +52,8 @@ SCHEMA: Final = pa.schema(
         pa.field("t_start", pa.float64()),
         pa.field("t_end", pa.float64()),
         pa.field("source", pa.string()),
+        pa.field("http_status", pa.int32()),
+        pa.field("retry_after", pa.float64()),
     ],
     metadata={b"harness.history.version": str(FORMAT_VERSION).encode()},
 )

@@ -82,6 +82,10 @@ class Observers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(source.stop(), 30.0)
 
+    def of_kind(self, kind: str) -> dict[str, Source]:
+        """The sources of one kind by name (the downstreams that faults act on)."""
+        return {source.name: source for source in self.sources if source.kind == kind}
+
     def observed(self) -> int:
         """Rows recorded by every source so far (the drain's progress in a black-box run)."""
         return sum(source.stats().get("observed", 0) for source in self.sources)

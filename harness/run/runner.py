@@ -118,7 +118,11 @@ async def run_scenario(
     with HistoryWriter(history_path) as writer:
         toxiproxy = stack.toxiproxy()
         healer = Healer(undo_on_stack(stack, toxiproxy), Journal.for_run(run_id))
-        clients = build_clients(scenario, stack, run_id, writer, out_dir, Repair(healer, toxiproxy))
+        # Observation sources outlive the storm's heal (which heals every undo of its healer)
+        # until the drain: their undos go to a healer and journal of their own, and each source
+        # heals its own when it stops (``harness heal`` replays what a killed run left).
+        keeper = Healer(undo_on_stack(stack, toxiproxy), Journal.for_run(f"{run_id}.observe"))
+        clients = build_clients(scenario, stack, run_id, writer, out_dir, Repair(keeper, toxiproxy))
         status.stats = clients.consumer.stats
         readings = RunReadings(clients)
         ctx = FaultContext(
@@ -129,6 +133,7 @@ async def run_scenario(
             rng=random.Random(seed),
             consumers=clients.consumer,  # type: ignore[arg-type]
             readings=readings,
+            downstreams=clients.observers.of_kind("downstream"),  # type: ignore[arg-type]
         )
         timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, writer)
         storm_start = storm_end = clock.now()

@@ -165,10 +165,23 @@ class OutputSource(StrictModel):
 
 
 class DownstreamSource(StrictModel):
-    """An HTTP API the service calls, played by the harness (a recording server on loopback)."""
+    """An HTTP API the service calls, played by the harness (a recording server on loopback).
+
+    ``id`` finds the input event's id in each call; ``idempotency_key`` names the header by
+    which the downstream recognises a retry it already applied (null: it applies every call it
+    accepts, as an API without idempotency keys does); ``path`` is the path of the URL handed
+    to the service (any path and method are answered alike).
+    """
 
     env: EnvName = "DOWNSTREAM_URL"
     id: IdField = Field(default_factory=lambda: IdField(header="Idempotency-Key"))
+    idempotency_key: str | None = Field(
+        default="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+    )
+    path: str = Field(default="/", pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,199}$")
 
 
 class PostgresDatabase(StrictModel):

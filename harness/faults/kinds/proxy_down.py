@@ -7,11 +7,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from harness.faults.healing import Repairs, Undo, UndoKind
-from harness.faults.kind import ActiveFault, FaultContext, NodeFaultKind, per_node
-from harness.faults.targets import proxy_of
+from harness.faults.kind import ActiveFault, FaultContext, NodeFaultKind
 
 
 def _enable_proxy(undo: Undo, repairs: Repairs) -> None:
@@ -26,14 +26,13 @@ class ProxyDown(NodeFaultKind):
     end_field = "duration"
     history = "proxy.down"
     undos = (ENABLE_PROXY,)
+    proxy_targets = True
 
     async def apply(self, settings: Any, ctx: FaultContext, active: ActiveFault) -> None:
-        await per_node(
-            ctx,
-            active,
-            lambda node: Undo("enable_proxy", proxy_of(node)),
-            lambda node: ctx.toxiproxy.disable(proxy_of(node)),
-        )
+        for target in active.targets:
+            proxy = ctx.proxy(target)
+            active.tokens.append(await ctx.healer.register(Undo("enable_proxy", proxy)))
+            await asyncio.to_thread(ctx.toxiproxy.disable, proxy)
 
 
 KIND = ProxyDown()

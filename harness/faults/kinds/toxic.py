@@ -15,7 +15,7 @@ from pydantic import Field
 
 from harness.faults.healing import Repairs, Undo, UndoKind
 from harness.faults.kind import ActiveFault, FaultContext, NodeFaultKind
-from harness.faults.targets import NodeTarget, proxy_of
+from harness.faults.targets import NodeTarget
 from harness.scenario.base import Problem
 from harness.stack.toxiproxy import ToxicSpec
 from harness.vocabulary import Stream, ToxicType
@@ -63,6 +63,7 @@ class ToxicKind(NodeFaultKind):
     end_field = "duration"
     history = "toxic"
     undos = (REMOVE_TOXIC,)
+    proxy_targets = True
 
     def history_kind(self, settings: Any) -> str:
         return f"toxic.{settings.type.value}"
@@ -78,7 +79,7 @@ class ToxicKind(NodeFaultKind):
         spec = ToxicSpec(settings.type, dict(settings.attributes))
         name = f"harness-{active.id}"
         for target in active.targets:
-            proxy = proxy_of(ctx.stack.node(target))
+            proxy = ctx.proxy(target)
             active.tokens.append(await ctx.healer.register(Undo("remove_toxic", proxy, name)))
             await asyncio.to_thread(
                 ctx.toxiproxy.add_toxic,
