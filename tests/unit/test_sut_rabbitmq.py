@@ -79,7 +79,8 @@ def test_a_scenario_may_not_rewire_the_queue() -> None:
 
 def test_rabbitmq_reports_carry_queue_delivery_tag_and_redelivered() -> None:
     report = {"op": "recv", "id": "e1", "t": 2.0, "queue": "q", "delivery_tag": 7}
-    assert report_to_row({**report, "redelivered": True}) == {**report, "redelivered": True}
+    expected = {**report, "redelivered": True, "source": "report"}
+    assert report_to_row({**report, "redelivered": True}) == expected
     with pytest.raises(ValueError, match="'redelivered' must be true or false"):
         report_to_row({**report, "redelivered": "yes"})
 
