@@ -19,7 +19,7 @@ from harness.errors import ConfigError
 from harness.observe.context import ObserveContext
 from harness.observe.kafka_stream import KafkaTopicReader
 from harness.observe.rabbitmq_stream import RabbitQueueReader
-from harness.observe.source import Source
+from harness.observe.stream_source import StreamSource
 from harness.observe.streams import MessageRows, dead_letter_fields
 from harness.scenario.observe import DeadLetterSource
 
@@ -27,7 +27,7 @@ DLQ_PARTITIONS = 1
 """Partitions of a DLQ topic the source has to create (the run's own has one)."""
 
 
-class DeadLetters(Source[DeadLetterSource]):
+class DeadLetters(StreamSource[DeadLetterSource]):
     """The run's DLQ, read from outside."""
 
     kind = "dead_letters"
@@ -70,27 +70,6 @@ class DeadLetters(Source[DeadLetterSource]):
             )
             self._reader = RabbitQueueReader(target, self.rows.take, what=self.rows.what)
         await self._reader.start()
-
-    async def drain(self, timeout_s: float) -> bool:
-        if self._reader is None:
-            return True
-        self._reader.raise_if_unsafe()  # a broker off loopback was refused: say so at the end
-        return await self._reader.catch_up(timeout_s)
-
-    def raise_if_unsafe(self) -> None:
-        if self._reader is not None:
-            self._reader.raise_if_unsafe()
-
-    async def stop(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            await reader.stop()
-
-    def stats(self) -> dict[str, int]:
-        counts = {**super().stats(), **self.rows.stats()}
-        if isinstance(self._reader, RabbitQueueReader):
-            counts["redelivered_skipped"] = self._reader.redelivered_skipped
-        return counts
 
 
 KIND = DeadLetters

@@ -23,7 +23,7 @@ from harness.drivers import AmqpTarget, create_topic, delete_topic
 from harness.observe.context import ObserveContext
 from harness.observe.kafka_stream import KafkaTopicReader
 from harness.observe.rabbitmq_stream import RabbitQueueReader
-from harness.observe.source import Source
+from harness.observe.stream_source import StreamSource
 from harness.observe.streams import MessageRows
 from harness.scenario.observe import OutputSource
 
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 DELETE_TIMEOUT_S = 30.0
 
 
-class Output(Source[OutputSource]):
+class Output(StreamSource[OutputSource]):
     """The service's output topic or queue, read from outside."""
 
     kind = "output"
@@ -77,20 +77,8 @@ class Output(Source[OutputSource]):
     def env(self) -> dict[str, str]:
         return {self.settings.env: self.channel}
 
-    async def drain(self, timeout_s: float) -> bool:
-        if self._reader is None:
-            return True
-        self._reader.raise_if_unsafe()  # a broker off loopback was refused: say so at the end
-        return await self._reader.catch_up(timeout_s)
-
-    def raise_if_unsafe(self) -> None:
-        if self._reader is not None:
-            self._reader.raise_if_unsafe()
-
     async def stop(self) -> None:
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            await reader.stop()
+        reader = await self.stop_reader()
         if self._created:
             self._created = False
             with contextlib.suppress(Exception):
@@ -101,12 +89,6 @@ class Output(Source[OutputSource]):
             await delete_topic(self.ctx.stack.kafka_bootstrap_servers, self.channel)
         elif isinstance(reader, RabbitQueueReader):
             await reader.delete()
-
-    def stats(self) -> dict[str, int]:
-        counts = {**super().stats(), **self.rows.stats()}
-        if isinstance(self._reader, RabbitQueueReader):
-            counts["redelivered_skipped"] = self._reader.redelivered_skipped
-        return counts
 
 
 KIND = Output
