@@ -386,7 +386,8 @@ def _cell(column: str, value: object, origin: float) -> str:
 
 
 def _fault_text(impact: FaultImpact) -> str:
-    return f"{impact.kind} on {impact.target}" if impact.target else impact.kind
+    text = f"{impact.kind} on {impact.target}" if impact.target else impact.kind
+    return f"{text} ({impact.note})" if impact.note else text
 
 
 def _mark(passed: object) -> str:

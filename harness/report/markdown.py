@@ -123,8 +123,9 @@ def _impacts(impacts: list[FaultImpact]) -> list[str]:
         recovery = recovery if i.recovery_measurable else "n/a"
         end = f"{i.end:.1f}" if math.isfinite(i.end) else "end"
         window = f"{i.start:.1f}–{end}"
+        note = f" ({md(i.note)})" if i.note else ""
         rows.append(
-            f"| {i.label} {md(i.kind)} {md(i.target)} | {window} | {p99} | {recovery} "
+            f"| {i.label} {md(i.kind)} {md(i.target)}{note} | {window} | {p99} | {recovery} "
             f"| {i.lost:,} | {i.duplicated:,} |"
         )
     return rows + [""]
