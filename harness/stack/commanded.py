@@ -167,7 +167,8 @@ class CommandedNode(NodeHandle):
             try:
                 self.resume()
                 done.append(f"resumed {self.name}")
-                process.wait_until(self.answers, RESUME_SETTLE_S, f"{self.name} to answer")
+                settle = min(RESUME_SETTLE_S, self._ready_timeout())
+                process.wait_until(self.answers, settle, f"{self.name} to answer")
                 return done
             except StackError:
                 pass  # not paused, or still silent: a restart is next

@@ -33,7 +33,14 @@ import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from harness.safety import redact_text, redact_url
 from harness.scenario.base import (
@@ -134,21 +141,22 @@ class EnvNode(StrictModel):
         return self
 
 
+def _kafka_name(name: str) -> str:
+    if not _KAFKA_NAME.fullmatch(name):
+        raise ValueError(
+            f"the Kafka node {name[:60]!r} must be named kafka-<node.id> (kafka-1, kafka-2...), "
+            "so that partition leaders found in metadata map to it"
+        )
+    return name
+
+
+KafkaName = Annotated[str, AfterValidator(_kafka_name)]
+
+
 class KafkaEnv(StrictModel):
     bootstrap: list[Address] = Field(min_length=1, max_length=MAX_NODES)
     """The addresses clients bootstrap from (usually the proxies' listen addresses)."""
-    nodes: dict[str, EnvNode] = Field(default_factory=dict, max_length=MAX_NODES)
-
-    @field_validator("nodes")
-    @classmethod
-    def _kafka_names(cls, nodes: dict[str, EnvNode]) -> dict[str, EnvNode]:
-        for name in nodes:
-            if not _KAFKA_NAME.fullmatch(name):
-                raise ValueError(
-                    f"the Kafka node {name[:60]!r} must be named kafka-<node.id> (kafka-1, "
-                    "kafka-2...), so that partition leaders found in metadata map to it"
-                )
-        return nodes
+    nodes: dict[KafkaName, EnvNode] = Field(default_factory=dict, max_length=MAX_NODES)
 
 
 class RabbitEnv(StrictModel):
@@ -258,7 +266,10 @@ def parse_env(text: str, source: str = "<string>") -> EnvFile:
         problems = problems_from_validation(error, root=EnvFile)
     except ProblemsFound as found:
         problems = found.problems
-    problems = [Problem(p.path, _env_reason(p.reason)) for p in problems]
+    problems = [
+        Problem(tuple(part for part in p.path if part != "[key]"), _env_reason(p.reason))
+        for p in problems
+    ]
     found_lines = {}
     for problem in problems:
         for end in range(len(problem.path), -1, -1):
