@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from harness.stack import Stack, load_env
-from harness.stack.localenv import env_of_state
+from harness.stack import Stack, load_env, process
+from harness.stack.localenv import env_of_state, write_local_env
 
 pytestmark = pytest.mark.integration
 
@@ -109,3 +109,19 @@ def test_env_file_missing_a_control_is_refused_before_the_run(stack: Stack, tmp_
     assert done.returncode == 2
     assert "kafka-2 cannot be restarted" in done.stderr and "faults[1]" in done.stderr
     assert not (tmp_path / "out" / "history.parquet").exists()  # nothing ran
+
+
+def test_the_local_stacks_own_env_file_drives_its_nodes(stack: Stack, tmp_path: Path) -> None:
+    """The env file `harness stack up` writes: its `harness stack pause-node|resume-node`
+    commands freeze and thaw the recorded process (restart-node is the acceptance run's)."""
+    stack.reload()
+    env_path = write_local_env(stack.state, tmp_path / "env.yaml")
+    via_env = Stack.from_env(load_env(env_path), env_path)
+    local = stack.node("kafka-3")
+    node = via_env.node("kafka-3")
+    assert all(node.can(c) for c in ("kill", "pause", "resume", "restart"))
+    node.pause()
+    assert local.is_paused() and not node.is_healthy()
+    node.resume()
+    process.wait_until(lambda: not local.is_paused(), 10, "kafka-3 to run again")
+    process.wait_until(node.is_healthy, 30, "kafka-3 to answer at its address")
