@@ -125,3 +125,19 @@ def test_the_local_stacks_own_env_file_drives_its_nodes(stack: Stack, tmp_path: 
     node.resume()
     process.wait_until(lambda: not local.is_paused(), 10, "kafka-3 to run again")
     process.wait_until(node.is_healthy, 30, "kafka-3 to answer at its address")
+
+
+def test_heal_with_an_env_file_resumes_a_node_frozen_behind_its_back(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """`harness heal --env FILE` cannot know what an earlier process did: it asks each node's
+    address, and resumes (here with `kill -CONT`) the one that does not answer."""
+    stack.reload()
+    env_path = _env_file(stack, tmp_path / "env.yaml")
+    frozen = stack.node("kafka-2")
+    frozen.pause()
+    done = subprocess.run([*HARNESS, "heal", "--env", str(env_path)], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "healed: resumed kafka-2" in done.stderr
+    process.wait_until(lambda: not frozen.is_paused(), 10, "kafka-2 to run again")
