@@ -31,7 +31,7 @@ import os
 import re
 import shlex
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -267,8 +267,9 @@ def parse_env(text: str, source: str = "<string>") -> EnvFile:
     except ProblemsFound as found:
         problems = found.problems
     problems = [
-        Problem(tuple(part for part in p.path if part != "[key]"), _env_reason(p.reason))
+        Problem(path, _env_reason(path, p.reason))
         for p in problems
+        for path in [tuple(part for part in p.path if part != "[key]")]
     ]
     found_lines = {}
     for problem in problems:
@@ -279,9 +280,46 @@ def parse_env(text: str, source: str = "<string>") -> EnvFile:
     raise config_error(problems, source, found_lines)
 
 
-def _env_reason(reason: str) -> str:
+def _env_reason(path: tuple[str | int, ...], reason: str) -> str:
+    if reason.startswith("unknown field"):
+        known = _known_fields(path[:-1])
+        reason = f"unknown field (known: {', '.join(known)})" if known else reason
     reason = reason.replace("docs/scenario-format.md", "docs/environments.md")
     return redact_text(reason)
+
+
+def _known_fields(parent: tuple[str | int, ...]) -> list[str]:
+    """The field names of the model at ``parent`` (through the node maps, by key)."""
+    model: Any = EnvFile
+    for part in parent:
+        if isinstance(part, int) or model is None:
+            return []
+        if model is EnvNode and part != "control":
+            return []
+        if model is KafkaEnv and part == "nodes":
+            model = _NODE_MAP
+            continue
+        if model is _NODE_MAP:
+            model = EnvNode
+            continue
+        field = model.model_fields.get(part)
+        model = _model_of(field.annotation) if field is not None else None
+    if model is None or model is _NODE_MAP:
+        return []
+    return list(model.model_fields)
+
+
+_NODE_MAP = object()
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, StrictModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def write_env(env: EnvFile, path: Path, header: str = "") -> None:

@@ -71,7 +71,12 @@ def test_a_full_env_file_parses_into_its_model() -> None:
         (ENV.replace('      address: "127.0.0.1:19091"\n', ""), 6, "kafka.nodes.kafka-1",
          "needs its address"),
         (ENV.replace("      proxy: kafka-1\n", "      proxy: kafka-1\n      proxi: x\n"), 8,
-         "kafka.nodes.kafka-1.proxi", "unknown field (docs/environments.md lists every field)"),
+         "kafka.nodes.kafka-1.proxi", "unknown field (known: proxy, listen, address, control)"),
+        (ENV.replace("timeout: 30s", "timeout: 30s\n        stop: x"), 16,
+         "kafka.nodes.kafka-1.control.stop", "(known: kill, pause, resume, restart, timeout, "
+         "ready_timeout)"),
+        ("version: 1\ntoxiproxy: {api: 'http://127.0.0.1:1'}\nkafk: {}\n", 3, "kafk",
+         "(known: version, kafka, rabbitmq, postgres, toxiproxy)"),
         (ENV.replace('toxiproxy: {api: "http://127.0.0.1:8474"}', "toxiproxy: {api: 8474}"), 2,
          "toxiproxy.api", "string"),
     ],
