@@ -8,6 +8,7 @@ A kind is the action key of a timeline entry (``kill``, ``toxic``...) and everyt
         end_field = "restart_after"        # or "duration", "resume_after", None
         history = "process.kill"           # the history's ``kind`` of its window
         undos = (START_NODE,)              # the journaled undo actions it registers
+        needs = ("kill", "restart")        # node controls it uses (healing included)
 
         async def apply(self, settings, ctx, active): ...   # undo registered, then the fault
 
@@ -128,6 +129,9 @@ class FaultKind(ABC):
     end_field: ClassVar[str | None] = None
     history: ClassVar[str]
     undos: ClassVar[tuple[UndoKind, ...]] = ()
+    needs: ClassVar[tuple[str, ...]] = ()
+    """The node controls it uses (``kill``, ``pause``, ``resume``, ``restart``), healing
+    included: a node whose environment lacks one is refused before the run."""
 
     def history_kind(self, settings: Any) -> str:
         """The history's ``kind`` of this fault's window (``process.kill``, ``toxic.latency``)."""

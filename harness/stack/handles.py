@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import postgres, process
+from harness.stack import layout, postgres, process
 from harness.stack.state import NodeState
 
 RESTART_TIMEOUT = 120.0
@@ -62,6 +62,16 @@ class NodeHandle:
     @property
     def proxy(self) -> str | None:
         return self.state.proxy
+
+    @property
+    def client_address(self) -> str | None:
+        """host:port its clients use (its proxy's listen address), if it has a proxy."""
+        return f"{layout.HOST}:{self.state.ports['proxy']}" if "proxy" in self.state.ports else None
+
+    def can(self, control: str) -> bool:
+        """Whether this handle can ``kill``, ``pause``, ``resume``, ``restart`` the node: a
+        supervised process can do all four."""
+        return control in ("kill", "pause", "resume", "restart")
 
     @property
     def data_dir(self) -> Path:

@@ -55,7 +55,7 @@ class NodeState(BaseModel):
 class StackState(BaseModel):
     """Everything one ``stack up`` started."""
 
-    backend: Literal["local", "compose"] = "local"
+    backend: Literal["local", "compose", "env"] = "local"
     kafka_brokers: int
     rabbitmq: bool
     cluster_id: str = ""

@@ -50,6 +50,13 @@ FACES: dict[str, set[str]] = {
         "write_index",
     },
     "harness.stack": {
+        "ENV_VAR",
+        "CommandedNode",
+        "EnvFile",
+        "NodeControl",
+        "env_path",
+        "load_env",
+        "parse_env",
         "NodeHandle",
         "NodeState",
         "ProxyState",
