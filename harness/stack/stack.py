@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import layout
+from harness.stack import layout, netcut
 from harness.stack.handles import NodeHandle
 from harness.stack.state import StackState, load_state, save_state
 from harness.stack.toxiproxy import ToxiproxyClient
@@ -140,10 +140,13 @@ class Stack:
 
     def heal(self, timeout: float = 120.0) -> list[str]:
         """Undo every fault: processes first (Toxiproxy may be among them), then toxics and
-        disabled proxies."""
+        disabled proxies, then every network cut between brokers (the harness's iptables
+        chain, flushed whole in case a run's journal was lost)."""
         repaired = self.heal_processes(timeout)
         with self.toxiproxy() as toxiproxy:
             toxiproxy.reset()
+        if netcut.flush():
+            repaired.append(f"removed the network cuts (iptables chain {netcut.chain()})")
         return repaired
 
 
