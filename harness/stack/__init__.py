@@ -4,9 +4,10 @@
 gives other code the running stack and its ``NodeHandle``s.
 """
 
-from harness.stack import layout, local, process
+from harness.stack import layout, local, netcut, process
 from harness.stack.handles import NodeHandle
 from harness.stack.leader import followers_of_partition, leader_of_partition, partition_leaders
+from harness.stack.quorum import controller_leader
 from harness.stack.stack import Stack
 from harness.stack.state import NodeState, ProxyState, StackState, load_state
 
@@ -19,6 +20,8 @@ __all__ = [
     "layout",
     "local",
     "process",
+    "controller_leader",
+    "netcut",
     "followers_of_partition",
     "leader_of_partition",
     "load_state",

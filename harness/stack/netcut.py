@@ -1,8 +1,9 @@
 """Network cuts between brokers on loopback: one cgroup v2 per broker, iptables rules per pair.
 
 Every broker listens on 127.0.0.1, so addresses cannot tell brokers apart; their processes can.
-A cut puts each broker's process in its own cgroup (``harness-<offset>/kafka-N`` under the
-cgroup v2 mount) and adds rules to the harness's own chain (``HARNESS-NET-<offset>``, jumped
+Each broker's process starts in its own cgroup (``harness-<offset>/kafka-N`` under the
+cgroup v2 mount; a socket belongs to the cgroup its process was in when it opened it, so a
+broker moved there later would keep its open connections uncut). A cut adds rules to the harness's own chain (``HARNESS-NET-<offset>``, jumped
 to from ``OUTPUT``) that drop (or reject) what one broker's cgroup sends to another broker:
 
 - packets to the other broker's INTERNAL and CONTROLLER ports (connections it opens), and
@@ -21,6 +22,7 @@ and cgroups. docs/decisions.md says why this mechanism.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -161,19 +163,37 @@ def cgroup2_root() -> Path:
     )
 
 
-def enclose(pid: int, node_name: str) -> str:
-    """Move process ``pid`` (all its threads) into the broker's own cgroup; return the cgroup's
-    path relative to the cgroup v2 mount (what ``-m cgroup --path`` matches)."""
-    relative = cgroup_for(node_name)
-    directory = cgroup2_root() / relative
+def cgroup_procs(relative: str) -> Path | None:
+    """The ``cgroup.procs`` file of cgroup ``relative`` (created if missing), for a process to
+    join at start; None when cgroup v2 is not mounted or not writable (the node then runs
+    where it was started, and a partition fault says why it cannot cut it)."""
     try:
+        directory = cgroup2_root() / relative
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "cgroup.procs").write_text(f"{pid}\n", encoding="utf-8")
+    except (StackError, OSError):
+        return None
+    procs = directory / "cgroup.procs"
+    return procs if os.access(procs, os.W_OK) else None
+
+
+def check_enclosed(pid: int, node_name: str, relative: str | None) -> str:
+    """``relative`` when process ``pid`` runs in that cgroup; a ``StackError`` otherwise.
+
+    A socket belongs to the cgroup its process was in when it opened it, so a broker moved into
+    its cgroup later would keep its open connections uncut: it must have started there.
+    """
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text(encoding="utf-8").splitlines()
     except OSError as error:
+        raise StackError(f"Cannot read the cgroup of {node_name} (pid {pid}): {error}.") from error
+    unified = next((line[3:] for line in lines if line.startswith("0::")), None)
+    if relative is None or unified != f"/{relative}":
         raise StackError(
-            f"Cannot move {node_name} (pid {pid}) into the cgroup {directory}: {error}. "
-            "Partitions need root and a writable cgroup v2 mount."
-        ) from error
+            f"{node_name} (pid {pid}) runs in the cgroup {unified!r}, not in its own "
+            f"({relative!r}), so its connections cannot be cut. It was started without one (an "
+            "older stack, or cgroup v2 was not writable): restart the stack with `harness stack "
+            "down` and `harness stack up` as root."
+        )
     return relative
 
 
@@ -241,7 +261,8 @@ __all__ = [
     "cgroup_for",
     "chain",
     "cut_rules",
-    "enclose",
+    "cgroup_procs",
+    "check_enclosed",
     "flush",
     "listing",
     "mark",

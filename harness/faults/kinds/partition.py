@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from harness.errors import FaultError
+from harness.errors import FaultError, StackError
 from harness.faults import grudges
 from harness.faults.healing import Repairs, Undo, UndoKind
 from harness.faults.kind import ActiveFault, FaultContext, FaultKind
@@ -161,7 +161,10 @@ def _cut(stack: Stack, brokers: list[str], grudge: grudges.Grudge, tag: str, act
         node = stack.node(name)
         if node.pid is None or not node.is_alive():
             raise FaultError(f"Cannot partition {name}: it is not running (heal it first).")
-        cgroup = netcut.enclose(node.pid, name)
+        try:
+            cgroup = netcut.check_enclosed(node.pid, name, node.state.cgroup)
+        except StackError as error:
+            raise FaultError(str(error)) from error
         ports = (node.ports["internal"], node.ports["controller"])
         peers[name] = netcut.Peer(name, int(name.rsplit("-", 1)[1]), cgroup, ports)
     netcut.apply(netcut.cut_rules(grudge, peers, tag, action))
