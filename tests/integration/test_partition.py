@@ -70,7 +70,9 @@ def test_isolating_a_leader_shrinks_the_isr_and_healing_restores_it(
 ) -> None:
     bootstrap = ",".join(stack.kafka_bootstrap)
     asyncio.run(
-        create_topic(bootstrap, topic_name, partitions=1, replication_factor=3, min_insync_replicas=1)
+        create_topic(
+            bootstrap, topic_name, partitions=1, replication_factor=3, min_insync_replicas=1
+        )
     )
     fault = parse_scenario(FAULT_SCENARIO.format(topic=topic_name)).faults[0]
     ctx = FaultContext(stack, toxiproxy, Healer(undo_on_stack(stack, toxiproxy)), topic=topic_name)
