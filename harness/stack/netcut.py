@@ -119,11 +119,13 @@ def cut_rules(
 # ---- the machine: iptables and cgroups ----------------------------------------------------
 
 
-def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    binary = shutil.which("iptables")
+def _iptables(
+    *args: str, check: bool = True, tool: str = "iptables", stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which(tool)
     if binary is None:
         raise StackError(
-            "iptables is not installed, so brokers cannot be partitioned. Run ./scripts/bootstrap "
+            f"{tool} is not installed, so brokers cannot be partitioned. Run ./scripts/bootstrap "
             "(it installs iptables), or `apt-get install iptables`."
         )
     try:
@@ -131,6 +133,7 @@ def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str
             [binary, "-w", "5", *args],
             capture_output=True,
             text=True,
+            input=stdin,
             timeout=IPTABLES_TIMEOUT,
             check=False,
         )
@@ -205,11 +208,19 @@ def _ensure_chain() -> None:
         _iptables("-I", "OUTPUT", "1", "-j", name)
 
 
+def restore_text(rules: list[list[str]]) -> str:
+    """The ``iptables-restore --noflush`` input that appends ``rules`` to the harness chain."""
+    lines = ["*filter", *(shlex.join(["-A", chain(), *rule]) for rule in rules), "COMMIT", ""]
+    return "\n".join(lines)
+
+
 def apply(rules: list[list[str]]) -> None:
-    """Append ``rules`` to the harness chain (created, and jumped to from OUTPUT, if needed)."""
+    """Append ``rules`` to the harness chain (created, and jumped to from OUTPUT, if needed) in
+    one ``iptables-restore`` transaction: all of them or none, so an undo racing a cut that is
+    still being applied never finds half of it."""
     _ensure_chain()
-    for rule in rules:
-        _iptables("-A", chain(), *rule)
+    if rules:
+        _iptables("--noflush", tool="iptables-restore", stdin=restore_text(rules))
 
 
 def listing() -> list[str]:
@@ -267,4 +278,5 @@ __all__ = [
     "listing",
     "mark",
     "remove",
+    "restore_text",
 ]

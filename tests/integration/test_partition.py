@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 
 from harness.drivers import create_topic, delete_topic
+from harness.errors import StackError
 from harness.faults import FaultContext, Healer, apply, heal, undo_on_stack
 from harness.faults.healing import pending_journals
 from harness.scenario import parse_scenario
 from harness.stack import Stack, layout, netcut
 from harness.stack.leader import _metadata
+from harness.stack.quorum import quorum_leader_id
 from harness.stack.toxiproxy import ToxiproxyClient
 
 pytestmark = pytest.mark.integration
@@ -82,7 +84,8 @@ def test_isolating_a_leader_shrinks_the_isr_and_healing_restores_it(
         isolated_id = int(isolated.rsplit("-", 1)[1])
         others = [n for n in sorted(stack.nodes) if n.startswith("kafka-") and n != isolated]
         assert netcut.listing(), "the cut added no rule"
-        assert f"{isolated} -/- " in (active.note or "")
+        sides = {frozenset(side.split(", ")) for side in (active.note or "").split(" -/- ")}
+        assert sides == {frozenset([isolated]), frozenset(others)}, active.note
 
         def moved_on() -> bool:
             leader, isr = asyncio.run(isr_seen_by(stack, others[0], topic_name))
@@ -103,6 +106,52 @@ def test_isolating_a_leader_shrinks_the_isr_and_healing_restores_it(
     finally:
         asyncio.run(ctx.healer.heal_all())
         asyncio.run(delete_topic(bootstrap, topic_name))
+
+
+CONTROLLER_SCENARIO = """\
+name: cut-controller
+target:
+  kafka: {topic: cut-controller, partitions: 1}
+storm:
+  duration: 60s
+  rate: {shape: constant, per_second: 10}
+faults:
+  - at: 1s
+    partition: {shape: isolate, target: controller_leader}
+    duration: 30s
+"""
+
+
+def test_isolating_the_controller_leader_makes_the_others_elect_a_new_one(
+    stack: Stack, toxiproxy: ToxiproxyClient
+) -> None:
+    fault = parse_scenario(CONTROLLER_SCENARIO).faults[0]
+    ctx = FaultContext(stack, toxiproxy, Healer(undo_on_stack(stack, toxiproxy)))
+    try:
+        active = asyncio.run(apply(fault, "f1", ctx))
+        isolated = active.targets[0]
+        old = int(isolated.rsplit("-", 1)[1])
+        others = [
+            f"{layout.HOST}:{stack.nodes[n].ports['proxy']}"
+            for n in sorted(stack.nodes)
+            if n.startswith("kafka-") and n != isolated
+        ]
+
+        def new_leader() -> bool:
+            try:
+                return asyncio.run(quorum_leader_id(others, timeout=5)) != old
+            except StackError:  # no answer while the quorum elects
+                return False
+
+        wait_for(
+            new_leader,
+            60,
+            f"a controller leader other than {isolated}",
+        )
+        asyncio.run(heal(active, ctx))
+        assert netcut.listing() == []
+    finally:
+        asyncio.run(ctx.healer.heal_all())
 
 
 RUN_SCENARIO = """\

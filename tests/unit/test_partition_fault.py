@@ -218,3 +218,14 @@ def test_the_kafka_target_takes_unclean_leader_election() -> None:
     )
     assert parse_scenario(text).target.kafka.unclean_leader_election is True
     assert parse_scenario(MINIMAL_SCENARIO).target.kafka.unclean_leader_election is False
+
+
+def test_the_rules_go_to_iptables_restore_as_one_transaction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HARNESS_PORT_OFFSET", "5")
+    rules = netcut.cut_rules({"kafka-1": {"kafka-2"}}, peers(), tag="f1")
+    text = netcut.restore_text(rules).splitlines()
+    assert text[0] == "*filter" and text[-1] == "COMMIT"
+    assert len(text) == len(rules) + 2
+    assert all(line.startswith("-A HARNESS-NET-5 -p tcp -m cgroup") for line in text[1:-1])

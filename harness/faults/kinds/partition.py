@@ -152,7 +152,16 @@ class PartitionKind(FaultKind):
         active.tokens.append(
             await ctx.healer.register(Undo("heal_partition", ",".join(brokers), tag))
         )
-        await asyncio.to_thread(_cut, stack, brokers, grudge, tag, settings.action)
+        # The rules land in one transaction on a worker thread that a cancellation cannot
+        # stop; wait for it even when cancelled, so the heal that follows finds them all.
+        cut = asyncio.ensure_future(
+            asyncio.to_thread(_cut, stack, brokers, grudge, tag, settings.action)
+        )
+        try:
+            await asyncio.shield(cut)
+        except asyncio.CancelledError:
+            await asyncio.wait([cut])
+            raise
 
 
 def _cut(stack: Stack, brokers: list[str], grudge: grudges.Grudge, tag: str, action: str) -> None:
