@@ -22,6 +22,7 @@ and cgroups. docs/decisions.md says why this mechanism.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -179,6 +180,22 @@ def cgroup_procs(relative: str) -> Path | None:
     return procs if os.access(procs, os.W_OK) else None
 
 
+def remove_cgroups(relatives: Iterable[str]) -> None:
+    """Remove the (empty) cgroups of a stack that went down, and their parent; best effort."""
+    try:
+        root = cgroup2_root()
+    except StackError:
+        return
+    parents = set()
+    for relative in relatives:
+        parents.add((root / relative).parent)
+        with contextlib.suppress(OSError):
+            (root / relative).rmdir()
+    for parent in parents:
+        with contextlib.suppress(OSError):
+            parent.rmdir()
+
+
 def check_enclosed(pid: int, node_name: str, relative: str | None) -> str:
     """``relative`` when process ``pid`` runs in that cgroup; a ``StackError`` otherwise.
 
@@ -278,5 +295,6 @@ __all__ = [
     "listing",
     "mark",
     "remove",
+    "remove_cgroups",
     "restore_text",
 ]
