@@ -10,11 +10,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from integration_support import wait_for
 
 from harness.drivers import create_topic, delete_topic
 from harness.errors import StackError
@@ -29,15 +28,6 @@ from harness.stack.toxiproxy import ToxiproxyClient
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def iptables_rules() -> str:
