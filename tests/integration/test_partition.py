@@ -201,3 +201,24 @@ def test_the_shipped_pair_loses_with_acks1_and_unclean_election_and_not_with_ack
     assert unsafe["lost"] > 0
     assert safe["lost"] == 0
     assert safe["acked"] > 0
+
+
+def test_harness_heal_removes_a_cut_whose_journal_was_lost(stack: Stack) -> None:
+    brokers = sorted(n for n in stack.nodes if n.startswith("kafka-"))
+    peers = {
+        name: netcut.Peer(
+            name,
+            int(name.rsplit("-", 1)[1]),
+            netcut.check_enclosed(stack.nodes[name].pid or 0, name, stack.nodes[name].state.cgroup),
+            (stack.nodes[name].ports["internal"], stack.nodes[name].ports["controller"]),
+        )
+        for name in brokers
+    }
+    netcut.apply(netcut.cut_rules({brokers[0]: {brokers[1]}}, peers, tag="orphan"))
+    assert netcut.chain() in iptables_rules()
+    healed = subprocess.run(
+        [sys.executable, "-m", "harness", "heal"], capture_output=True, text=True, timeout=180
+    )
+    assert healed.returncode == 0, healed.stderr
+    assert f"removed the network cuts (iptables chain {netcut.chain()})" in healed.stderr
+    assert netcut.chain() not in iptables_rules()
