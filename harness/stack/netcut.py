@@ -22,11 +22,11 @@ and cgroups. docs/decisions.md says why this mechanism.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,14 +186,17 @@ def remove_cgroups(relatives: Iterable[str]) -> None:
         root = cgroup2_root()
     except StackError:
         return
-    parents = set()
-    for relative in relatives:
-        parents.add((root / relative).parent)
-        with contextlib.suppress(OSError):
-            (root / relative).rmdir()
-    for parent in parents:
-        with contextlib.suppress(OSError):
-            parent.rmdir()
+    directories = [root / relative for relative in relatives]
+    for directory in [*directories, *{d.parent for d in directories}]:
+        # a process that just exited may hold its cgroup for a moment (EBUSY)
+        for _ in range(10):
+            try:
+                directory.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.1)
 
 
 def check_enclosed(pid: int, node_name: str, relative: str | None) -> str:
