@@ -145,6 +145,11 @@ class FaultKind(ABC):
         """Problems of ``settings`` on ``scenario``, paths relative to the action's value."""
         return iter(())
 
+    def environment_problem(self, settings: Any, stack: Stack) -> str | None:
+        """Why ``stack`` cannot take this fault at all (checked before the run); None if it can.
+        Node controls are ``needs``; this is for what no node command can give."""
+        return None
+
     def max_wait(self, settings: Any) -> float:
         """How long the fault may wait after ``at`` before it acts (a trigger); 0 by default."""
         return 0.0

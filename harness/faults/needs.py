@@ -47,12 +47,17 @@ def missing_controls(scenario: Scenario, stack: Stack) -> list[str]:
     problems: list[str] = []
     for index, fault in enumerate(scenario.faults):
         kind = fault.kind
-        needs: tuple[str, ...] = getattr(kind, "needs", ())
-        if not needs:
-            continue
         describe = getattr(kind, "describe", None)
         label = describe(fault.settings) if callable(describe) else fault.action
         where = f"{scenario.name}: faults[{index}] ({label})"
+        check = getattr(kind, "environment_problem", None)
+        refused = check(fault.settings, stack) if callable(check) else None
+        if refused:
+            problems.append(f"{where}: {refused}")
+            continue
+        needs: tuple[str, ...] = getattr(kind, "needs", ())
+        if not needs:
+            continue
         names, problem = _candidates(fault.settings, scenario, stack)
         if problem is not None:
             problems.append(f"{where}: {problem}")

@@ -91,6 +91,7 @@ def _figures(summary: Mapping[str, Any]) -> list[str]:
         ("p99 ms", e2e.get("p99_ms")),
         ("p99.9 ms", e2e.get("p99.9_ms")),
         ("max ms", e2e.get("max_ms")),
+        ("ack stall s", (summary.get("metrics") or {}).get("ack_stall_s")),
     ]
     head = "| " + " | ".join(name for name, _ in cells) + " |"
     rule = "|" + "---:|" * len(cells)

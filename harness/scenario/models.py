@@ -80,6 +80,8 @@ class KafkaTarget(StrictModel):
     partitions: int = Field(default=6, ge=1, le=1000)
     replication_factor: int = Field(default=3, ge=1)
     min_insync_replicas: int = Field(default=2, ge=1)
+    unclean_leader_election: bool = False
+    """The topic's ``unclean.leader.election.enable``: a replica outside the ISR may lead."""
     dead_letter_topic: str | None = Field(default=None, min_length=1)
 
     @field_validator("topic", "dead_letter_topic")

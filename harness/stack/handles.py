@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import layout, postgres, process
+from harness.stack import layout, netcut, postgres, process
 from harness.stack.state import NodeState
 
 RESTART_TIMEOUT = 120.0
@@ -135,8 +135,9 @@ class NodeHandle:
             )
         if self.state.kind == "postgres":
             postgres.clear_stale_lock(Path(self.state.data_dir))
+        procs = netcut.cgroup_procs(self.state.cgroup) if self.state.cgroup else None
         pid = process.spawn(
-            self.state.argv, self.state.env, Path(self.state.cwd), Path(self.state.log_file)
+            self.state.argv, self.state.env, Path(self.state.cwd), Path(self.state.log_file), procs
         )
         self.state.pid = pid
         self.state.start_ticks = process.start_ticks(pid)

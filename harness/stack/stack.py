@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.errors import StackError
 from harness.safety import split_host_port
-from harness.stack import layout
+from harness.stack import layout, netcut
 from harness.stack.commanded import CommandedNode
 from harness.stack.envaddress import check_env_addresses
 from harness.stack.envfile import EnvFile, EnvNode, load_env
@@ -180,10 +180,13 @@ class Stack:
 
     def heal(self, timeout: float = 120.0) -> list[str]:
         """Undo every fault: processes first (Toxiproxy may be among them), then toxics and
-        disabled proxies."""
+        disabled proxies, then every network cut between brokers (the harness's iptables
+        chain, flushed whole in case a run's journal was lost)."""
         repaired = self.heal_processes(timeout)
         with self.toxiproxy() as toxiproxy:
             toxiproxy.reset()
+        if netcut.flush():
+            repaired.append(f"removed the network cuts (iptables chain {netcut.chain()})")
         return repaired
 
 

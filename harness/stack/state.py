@@ -47,6 +47,10 @@ class NodeState(BaseModel):
     probe: ProbeKind = "tcp"
     probe_port: int = 0
     service: str | None = Field(default=None, description="docker compose service name")
+    cgroup: str | None = Field(
+        default=None,
+        description="cgroup v2 path (relative to its mount) the process starts in, for netcut",
+    )
     stop_signal: StopSignal = Field(
         default="SIGTERM", description="the signal that asks the node to shut down cleanly"
     )

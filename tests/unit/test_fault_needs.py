@@ -100,3 +100,16 @@ def test_the_run_command_refuses_before_anything_runs() -> None:
         ConfigError, match=r"The environment cannot perform a fault: ok: faults\[0\]"
     ):
         check_faults_possible(_stack(kafka_2="{}"), [scenario])
+
+
+def test_a_partition_on_an_env_file_stack_is_refused_before_the_run() -> None:
+    """No node command can put a remote broker in a cgroup of this host: the whole kind is
+    refused for the env backend, up front, whatever its shape."""
+    for fault in (
+        "  - {at: 1s, partition: {shape: isolate, target: kafka-1}, duration: 2s}\n",
+        "  - {at: 1s, partition: {shape: halves}, duration: 2s}\n",
+    ):
+        problems = missing_controls(_scenario(fault), _stack())
+        assert len(problems) == 1, problems
+        assert problems[0].startswith("ok: faults[0] (partition: ")
+        assert "'env' backend" in problems[0] and "harness stack up" in problems[0]
