@@ -10,6 +10,7 @@ error, 130 interrupted before any failure.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import signal
 import sys
@@ -106,6 +107,9 @@ def _explore_command(args: argparse.Namespace) -> int:
         db=None if args.no_db else args.db,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
+    # aiokafka logs every refused connection while a broker is down: that would bury the
+    # progress lines; each run's history and summary keep what happened.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         result = search.run()
