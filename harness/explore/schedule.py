@@ -79,6 +79,17 @@ class Schedule:
         """The canonical text of the schedule: equal schedules run once (memoised)."""
         return json.dumps(self.as_data(), sort_keys=True, separators=(",", ":"))
 
+    def size(self) -> tuple[int, float, float, str]:
+        """An order of simplicity for people (fewer faults, shorter, earlier): the page's
+        shrink path keeps each failure smaller than the one before it."""
+        lengths = sum(f.length or 0.0 for f in self.faults)
+        return (
+            len(self.faults),
+            round(lengths, 3),
+            round(sum(f.at for f in self.faults), 3),
+            self.key(),
+        )
+
     def describe(self) -> str:
         parts = [f.describe() for f in self.faults]
         storm = self.storm.describe()

@@ -121,11 +121,15 @@ class SearchResult:
 
     @property
     def shrink_path(self) -> list[Attempt]:
-        """The failing attempts in the order found: first failure ... minimal."""
-        path = [a for a in self.attempts if a.failed]
-        if self.minimal is not None and path and path[-1] is not self.minimal:
-            path = [a for a in path if a is not self.minimal] + [self.minimal]
-        return path
+        """First failure ... minimal: each failing attempt, in the order found, that was
+        smaller (``Schedule.size``) than the step before it, ending with the minimal one."""
+        path: list[Attempt] = []
+        for attempt in self.attempts:
+            if attempt is self.minimal:
+                break
+            if attempt.failed and (not path or attempt.schedule.size() < path[-1].schedule.size()):
+                path.append(attempt)
+        return path + ([self.minimal] if self.minimal is not None else [])
 
     @property
     def reproduced(self) -> str:
