@@ -12,14 +12,17 @@ search's seed is fixed, its database is the test's own (nothing replayed from ea
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.stack import Stack
+from harness.stack.toxiproxy import ToxiproxyClient
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +36,16 @@ TIMEOUT_S = 420
 def explore(
     name: str, out: Path, budget: str = BUDGET, seed: int = 1
 ) -> tuple[int, dict[str, Any], str]:
-    command = [
+    command = explore_command(name, out, budget, seed)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT)
+    summary_path = out / "explore.json"
+    assert summary_path.exists(), done.stderr[-3000:]
+    assert (out / "explore.html").exists()
+    return done.returncode, json.loads(summary_path.read_text()), done.stderr
+
+
+def explore_command(name: str, out: Path, budget: str, seed: int) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "harness",
@@ -50,11 +62,6 @@ def explore(
         "--db",
         str(out / "db"),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, cwd=ROOT)
-    summary_path = out / "explore.json"
-    assert summary_path.exists(), done.stderr[-3000:]
-    assert (out / "explore.html").exists()
-    return done.returncode, json.loads(summary_path.read_text()), done.stderr
 
 
 def test_acks1_envelope_finds_a_loss_and_shrinks_it(stack: Stack, tmp_path: Path) -> None:
@@ -105,3 +112,32 @@ def _report(label: str, summary: dict[str, Any]) -> str:
         f"{first['schedule'] if first else '-'}; minimal: "
         f"{minimal['schedule'] if minimal else '-'} ({summary['reproduced'] or 'n/a'})"
     )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "ctrl-c"])
+def test_an_interrupted_exploration_heals_and_keeps_its_results(
+    stack: Stack, toxiproxy: ToxiproxyClient, tmp_path: Path, sig: signal.Signals
+) -> None:
+    # With seed 1 the first example pauses partition 0's followers at 1 s for 2 s.
+    command = explore_command("kafka-acks1", tmp_path, "5m", 1)
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not any(node.is_paused() for node in stack.kafka_nodes()):
+            assert time.monotonic() < deadline, "no broker was paused within 90 s"
+            assert run.poll() is None, run.communicate()[0][-3000:]
+            time.sleep(0.1)
+        run.send_signal(sig)
+        output, _ = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, output[-3000:]
+    for node in stack.kafka_nodes():
+        assert node.is_alive() and not node.is_paused(), f"{node.name} left paused or dead"
+    for name, proxy in toxiproxy.proxies().items():
+        assert proxy.enabled and toxiproxy.toxics(name) == [], name
+    summary = json.loads((tmp_path / "explore.json").read_text())
+    assert summary["stopped"] == "interrupted" and summary["examples"] == 1
+    assert (tmp_path / "explore.html").exists()
+    assert (tmp_path / "runs" / "001-1" / "history.parquet").exists()

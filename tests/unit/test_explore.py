@@ -406,3 +406,27 @@ def test_the_results_of_a_clean_search_have_no_minimal_scenario(tmp_path: Path) 
     assert "minimal" not in written and not (tmp_path / "minimal.yaml").exists()
     assert "NO FAILURE FOUND" in written["page"].read_text()
     assert json.loads(written["summary"].read_text())["found"] is False
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["scenarios/kafka-latency-spike.yaml"], "has no explore: section"),
+        (["explore/kafka-acks1.yaml", "--budget", "0s"], "--budget '0s' must be longer"),
+        (["explore/kafka-acks1.yaml", "--budget", "soon"], "--budget: invalid duration"),
+        (["explore/kafka-acks1.yaml", "--examples", "0"], "--examples '0' is not a whole"),
+        (["explore/kafka-acks1.yaml", "--repeat", "x"], "--repeat 'x' is not a whole"),
+    ],
+)
+def test_bad_command_lines_exit_2_with_one_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: Any
+) -> None:
+    from harness.cli import main
+
+    monkeypatch.chdir(ROOT)
+    assert main(["explore", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
