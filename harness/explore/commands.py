@@ -139,7 +139,9 @@ def live_runner(stack: Stack, out: Path) -> Runner:
             failed=False, seconds=outcome.seconds, out_dir=str(out_dir), error=outcome.error
         )
         if outcome.exit_code == EXIT_INTERRUPTED:
-            result.interrupted = True
+            # Cut short: the drain did not run, so its verdict (acked, never read) means nothing.
+            result.interrupted, result.error = True, outcome.error or "interrupted"
+            return result
         if verdict is None:
             result.error = result.error or "the run left nothing to judge"
             return result

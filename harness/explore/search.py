@@ -93,6 +93,8 @@ class Attempt:
     def outcome(self) -> str:
         if self.failed:
             return f"fail {self.failures}/{len(self.runs)}"
+        if any(run.interrupted for run in self.runs):
+            return "interrupted"
         return "error" if self.errored else "pass"
 
     @property
@@ -272,7 +274,7 @@ class Search:
         self._attempts.append(attempt)
         self._memo[key] = attempt
         self._run(attempt, self.repeat if failure_seen else 1)
-        if attempt.failed and not failure_seen and self.repeat > 1:
+        if attempt.failed and not failure_seen and self.repeat > 1 and not self._stopped:
             self._run(attempt, self.repeat - 1)  # the first failure: how often does it repeat?
         return attempt
 
@@ -290,11 +292,11 @@ class Search:
                 if result.error and not result.failed:
                     self._stopped, self._error = "error", result.error
                     raise _Stop
-            if self.clock() - self._start >= self.budget_s:
+            if self._stopped or self.clock() - self._start >= self.budget_s:
                 return
 
     def _note(self, attempt: Attempt, result: RunResult) -> None:
-        if result.error and not result.failed:
+        if result.error and not result.failed and not result.interrupted:
             self._errors_in_a_row += 1
         else:
             self._errors_in_a_row = 0

@@ -111,6 +111,10 @@ def _report(label: str, summary: dict[str, Any]) -> str:
         f"wall {summary['seconds']:.0f}s; first failure: "
         f"{first['schedule'] if first else '-'}; minimal: "
         f"{minimal['schedule'] if minimal else '-'} ({summary['reproduced'] or 'n/a'})"
+        + "".join(
+            f"\n  #{a['index']} {a['phase']} {a['outcome']} {a['seconds']:.0f}s: {a['schedule']}"
+            for a in summary["attempts"]
+        )
     )
 
 

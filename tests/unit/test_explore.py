@@ -340,6 +340,22 @@ def test_an_interrupted_run_ends_the_search_with_what_was_found() -> None:
     assert len(runs) == 3
 
 
+def test_an_interrupt_during_a_repeat_runs_nothing_more() -> None:
+    clock = FakeClock()
+    labels: list[str] = []
+
+    def fails_then_interrupted(concrete: Scenario, label: str) -> RunResult:
+        labels.append(label)
+        if len(labels) == 1:
+            return RunResult(failed=True, reasons=["clean lost (measured 3)"])
+        return RunResult(failed=False, interrupted=True, error="interrupted")
+
+    result = Search(scenario(), fails_then_interrupted, budget_s=1e6, seed=2, clock=clock).run()
+    assert labels == ["001-1", "001-2"]
+    assert result.stopped == "interrupted" and result.exit_code == 1
+    assert result.minimal is not None and result.minimal.failures == 1
+
+
 def test_a_first_example_that_cannot_run_is_a_setup_error() -> None:
     def broken(concrete: Scenario, label: str) -> RunResult:
         return RunResult(failed=False, error="kafka-1 is not healthy")
