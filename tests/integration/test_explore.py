@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVELOPES = ROOT / "explore"
-BUDGET = "100s"
+BUDGET = "60s"
 # A run in progress when the budget ends finishes (and heals) first: allow for it.
 TIMEOUT_S = 420
 
@@ -95,7 +95,7 @@ def test_acks_all_envelope_finds_nothing_in_the_same_budget(stack: Stack, tmp_pa
 
 
 def test_buggy_consumer_envelope_finds_duplicate_effects(stack: Stack, tmp_path: Path) -> None:
-    code, summary, stderr = explore("kafka-consumer-crash-buggy", tmp_path, budget="75s")
+    code, summary, stderr = explore("kafka-consumer-crash-buggy", tmp_path, budget="45s")
     assert code == 1, stderr[-3000:]
     minimal = summary["minimal"]
     assert minimal["faults"] >= 1
