@@ -133,6 +133,8 @@ def explore_problems(scenario: Scenario) -> Iterator[Problem]:
     base: Path = ("explore",)
     yield from _timing(scenario, envelope, base)
     yield from _storm(envelope, base)
+    if (scenario.target.kafka is None) == (scenario.target.rabbitmq is None):
+        return  # choices cannot be checked against an unknown broker; the target check says so
     kinds = fault_kinds()
     for name, options in envelope.faults.items():
         where = (*base, "faults", name)

@@ -108,6 +108,36 @@ def test_run_and_validate_accept_the_shipped_explore_scenarios() -> None:
     assert all(c.scenario is not None and c.scenario.explore for c in checked)
 
 
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 100) | st.floats(-1, 100) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["targets", "settings", "target", "x"]), inner, max_size=3
+        )
+    ),
+    max_leaves=12,
+)
+_FIELDS = ["faults", "max_faults", "window", "durations", "storm", "target", "extra"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(_FIELDS), _JSONISH, max_size=5),
+    st.dictionaries(st.sampled_from(["pause", "kill", "nope", "consumer_crash"]), _JSONISH),
+)
+def test_any_explore_section_is_a_scenario_or_one_config_error(
+    fields: dict[str, Any], faults: dict[str, Any]
+) -> None:
+    section = {"window": {"end": "2s"}, "durations": {"min": "1s", "max": "2s"}, **fields}
+    section.setdefault("faults", faults)
+    text = BASE + "explore: " + json.dumps(section) + "\n"
+    try:
+        parse_scenario(text, "fuzz.yaml")
+    except ConfigError as error:
+        assert str(error).strip()
+
+
 # --- schedules ----------------------------------------------------------------------------
 
 
