@@ -18,6 +18,12 @@ A kind is the action key of a timeline entry (``kill``, ``toxic``...) and everyt
 value); ``targets`` resolves what the fault acts on when it starts; ``apply`` registers every
 undo with ``ctx.healer`` *before* the part of the fault it repairs, and appends its token to
 ``active.tokens``. Blocking calls run on worker threads so the storm's loop never stalls.
+
+Optional, for ``harness explore``: ``explore_settings(options)`` returns a Hypothesis strategy
+of settings values (their YAML form) drawn from the kind's options in an ``explore:`` envelope,
+and ``explore_problems(options, scenario)`` yields what is wrong with those options (paths
+relative to them). A kind without them takes the default: its options' ``targets`` and
+``settings`` lists (``harness.scenario.explore``).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from harness.scenario.base import (
     raw_validation_errors,
 )
 from harness.scenario.durations import Duration
+from harness.scenario.explore import Explore, explore_problems
 from harness.scenario.faults import Fault
 from harness.scenario.kinds import (
     KAFKA_NODES,
@@ -341,6 +342,8 @@ class Scenario(StrictModel):
     expect: Expect = Field(default_factory=Expect)
     thresholds: list[ThresholdField] = Field(default_factory=list)
     seed: int | None = None
+    explore: Explore | None = None
+    """The envelope ``harness explore`` searches in; ``harness run`` ignores it."""
 
     @field_validator("name")
     @classmethod
@@ -359,7 +362,7 @@ class Scenario(StrictModel):
         # Bounds first, by arithmetic: the cross-field checks expand fault repetitions.
         too_long, safe_faults = fault_limits(self.faults, self.storm.duration)
         checked = self.model_copy(update={"faults": safe_faults}) if too_long else self
-        problems = too_long + cross_check(checked)
+        problems = too_long + cross_check(checked) + list(explore_problems(checked))
         if problems:
             raise ProblemsFound(problems)
         return self

@@ -17,6 +17,24 @@ import harness
 ROOT = Path(__file__).resolve().parents[2]
 
 FACES: dict[str, set[str]] = {
+    "harness.explore": {
+        "TICK_S",
+        "Attempt",
+        "PlannedFault",
+        "RunResult",
+        "Runner",
+        "Schedule",
+        "Search",
+        "SearchError",
+        "SearchResult",
+        "StormChoice",
+        "minimal_yaml",
+        "schedules",
+        "settings_strategy",
+        "summary",
+        "to_scenario",
+        "write_results",
+    },
     "harness.run": {
         "SUMMARY_FORMAT",
         "Knee",

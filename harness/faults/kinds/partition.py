@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
@@ -37,6 +37,7 @@ from harness.faults.targets import (
     check_node_target,
 )
 from harness.scenario.base import Problem, StrictModel
+from harness.scenario.explore import check_settings, target_value
 from harness.stack import Stack, netcut
 from harness.stack.quorum import controller_leader
 
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 
 CONTROLLER_LEADER = "controller_leader"
 Shape = Literal["isolate", "halves", "majority", "bridge", "ring"]
+SHAPES: tuple[str, ...] = ("isolate", "halves", "majority", "bridge", "ring")
+"""Simplest first: explore's shrinking prefers the shapes listed earlier."""
+EXPLORE_OPTIONS = ("shapes", "targets")
 
 
 class Partition(StrictModel):
@@ -134,6 +138,42 @@ class PartitionKind(FaultKind):
             return [(await controller_leader(ctx.stack)).name]
         spec = NodeTarget(target=target, partition=settings.partition)
         return [node.name for node in await ctx.resolve(spec)]
+
+    def explore_settings(self, options: Mapping[str, Any]) -> Any:
+        """``harness explore``'s strategy: a shape from ``shapes`` (all five, simplest first,
+        by default) and, for ``isolate``, a node from ``targets`` (default ``random_broker``)."""
+        from hypothesis import strategies as st
+
+        def settings(shape: str, target: Any) -> dict[str, Any]:
+            return (
+                {"shape": shape, **target_value(target)} if shape == "isolate" else {"shape": shape}
+            )
+
+        targets = st.sampled_from(list(options.get("targets") or [RANDOM_BROKER]))
+        shapes = st.sampled_from(list(options.get("shapes") or SHAPES))
+        return st.builds(settings, shapes, targets)
+
+    def explore_problems(self, options: Mapping[str, Any], scenario: Scenario) -> Iterator[Problem]:
+        for key in options:
+            if key not in EXPLORE_OPTIONS:
+                yield Problem((str(key),), f"unknown option (known: {', '.join(EXPLORE_OPTIONS)})")
+        shapes, targets = options.get("shapes") or list(SHAPES), options.get("targets") or []
+        for name, values in (("shapes", shapes), ("targets", targets)):
+            if not isinstance(values, list):
+                yield Problem((name,), "must be a list")
+                return
+        if targets and "isolate" not in shapes:
+            yield Problem(("targets",), "only shape isolate takes a target; list isolate too")
+        for index, shape in enumerate(shapes):
+            if shape not in SHAPES:
+                yield Problem(
+                    ("shapes", index), f"unknown shape {shape!r}; use {', '.join(SHAPES)}"
+                )
+            elif shape != "isolate":
+                yield from check_settings(self, {"shape": shape}, scenario, ("shapes", index))
+        for index, target in enumerate(targets):
+            value = {"shape": "isolate", **target_value(target)}
+            yield from check_settings(self, value, scenario, ("targets", index))
 
     def environment_problem(self, settings: Any, stack: Stack) -> str | None:
         if stack.state.backend == "local":
