@@ -45,6 +45,7 @@ from harness.drivers.outcomes import Outcome
 from harness.drivers.rows import SendLog
 from harness.safety import check_target
 from harness.webhooks import RetryPolicy, Scheme, parse_retry_after
+from harness.webhooks.attacks import forge
 from harness.webhooks.retry_policy import DISABLED, RETRY, SUCCESS
 
 PRODUCER = "webhook"
@@ -87,6 +88,9 @@ class WebhookSender:
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.disabled = False
+        self.proxy: str | None = None
+        """The Toxiproxy proxy the run put in front of the endpoint (fault target
+        ``endpoint``); None without one."""
         self.delivered: dict[str, tuple[bytes, int]] = {}
         """Delivered ids: their body and the timestamp of the accepted attempt (for replays)."""
 
@@ -262,6 +266,30 @@ class WebhookSender:
             }
         )
         return answer
+
+    async def attack(
+        self, attack: str, *, label: str, count: int = 1, stale_by: float = 600.0,
+        retired: str | None = None,
+    ) -> list[Answer]:  # fmt: skip
+        """Send ``count`` deliveries of security fault ``attack`` (ids ``atk-<label>-<i>``)."""
+        answers = []
+        for i in range(count):
+            replayed = None
+            if attack == "replay":
+                if not self.delivered:
+                    raise ValueError("no event has been delivered yet, so none can be replayed")
+                old_id = sorted(self.delivered)[i % len(self.delivered)]
+                replayed = (old_id, self.delivered[old_id][0])
+            forged = forge(
+                attack, scheme=self.config.scheme, secrets=self.config.secrets,
+                msg_id=f"atk-{label}-{i}", now=int(time.time()), stale_by=stale_by,
+                replayed=replayed, retired=retired,
+            )  # fmt: skip
+            headers = {**self.config.headers, **forged.headers}
+            answers.append(
+                await self.deliver_once(forged.msg_id, forged.body, headers, reason=attack)
+            )
+        return answers
 
     def stats(self) -> dict[str, int]:
         return dict(self.counts)
