@@ -16,8 +16,10 @@ closed by the run while still retrying        unknown    (or fail if nothing lef
 ============================================  =========  =================================
 
 Only 2xx is success: redirects are not followed (3xx is a failure). ``send`` never blocks: it
-starts a task per delivery; one ``aiohttp`` session (a pooled connector of
-``max_connections``) carries them. Each attempt is signed afresh (a new timestamp). Secrets are
+queues the delivery; ``max_connections`` workers take due attempts from the queue over one
+``aiohttp`` session (a pooled connector of as many connections), and a failed attempt goes back
+on the queue when its retry delay has passed (a timer, not a sleeping task). A delivery
+waiting for a worker has not started its attempt, so the wait is not part of its timeout. Each attempt is signed afresh (a new timestamp). Secrets are
 held in the config, which never shows them.
 
     sender = WebhookSender(config, recorder)
@@ -75,6 +77,19 @@ class Answer:
     error: str | None = None
 
 
+class _Delivery:
+    """One event's delivery as it goes: attempts made, the last answer, the verdict."""
+
+    __slots__ = ("answer", "attempt", "event", "t_sent", "verdict")
+
+    def __init__(self, event: EventLike, t_sent: float) -> None:
+        self.event = event
+        self.t_sent = t_sent
+        self.attempt = 0
+        self.answer = Answer(None, error="not attempted")
+        self.verdict = RETRY
+
+
 class WebhookSender:
     """Delivers events as signed webhooks with retries; the run's ``Producer``."""
 
@@ -86,7 +101,14 @@ class WebhookSender:
         self._log = SendLog(recorder, PRODUCER, "attempts", "disabled")
         self.counts = self._log.counts
         self._session: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Security-fault deliveries bypass the workers; they take a slot of the pool too.
+        self._slots = asyncio.Semaphore(config.max_connections)
+        self._queue: asyncio.Queue[_Delivery] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._open: set[_Delivery] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self.disabled = False
         self.proxy: str | None = None
         """The Toxiproxy proxy the run put in front of the endpoint (fault target
@@ -108,73 +130,106 @@ class WebhookSender:
         )
 
     def send(self, event: Any) -> None:
-        """Start delivering ``event`` (never blocks)."""
+        """Queue ``event`` for delivery (never blocks)."""
         self._log.sent()
-        task = asyncio.get_running_loop().create_task(self._deliver(event, clock.now()))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        delivery = _Delivery(event, clock.now())
+        self._open.add(delivery)
+        self._idle.clear()
+        self._queue.put_nowait(delivery)
+        if not self._workers:
+            loop = asyncio.get_running_loop()
+            self._workers = [
+                loop.create_task(self._work()) for _ in range(self.config.max_connections)
+            ]
 
     async def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every delivery has its outcome; False if some still retry after
         ``timeout_s``."""
-        deadline = clock.now() + timeout_s
-        while self._tasks and clock.now() < deadline:
-            await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - clock.now()))
-        return not self._tasks
+        if self._open:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout_s)
+        return not self._open
 
     async def close(self, timeout_s: float = 30.0) -> None:
-        """Finish what can finish in ``timeout_s``, cancel the rest (each still recorded)."""
+        """Finish what can finish in ``timeout_s``; the rest is recorded as closed."""
         await self.flush(timeout_s)
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        for timer in self._timers:
+            timer.cancel()
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        for delivery in list(self._open):
+            self._finish(delivery, closed=True)
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
 
     # --- one delivery ---------------------------------------------------------------------
 
-    async def _deliver(self, event: EventLike, t_sent: float) -> None:
-        policy = self.config.policy
-        body: bytes = event.payload  # type: ignore[attr-defined]
-        attempt, answer, verdict = 0, Answer(None, error="not attempted"), RETRY
-        try:
-            while True:
-                if self.disabled:
-                    answer, verdict = Answer(None, error="endpoint disabled (410)"), DISABLED
-                    break
-                attempt += 1
-                stamp = int(time.time())
-                headers = self.sign(event.id, stamp, body)
-                answer = await self._attempt(event, body, attempt, headers)
-                verdict = policy.outcome(attempt=attempt, status=answer.status)
-                if verdict == SUCCESS:
-                    self.delivered[event.id] = (body, stamp)
-                    break
-                if verdict == DISABLED:
-                    self.disabled = True
-                    self.counts["disabled"] += 1
-                    break
-                delay = policy.next_delay(attempt=attempt, retry_after=answer.retry_after)
-                if verdict != RETRY or delay is None:
-                    break
-                await asyncio.sleep(delay)
-        except asyncio.CancelledError:
-            self._finish(event, t_sent, attempt, answer, verdict, closed=True)
-            raise
-        self._finish(event, t_sent, attempt, answer, verdict)
+    async def _work(self) -> None:
+        """One of ``max_connections`` workers: the next attempt of the next due delivery."""
+        while True:
+            delivery = await self._queue.get()
+            if delivery not in self._open:
+                continue
+            try:
+                await self._step(delivery)
+            except asyncio.CancelledError:
+                # closed with this attempt in flight: it may have been applied
+                delivery.answer = Answer(None, error="closed with an attempt in flight")
+                raise
 
-    def _finish(
-        self,
-        event: EventLike,
-        t_sent: float,
-        attempts: int,
-        answer: Answer,
-        verdict: str,
-        *,
-        closed: bool = False,
-    ) -> None:
+    async def _step(self, delivery: _Delivery) -> None:
+        """One attempt; then the outcome, or the retry scheduled on the policy's delay."""
+        if self.disabled:
+            delivery.answer, delivery.verdict = (
+                Answer(None, error="endpoint disabled (410)"),
+                DISABLED,
+            )
+            self._finish(delivery)
+            return
+        event, policy = delivery.event, self.config.policy
+        body: bytes = event.payload  # type: ignore[attr-defined]
+        delivery.attempt += 1
+        stamp = int(time.time())
+        answer = await self._attempt(
+            event, body, delivery.attempt, self.sign(event.id, stamp, body)
+        )
+        delivery.answer = answer
+        verdict = delivery.verdict = policy.outcome(attempt=delivery.attempt, status=answer.status)
+        if verdict == SUCCESS:
+            self.delivered[event.id] = (body, stamp)
+        elif verdict == DISABLED:
+            self.disabled = True
+            self.counts["disabled"] += 1
+        elif verdict == RETRY:
+            delay = policy.next_delay(attempt=delivery.attempt, retry_after=answer.retry_after)
+            if delay is not None:
+                self._retry_later(delivery, delay)
+                return
+        self._finish(delivery)
+
+    def _retry_later(self, delivery: _Delivery, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+
+        def due() -> None:
+            self._timers.discard(timer)
+            self._queue.put_nowait(delivery)
+
+        timer = loop.call_later(delay, due)
+        self._timers.add(timer)
+
+    def _finish(self, delivery: _Delivery, *, closed: bool = False) -> None:
+        """Record the delivery's one ``send`` row; it is no longer open."""
+        if delivery not in self._open:
+            return
+        self._open.discard(delivery)
+        if not self._open:
+            self._idle.set()
+        event, attempts, answer, verdict = (
+            delivery.event, delivery.attempt, delivery.answer, delivery.verdict
+        )  # fmt: skip
+        t_sent = delivery.t_sent
         if verdict == SUCCESS:
             status, reason = Outcome.OK, None
         elif answer.status is None and attempts > 0:
@@ -249,8 +304,9 @@ class WebhookSender:
     ) -> Answer:
         """One unretried delivery of exactly ``headers`` and ``body`` (a security fault's),
         recorded as a ``request`` row with ``source: webhook_attack`` and ``reason``."""
-        t = clock.now()
-        answer = await self.post(body, {"Content-Type": CONTENT_TYPE, **headers})
+        async with self._slots:
+            t = clock.now()
+            answer = await self.post(body, {"Content-Type": CONTENT_TYPE, **headers})
         self._recorder.append(
             {
                 "op": "request",
