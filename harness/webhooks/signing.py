@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -140,6 +141,12 @@ def standard_key(secret: str) -> bytes:
     return key
 
 
+@functools.lru_cache(maxsize=16)
+def _signer(secret: str) -> _StandardWebhook:
+    """The reference signer of ``secret``, its key decoded once (signing is per attempt)."""
+    return _StandardWebhook(standard_key(secret))
+
+
 class StandardWebhooks(Scheme):
     """Standard Webhooks v1 (symmetric ``v1`` signatures)."""
 
@@ -153,14 +160,14 @@ class StandardWebhooks(Scheme):
             raise ValueError("signing needs at least one secret")
         signatures = []
         stamp = datetime.fromtimestamp(timestamp, tz=UTC)
+        try:
+            text: str | None = body.decode()
+        except UnicodeDecodeError:
+            text = None
         for secret in secrets:
-            try:
-                text = body.decode()
-            except UnicodeDecodeError:
-                text = None
             if text is not None:
                 # The reference implementation signs text payloads.
-                signatures.append(_StandardWebhook(standard_key(secret)).sign(msg_id, stamp, text))
+                signatures.append(_signer(secret).sign(msg_id, stamp, text))
             else:
                 digest = _hmac_sha256(standard_key(secret), self._content(msg_id, timestamp, body))
                 signatures.append("v1," + base64.b64encode(digest).decode())
