@@ -25,6 +25,8 @@ ANOMALIES: Final = (
     "dlq_unexpected",
     "request_after_give_up",
     "retry_after_ignored",
+    "forged_accepted",
+    "lost_after_retries",
 )
 """Every anomaly a check can report, in report order (see ``docs/history-format.md``)."""
 

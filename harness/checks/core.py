@@ -7,7 +7,16 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from harness.checks import delivery, dlq, downstream, idempotency, log, ordering, verdict
+from harness.checks import (
+    delivery,
+    dlq,
+    downstream,
+    idempotency,
+    log,
+    ordering,
+    verdict,
+    webhook,
+)
 from harness.checks.facts import id_facts
 from harness.checks.frame import Prepared, prepare, prepare_file
 from harness.checks.latency import latency_report
@@ -71,6 +80,10 @@ def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResul
         findings += downstream.findings(history, limit)
     else:
         skipped += list(downstream.NAMES)
+    if webhook.applies(history):
+        findings += webhook.findings(history, limit)
+    else:
+        skipped += list(webhook.NAMES)
     return _result(history, findings, tuple(skipped), policy, facts.sent.sum())
 
 
@@ -114,6 +127,7 @@ def _counts(history: Prepared, events: int) -> dict[str, int]:
         "effects": len(history.effects),
         "dead_letters": len(history.dead),
         "requests": len(history.requests),
+        "webhook_attempts": len(history.webhook),
         **{f"reported_{op}s_set_aside": n for op, n in history.reported.items()},
         "faults": len(history.faults),
         "groups": len(history.group_names),

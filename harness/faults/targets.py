@@ -84,7 +84,9 @@ def check_node_target(
 
 
 def _downstreams(scenario: Scenario) -> list[str]:
-    return [e.source_name for e in scenario.observe if e.kind == "downstream"]
+    """The proxied HTTP peers: the downstreams, and a webhook target's ``endpoint``."""
+    endpoint = ["endpoint"] if scenario.target.webhook is not None else []
+    return [*endpoint, *(e.source_name for e in scenario.observe if e.kind == "downstream")]
 
 
 def unknown_target(name: str, known: tuple[str, ...]) -> str:

@@ -134,6 +134,7 @@ async def run_scenario(
             consumers=clients.consumer,  # type: ignore[arg-type]
             readings=readings,
             downstreams=clients.observers.of_kind("downstream"),  # type: ignore[arg-type]
+            webhook=clients.producer if clients.kind == "webhook" else None,  # type: ignore[arg-type]
         )
         timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, writer)
         storm_start = storm_end = clock.now()

@@ -157,7 +157,13 @@ def test_poison_dead_lettered_and_not_applied_is_fine() -> None:
     ]
     result = run(rows)
     assert sum(result.anomalies.values()) == 0
-    assert result.skipped == ("request_after_give_up", "retry_after_ignored")  # no downstream
+    # no downstream, no webhook deliveries
+    assert result.skipped == (
+        "request_after_give_up",
+        "retry_after_ignored",
+        "forged_accepted",
+        "lost_after_retries",
+    )
 
 
 def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
@@ -170,6 +176,8 @@ def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
         "dlq_unexpected",
         "request_after_give_up",
         "retry_after_ignored",
+        "forged_accepted",
+        "lost_after_retries",
     }
 
 
