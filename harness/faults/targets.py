@@ -84,7 +84,7 @@ def check_node_target(
 
 
 def _downstreams(scenario: Scenario) -> list[str]:
-    return [e.source_name for e in scenario.observe if e.kind == "downstream"]
+    return [e.source_name for e in scenario.observe if e.kind in ("downstream", "webhook_receiver")]
 
 
 def unknown_target(name: str, known: tuple[str, ...]) -> str:
