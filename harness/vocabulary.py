@@ -25,6 +25,9 @@ ANOMALIES: Final = (
     "dlq_unexpected",
     "request_after_give_up",
     "retry_after_ignored",
+    "bad_signature",
+    "retry_id_changed",
+    "retry_policy_violation",
 )
 """Every anomaly a check can report, in report order (see ``docs/history-format.md``)."""
 

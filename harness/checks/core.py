@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from harness.checks import delivery, dlq, downstream, idempotency, log, ordering, verdict
+from harness.checks import delivery, dlq, downstream, idempotency, log, ordering, verdict, webhooks
 from harness.checks.facts import id_facts
 from harness.checks.frame import Prepared, prepare, prepare_file
 from harness.checks.latency import latency_report
@@ -71,6 +71,10 @@ def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResul
         findings += downstream.findings(history, limit)
     else:
         skipped += list(downstream.NAMES)
+    if webhooks.applies(history):
+        findings += webhooks.findings(history, limit)
+    else:
+        skipped += list(webhooks.NAMES)
     return _result(history, findings, tuple(skipped), policy, facts.sent.sum())
 
 

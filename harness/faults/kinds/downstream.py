@@ -65,7 +65,9 @@ class DownstreamFault(StrictModel):
         if self.hang and self.drop_response:
             raise ValueError("set hang or drop_response, not both (one answer is never sent)")
         if self.slow_body and (self.hang or self.drop_response):
-            raise ValueError("slow_body sends an answer: it goes with neither hang nor drop_response")
+            raise ValueError(
+                "slow_body sends an answer: it goes with neither hang nor drop_response"
+            )
         if self.retry_after is not None and self.status < 300:
             raise ValueError(
                 "retry_after goes with a refusal: set respond to 429 or a 5xx status "
