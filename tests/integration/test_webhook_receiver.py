@@ -1,0 +1,92 @@
+"""examples/webhook_sender.py against the webhook receiver the harness plays, through
+`harness run` on the real stack (Kafka in, signed webhooks out through the receiver's Toxiproxy
+proxy): the shipped scenario pair.
+
+The sender keeps its own record of every attempt (``attempts.jsonl``) and of every event's fate
+(``outcomes.jsonl``) in its state directory: the ground truth the harness's findings are held
+to. The buggy sender gives up on the first 5xx, so exactly the events it gave up on that way
+are lost and never retried against the declared schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from harness.stack import Stack
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = REPO / "scenarios"
+RUN_TIMEOUT_S = 240
+
+
+def run(scenario: Path, out: Path, seed: int) -> dict[str, Any]:
+    command = [sys.executable, "-m", "harness", "run", str(scenario), "--seed", str(seed),
+               "--out", str(out), "--no-progress", "--no-report"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=REPO)
+    summary_path = out / "summary.json"
+    assert summary_path.exists(), done.stderr[-3000:]
+    summary = json.loads(summary_path.read_text())
+    failed = [c for c in summary["expectations"] if not c["passed"]]
+    assert done.returncode == 0, (failed, summary["errors"], done.stderr[-3000:])
+    return summary
+
+
+def truth(out: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The sender's own record: its attempts, and each event's outcome by id."""
+    (state,) = (out / "sut-state").iterdir()
+    read = lambda name: [json.loads(line) for line in (state / name).open()]  # noqa: E731
+    return read("attempts.jsonl"), {o["id"]: o for o in read("outcomes.jsonl")}
+
+
+def history(out: Path, op: str) -> list[dict[str, Any]]:
+    rows = pq.read_table(out / "history.parquet").to_pylist()
+    return [r for r in rows if r["op"] == op]
+
+
+def test_buggy_sender_giving_up_on_5xx_is_lost_and_off_policy_exactly_as_its_record_says(
+    stack: Stack, tmp_path: Path
+):
+    summary = run(SCENARIOS / "webhook-sender-buggy.yaml", tmp_path, seed=31)
+    attempts, outcomes = truth(tmp_path)
+    last = {a["id"]: a for a in attempts}  # each id's last attempt
+    gave_up = {i for i, o in outcomes.items() if o["outcome"] == "gave_up"}
+    on_5xx = {i for i in gave_up if (last[i]["status"] or 0) >= 500}
+    assert on_5xx and gave_up == on_5xx
+    anomalies = summary["anomalies"]
+    assert anomalies["lost"] == len(on_5xx)
+    assert anomalies["retry_policy_violation"] == len(on_5xx)
+    assert anomalies["bad_signature"] == anomalies["retry_id_changed"] == 0
+    delivered = {i for i, o in outcomes.items() if o["outcome"] == "delivered"}
+    assert {r["id"] for r in history(tmp_path, "recv")} == delivered
+    requests = history(tmp_path, "request")
+    assert {r["signature"] for r in requests} == {"valid"}
+    assert Counter(r["http_status"] for r in requests)[503] == len(on_5xx)
+
+
+def test_correct_sender_delivers_everything_on_schedule_through_503_and_resets(
+    stack: Stack, tmp_path: Path
+):
+    summary = run(SCENARIOS / "webhook-sender-correct.yaml", tmp_path, seed=32)
+    assert summary["valid"], summary["anomalies"]
+    attempts, outcomes = truth(tmp_path)
+    sent = {r["id"] for r in history(tmp_path, "send")}
+    assert set(outcomes) == sent
+    assert {o["outcome"] for o in outcomes.values()} == {"delivered"}
+    assert [f["kind"] for f in summary["faults"]] == ["downstream.503", "toxic.reset_peer"]
+    requests = history(tmp_path, "request")
+    assert Counter(r["http_status"] for r in requests)[503] > 0
+    reset = sum(a["result"] in ("error", "disconnected") for a in attempts)
+    assert reset > 0  # the reset window cut deliveries the receiver never saw
+    assert len(requests) == len(attempts) - reset
+    assert {r["msg_id"] for r in requests} == {f"msg_{i}" for i in sent}
+    assert {r["signature"] for r in requests} == {"valid"}
