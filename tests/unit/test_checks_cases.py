@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from harness.checks import ANOMALIES, CheckPolicy, check
+from harness.checks.webhooks import NAMES as WEBHOOK_CHECKS
 from harness.errors import ConfigError, HistoryError
 
 
@@ -157,7 +158,8 @@ def test_poison_dead_lettered_and_not_applied_is_fine() -> None:
     ]
     result = run(rows)
     assert sum(result.anomalies.values()) == 0
-    assert result.skipped == ("request_after_give_up", "retry_after_ignored")  # no downstream
+    no_endpoint = ("request_after_give_up", "retry_after_ignored", *WEBHOOK_CHECKS)
+    assert result.skipped == no_endpoint
 
 
 def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
@@ -170,6 +172,7 @@ def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
         "dlq_unexpected",
         "request_after_give_up",
         "retry_after_ignored",
+        *WEBHOOK_CHECKS,
     }
 
 
