@@ -28,6 +28,7 @@ from harness.checks.core import evaluate
 from harness.checks.frame import Prepared
 from harness.checks.model import CheckResult
 from harness.checks.policy import CheckPolicy
+from harness.checks.throughput import Throughput, throughput
 from harness.scenario import Scenario, Threshold
 
 RECOVERY_WINDOW_S = 1.0
@@ -63,10 +64,18 @@ class Verdict:
     expectations: list[Condition]
     faults: list[dict[str, Any]]
     errors: list[str] = field(default_factory=list)
+    engine: list[Condition] = field(default_factory=list)
+    """What the harness owes whatever the scenario declares: every planned event was sent."""
+    rates: Throughput | None = None
+
+    @property
+    def conditions(self) -> list[Condition]:
+        """Every pass/fail line: thresholds, expectations, then the engine's own."""
+        return self.thresholds + self.expectations + self.engine
 
     @property
     def passed(self) -> bool:
-        if self.errors:
+        if self.errors or not all(c.passed for c in self.engine):
             return False
         conditions = self.thresholds + self.expectations
         if conditions:
@@ -86,11 +95,29 @@ def judge(
     slip_p99_ms: float | None = None,
     errors: list[str] | None = None,
     policy: CheckPolicy | None = None,
+    events_planned: int | None = None,
 ) -> Verdict:
-    """The verdict of ``scenario`` on its (prepared) history."""
+    """The verdict of ``scenario`` on its (prepared) history.
+
+    With ``events_planned`` (the storm's size), a run whose engine sent fewer events than
+    planned fails, whatever the scenario declares: a storm cut short proves nothing.
+    """
     result = evaluate(history, policy)
     faults = fault_impacts(history)
-    metrics = measure(result, faults, storm_seconds)
+    rates = throughput(history)
+    metrics = measure(result, faults, storm_seconds, rates)
+    engine = []
+    if events_planned is not None:
+        unsent = max(0, events_planned - int(metrics["sent"]))
+        metrics["unsent"] = float(unsent)
+        engine.append(
+            Condition(
+                f"sent every planned event ({int(metrics['sent'])} of {events_planned})",
+                "unsent",
+                float(unsent),
+                unsent == 0,
+            )
+        )
     if slip_p99_ms is not None and math.isnan(metrics["slip_p99_ms"]):
         metrics["slip_p99_ms"] = slip_p99_ms
     thresholds = [_threshold(t, metrics) for t in scenario.thresholds]
@@ -104,13 +131,22 @@ def judge(
             for name in scenario.expect.clean
         ),
     ]
-    return Verdict(result, metrics, thresholds, expectations, faults, list(errors or []))
+    return Verdict(
+        result, metrics, thresholds, expectations, faults, list(errors or []), engine, rates
+    )
 
 
 def measure(
-    result: CheckResult, faults: list[dict[str, Any]], storm_seconds: float
+    result: CheckResult,
+    faults: list[dict[str, Any]],
+    storm_seconds: float,
+    rates: Throughput | None = None,
 ) -> dict[str, float]:
-    """The metrics thresholds may name (see ``harness.scenario.thresholds.KNOWN_METRICS``)."""
+    """The metrics thresholds may name (see ``harness.scenario.thresholds.KNOWN_METRICS``).
+
+    ``throughput_per_s`` is acknowledged sends over the real first-send-to-last-ack span when
+    ``rates`` is given; only without it does it fall back to the storm's length.
+    """
     e2e = result.latency.get("end_to_end_intended", {})
     counts = result.counts
     metrics: dict[str, float] = {name: float(count) for name, count in result.anomalies.items()}
@@ -125,7 +161,16 @@ def measure(
         sent=float(counts.get("sends", 0)),
         acked=float(counts.get("sends_ok", 0)),
         received=float(counts.get("deliveries", 0)),
-        throughput_per_s=counts.get("sends_ok", 0) / storm_seconds if storm_seconds > 0 else 0.0,
+        throughput_per_s=(
+            rates.achieved_per_s
+            if rates is not None and rates.span_s > 0
+            else counts.get("sends_ok", 0) / storm_seconds
+            if storm_seconds > 0
+            else 0.0
+        ),
+        offered_per_s=rates.offered_per_s if rates is not None else math.nan,
+        released_per_s=rates.released_per_s if rates is not None else math.nan,
+        unsent=math.nan,
         recovery_s=max((f["recovery_s"] for f in faults), default=math.nan),
     )
     return metrics

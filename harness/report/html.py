@@ -25,7 +25,7 @@ from harness.checks import DEFAULT_ALLOWED
 from harness.report.impact import PHASES, FaultImpact
 from harness.report.rows import SHOWN_COLUMNS, Timeline
 from harness.report.style import CSS
-from harness.report.view import RunView
+from harness.report.view import RunView, conditions_of, rate_text
 
 LATENCY_NAMES = {
     "end_to_end_intended": "end to end, from intended time (corrected)",
@@ -82,6 +82,7 @@ def banner(view: RunView) -> str:
         "consumer": scenario.get("consumer"),
         "destination": run.get("destination"),
         "storm": f"{view.storm_s:.1f} s",
+        "throughput": rate_text(summary),
         "scenario file": scenario.get("file"),
     }
     versions = " · ".join(f"{k} {v}" for k, v in (summary.get("versions") or {}).items())
@@ -99,14 +100,14 @@ def banner(view: RunView) -> str:
 
 
 def conditions(summary: Mapping[str, Any]) -> str:
-    items = [*(summary.get("thresholds") or []), *(summary.get("expectations") or [])]
+    items = conditions_of(summary)
     lines = [
         f'<tr class="{"ok" if c.get("passed") else "bad"}"><td>{_mark(c.get("passed"))}</td>'
         f"<td><code>{esc(c.get('condition'))}</code></td>"
         f"<td class=num>{esc(_measured(c.get('measured')))}</td></tr>"
         for c in items
     ]
-    if not items:
+    if not summary.get("thresholds") and not summary.get("expectations"):
         valid = "valid" if summary.get("valid") else "invalid"
         lines.append(
             f"<tr><td></td><td>no thresholds declared: the checks found the history "

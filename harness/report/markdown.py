@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.impact import FaultImpact
-from harness.report.view import RunView
+from harness.report.view import RunView, conditions_of, rate_text
 
 STEP_SUMMARY_LIMIT = 1024 * 1024 - 4096
 """Bytes a step summary file may reach after our append (1 MiB, less a margin)."""
@@ -47,6 +47,9 @@ def render(view: RunView, report_name: str = "report.html") -> str:
         f"seed {code(summary.get('seed'))}",
     ]
     facts.append(f"storm {view.storm_s:.1f} s")
+    rate = rate_text(summary)
+    if rate:
+        facts.append(md(rate))
     lines += [" · ".join(facts), ""]
     lines += _conditions(summary) + _figures(summary) + _anomalies(summary)
     lines += _sources(view)
@@ -66,7 +69,7 @@ def _sources(view: RunView) -> list[str]:
 
 
 def _conditions(summary: Mapping[str, Any]) -> list[str]:
-    items = [*(summary.get("thresholds") or []), *(summary.get("expectations") or [])]
+    items = conditions_of(summary)
     if not items:
         return []
     rows = ["| | condition | measured |", "|---|---|---:|"]

@@ -18,6 +18,7 @@ from harness import __version__
 from harness.report.html import esc, ms_text, seconds_text
 from harness.report.render import REPORT_NAME
 from harness.report.style import CSS
+from harness.report.view import conditions_of
 
 INDEX_NAME = "index.html"
 SUMMARY_JSON = "summary.json"
@@ -157,7 +158,7 @@ def _row(suite_dir: Path, entry: SuiteEntry) -> str:
 
 def _conditions(summary: Mapping[str, Any], entry: SuiteEntry) -> str:
     """How many thresholds and expectations held; the ones that did not, and errors, by name."""
-    items = [*(summary.get("thresholds") or []), *(summary.get("expectations") or [])]
+    items = conditions_of(summary)
     unmet = [c for c in items if not c.get("passed")]
     parts = [f"{len(items) - len(unmet)} of {len(items)} met"] if items else []
     parts += [f'<span class="mark bad">✗</span> {esc(c.get("condition"))}' for c in unmet]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,28 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
             "delete it and run `harness report` on the run folder to check the history again."
         )
     return data
+
+
+def conditions_of(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every pass/fail line of a summary: thresholds, expectations, then the engine's own."""
+    return [
+        *(summary.get("thresholds") or []),
+        *(summary.get("expectations") or []),
+        *(summary.get("engine") or []),
+    ]
+
+
+def rate_text(summary: Mapping[str, Any]) -> str | None:
+    """``9,700 ev/s achieved of 49,900 offered``, flagged when the engine fell behind."""
+    rates = summary.get("rates") or {}
+    achieved, offered = rates.get("achieved_per_s"), rates.get("offered_per_s")
+    if achieved is None or not offered:
+        return None
+    text = f"{achieved:,.0f} ev/s achieved of {offered:,.0f} offered"
+    if rates.get("engine_behind"):
+        released = rates.get("released_per_s") or 0.0
+        text += f" (engine behind schedule: released {released:,.0f} ev/s)"
+    return text
 
 
 def load_run(run_dir: Path) -> RunView:
@@ -181,4 +204,11 @@ def _example_ids(summary: dict[str, Any]) -> list[str]:
     return [str(i) for ids in examples.values() for i in ids]
 
 
-__all__ = ["HISTORY_NAMES", "RunView", "load_run", "read_summary"]
+__all__ = [
+    "HISTORY_NAMES",
+    "RunView",
+    "conditions_of",
+    "load_run",
+    "rate_text",
+    "read_summary",
+]

@@ -68,6 +68,8 @@ def summary(
             "exit_code": code,
             "thresholds": [c.to_json() for c in verdict.thresholds] if verdict else [],
             "expectations": [c.to_json() for c in verdict.expectations] if verdict else [],
+            "engine": [c.to_json() for c in verdict.engine] if verdict else [],
+            "rates": _rates(verdict),
             "metrics": verdict.metrics if verdict else {},
             "faults": verdict.faults if verdict else [],
             "errors": [redact_text(e) for e in errors],
@@ -93,6 +95,20 @@ def summary(
     )
 
 
+def _rates(verdict: Verdict | None) -> dict[str, Any] | None:
+    """Achieved, offered and released events/s, and whether the engine fell behind."""
+    rates = verdict.rates if verdict is not None else None
+    if rates is None:
+        return None
+    return {
+        "achieved_per_s": rates.achieved_per_s,
+        "offered_per_s": rates.offered_per_s,
+        "released_per_s": rates.released_per_s,
+        "ack_span_s": rates.span_s,
+        "engine_behind": rates.behind,
+    }
+
+
 def consumer_fact(scenario: Scenario) -> str:
     """Who consumed and how, in one line: ``command `python svc.py` (buggy), auto-ack, ...``."""
     sut, consumer = scenario.system_under_test, scenario.consumer
@@ -113,7 +129,7 @@ def junit(results: list[tuple[str, Verdict]], elapsed: dict[str, float] | None =
     one for the checks' validity when the scenario declares no condition)."""
     root = ET.Element("testsuites", name="harness")
     for name, verdict in results:
-        cases = verdict.thresholds + verdict.expectations
+        cases = verdict.conditions
         suite = ET.SubElement(root, "testsuite", name=name)
         suite.set("time", f"{(elapsed or {}).get(name, 0.0):.3f}")
         failures = 0

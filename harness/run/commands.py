@@ -202,6 +202,7 @@ def _judge(
         storm_seconds=max(seconds, 1e-9),
         slip_p99_ms=record.slip_p99_ms if record else None,
         errors=errors,
+        events_planned=record.events_planned if record else None,
     )
 
 
@@ -314,7 +315,7 @@ def _print_outcome(outcome: Outcome) -> None:
             f"effect guarantee: {check.effect_guarantee or 'n/a (no effect ops)'}; "
             f"anomalies: {found or 'none'}"
         )
-        for condition in verdict.thresholds + verdict.expectations:
+        for condition in verdict.conditions:
             mark = "ok  " if condition.passed else "FAIL"
             lines.append(f"  {mark} {condition.name} (measured {condition.measured:g})")
     for error in verdict.errors if verdict is not None else []:

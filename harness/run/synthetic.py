@@ -145,7 +145,7 @@ def make_run(out_dir: Path, spec: Synthetic | None = None, **fields: Any) -> Pat
         errors=[],
         destination="synthetic",
     )
-    verdict = judge(chosen, prepare(table), storm_seconds=spec.seconds)
+    verdict = judge(chosen, prepare(table), storm_seconds=spec.seconds, events_planned=spec.events)
     write_summary(out_dir / "summary.json", summary(record, verdict))
     return out_dir
 

@@ -31,12 +31,16 @@ MEASURES: tuple[str, ...] = (
     "slip_p99_ms",
     "recovery_s",
     "throughput_per_s",
+    "offered_per_s",
+    "released_per_s",
     "sent",
+    "unsent",
     "acked",
     "received",
 )
 """Measured figures: end-to-end latency from the intended send time (coordinated-omission
-corrected), publish latency, schedule slip, recovery time after the last fault, volumes."""
+corrected), publish latency, schedule slip, recovery time after the last fault, rates (achieved
+over the real send-to-ack span, offered by the schedule, released by the engine), volumes."""
 
 KNOWN_METRICS: tuple[str, ...] = ANOMALIES + MEASURES
 

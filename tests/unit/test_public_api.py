@@ -159,6 +159,16 @@ FACES: dict[str, set[str]] = {
         "report_to_row",
         "resolve_command",
     },
+    "harness.webhooks": {
+        "PRESETS",
+        "REASONS",
+        "SCHEMES",
+        "RetryPolicy",
+        "Scheme",
+        "Verification",
+        "header",
+        "parse_retry_after",
+    },
     "harness.locust": {
         "HarnessUser",
         "HeadlessLocust",
