@@ -265,10 +265,12 @@ class SenderRetryPolicy(StrictModel):
     preset: str | None = None
     delays: list[Duration] | None = Field(default=None, max_length=100)
     time_scale: float = Field(default=1.0, gt=0.0, le=1.0)
-    honour_retry_after: bool = True
-    """A ``Retry-After`` longer than the scheduled wait pushes the retry back to it."""
-    disable_on_410: bool = True
-    """A 410 answer ends the deliveries: no retry of that webhook follows."""
+    honour_retry_after: bool | None = None
+    """A ``Retry-After`` longer than the scheduled wait pushes the retry back to it (default:
+    the preset's; true with ``delays``)."""
+    disable_on_410: bool | None = None
+    """A 410 answer ends the deliveries: no retry of that webhook follows (default: the
+    preset's; true with ``delays``)."""
     tolerance: RetryTolerance = Field(default_factory=RetryTolerance)
 
     @field_validator("preset")

@@ -41,8 +41,7 @@ from harness.observe.http_server import RecordingServer, RequestRecord, Screenin
 from harness.observe.kinds.downstream import Downstream
 from harness.safety import check_target
 from harness.scenario.observe import SenderRetryPolicy, WebhookReceiverSource
-from harness.webhooks.retry_policy import PRESETS
-from harness.webhooks.signing import SCHEMES
+from harness.webhooks import PRESETS, SCHEMES
 
 VALID = "valid"
 GROUP_PREFIX = "webhook:"
@@ -51,16 +50,20 @@ REFUSE_STATUS = 401
 
 def declared_policy(policy: SenderRetryPolicy) -> dict[str, Any]:
     """The declared retry policy as the checks read it: scaled waits, in seconds."""
+    honour, disable = True, True
     if policy.preset is not None:
         preset = PRESETS[policy.preset].scaled(policy.time_scale)
         delays = [float(d) for d in preset.delays]
+        honour, disable = preset.honour_retry_after, preset.disable_on_410
     else:
         delays = [float(d) * policy.time_scale for d in policy.delays or ()]
     tolerance = policy.tolerance
     return {
         "delays": delays,
-        "honour_retry_after": policy.honour_retry_after,
-        "disable_on_410": policy.disable_on_410,
+        "honour_retry_after": honour
+        if policy.honour_retry_after is None
+        else policy.honour_retry_after,
+        "disable_on_410": disable if policy.disable_on_410 is None else policy.disable_on_410,
         "early": tolerance.early,
         "early_s": tolerance.early_s,
         "late": tolerance.late,
