@@ -189,18 +189,19 @@ def webhook_section(view: RunView) -> str:
     head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
     body = "".join(
         f"<tr><td class=num>{t:g}</td>"
-        + "".join(f"<td class=num>{_count(v)}</td>" for v in row)
+        + "".join(f"<td class=num>{_count(int(v))}</td>" for v in row)
         + "</tr>"
         for t, row in zip(table.index, table.to_numpy(), strict=True)
     )
     attempts = "".join(
-        f"<tr><td class=num>{int(r.attempts)}</td><td class=num>{_count(r.events)}</td></tr>"
+        f"<tr><td class=num>{int(r.attempts)}</td><td class=num>{_count(int(r.events))}</td></tr>"
         for r in view.webhooks["attempts"].itertuples()
     )
     drain = "".join(
         f"<tr><td>{esc(r.fault)} on {esc(r.target)}</td><td class=num>{r.start:.1f}–{r.end:.1f}"
-        f"</td><td class=num>{_count(r.refused)}</td><td class=num>{seconds_text(r.drained_s)}"
-        f"</td><td class=num>{_count(r.undrained)}</td></tr>"
+        f"</td><td class=num>{_count(int(r.refused))}</td><td class=num>"
+        f"{seconds_text(float(r.drained_s))}</td><td class=num>{_count(int(r.undrained))}</td>"
+        "</tr>"
         for r in view.webhooks["drain"].itertuples()
     )
     return (
@@ -248,6 +249,8 @@ def chart_section(charts: Mapping[str, bytes]) -> str:
         "(corrected); dashed: from the actual send time (uncorrected).",
         "latency-quantiles.png": "Whole-run latency by quantile, up to 99.99%.",
         "lag.png": "Events acknowledged but not yet received by the consumer.",
+        "webhook-status.png": "Webhook deliveries per second by the status the receiver "
+        "answered (none: no answer left).",
     }
     figures_html = []
     for name, png in charts.items():
