@@ -90,3 +90,33 @@ def test_correct_sender_delivers_everything_on_schedule_through_503_and_resets(
     assert len(requests) == len(attempts) - reset
     assert {r["msg_id"] for r in requests} == {f"msg_{i}" for i in sent}
     assert {r["signature"] for r in requests} == {"valid"}
+
+
+def test_correct_sender_waits_out_429_and_survives_hangs_and_slow_bodies(
+    stack: Stack, tmp_path: Path
+):
+    text = (SCENARIOS / "webhook-sender-correct.yaml").read_text()
+    head, _, _ = text.partition("faults:")
+    scenario = tmp_path / "webhook-sender-slow.yaml"
+    scenario.write_text(
+        head.replace("name: webhook-sender-correct", "name: webhook-sender-slow") + "faults:\n"
+        "  - {at: 2s, duration: 2s, downstream: {name: partner, respond: 429, retry_after: 2s}}\n"
+        "  - {at: 5s, duration: 1500ms, downstream: {name: partner, hang: true}}\n"
+        "  - {at: 7s, duration: 1500ms, downstream: {name: partner, slow_body: 3s}}\n"
+        "drain: {timeout: 30s}\n"
+        "expect:\n"
+        "  clean: [lost, bad_signature, retry_policy_violation, retry_id_changed,\n"
+        "          retry_after_ignored, out_of_order]\n"
+    )
+    summary = run(scenario, tmp_path / "out", seed=33)
+    attempts, outcomes = truth(tmp_path / "out")
+    assert {o["outcome"] for o in outcomes.values()} == {"delivered"}
+    requests = history(tmp_path / "out", "request")
+    answers = Counter((r["http_status"], r["retry_after"]) for r in requests)
+    assert answers[(429, 2.0)] > 0 and answers[(None, None)] > 0  # refused, then held
+    timeouts = [a for a in attempts if a["result"] == "timeout"]
+    assert timeouts  # the hangs and the slow bodies outlasted the sender's 1 s timeout
+    accepted = Counter(r["id"] for r in history(tmp_path / "out", "recv"))
+    twice = {i for i, n in accepted.items() if n > 1}
+    assert summary["anomalies"]["duplicate_delivery"] == len(twice) > 0  # slow 200s, re-sent
+    assert summary["valid"]
