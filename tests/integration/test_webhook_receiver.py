@@ -11,34 +11,24 @@ are lost and never retried against the declared schedule.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from integration_support import harness_run
 
 from harness.stack import Stack
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = REPO / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 RUN_TIMEOUT_S = 240
 
 
 def run(scenario: Path, out: Path, seed: int) -> dict[str, Any]:
-    command = [sys.executable, "-m", "harness", "run", str(scenario), "--seed", str(seed),
-               "--out", str(out), "--no-progress", "--no-report"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=REPO)
-    summary_path = out / "summary.json"
-    assert summary_path.exists(), done.stderr[-3000:]
-    summary = json.loads(summary_path.read_text())
-    failed = [c for c in summary["expectations"] if not c["passed"]]
-    assert done.returncode == 0, (failed, summary["errors"], done.stderr[-3000:])
-    return summary
+    return harness_run(scenario, out, seed, RUN_TIMEOUT_S)
 
 
 def truth(out: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:

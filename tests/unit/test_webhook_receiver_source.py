@@ -89,3 +89,26 @@ async def test_the_secret_in_the_harness_environment_is_used_and_not_handed_on(
         assert await post(receiver.env()["WEBHOOK_URL"], "e1", secret) == 200
     finally:
         await receiver.stop()
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({"retry_policy": {"preset": "stripe", "delays": ["1s"]}}, "either preset"),
+        ({"retry_policy": "paypal"}, "unknown preset"),
+        ({"retry_policy": "stripe", "scheme": "hmac"}, "unknown scheme"),
+        ({"retry_policy": "stripe", "secret": "whsec_abc+def"}, "not an environment variable"),
+        ({"retry_policy": "stripe", "listen": "localhost:80"}, "listen"),
+    ],
+)
+def test_bad_receiver_settings_are_refused_with_the_reason(settings: dict, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        WebhookReceiverSource.model_validate(settings)
+
+
+def test_slow_body_goes_with_neither_hang_nor_drop_response() -> None:
+    from harness.faults.kinds.downstream import DownstreamFault
+
+    with pytest.raises(ValueError, match="slow_body"):
+        DownstreamFault.model_validate({"slow_body": "2s", "hang": True})
+    assert DownstreamFault.model_validate({"slow_body": "2s"}).what() == "slow_body 2s"
