@@ -28,6 +28,8 @@ ANOMALIES: Final = (
     "bad_signature",
     "retry_id_changed",
     "retry_policy_violation",
+    "forged_accepted",
+    "lost_after_retries",
 )
 """Every anomaly a check can report, in report order (see ``docs/history-format.md``)."""
 

@@ -7,7 +7,17 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from harness.checks import delivery, dlq, downstream, idempotency, log, ordering, verdict, webhooks
+from harness.checks import (
+    delivery,
+    dlq,
+    downstream,
+    idempotency,
+    log,
+    ordering,
+    verdict,
+    webhook,
+    webhook_receiver,
+)
 from harness.checks.facts import id_facts
 from harness.checks.frame import Prepared, prepare, prepare_file
 from harness.checks.latency import latency_report
@@ -71,10 +81,14 @@ def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResul
         findings += downstream.findings(history, limit)
     else:
         skipped += list(downstream.NAMES)
-    if webhooks.applies(history):
-        findings += webhooks.findings(history, limit)
+    if webhook.applies(history):
+        findings += webhook.findings(history, limit)
     else:
-        skipped += list(webhooks.NAMES)
+        skipped += list(webhook.NAMES)
+    if webhook_receiver.applies(history):
+        findings += webhook_receiver.findings(history, limit)
+    else:
+        skipped += list(webhook_receiver.NAMES)
     return _result(history, findings, tuple(skipped), policy, facts.sent.sum())
 
 
@@ -118,6 +132,7 @@ def _counts(history: Prepared, events: int) -> dict[str, int]:
         "effects": len(history.effects),
         "dead_letters": len(history.dead),
         "requests": len(history.requests),
+        "webhook_attempts": len(history.webhook),
         **{f"reported_{op}s_set_aside": n for op, n in history.reported.items()},
         "faults": len(history.faults),
         "groups": len(history.group_names),

@@ -78,8 +78,13 @@ _READ = (
     "msg_id",
     "signature",
     "policy",
+    "reason",
     *_FAULT_COLUMNS,
 )
+WEBHOOK_SOURCES = ("webhook", "webhook_attack")
+"""``request`` rows of these sources are the harness's own webhook deliveries (provider mode),
+not calls a downstream received: they go to ``Prepared.webhook``, not ``requests``."""
+_WEBHOOK_COLUMNS = ("id", "t", "t_ack", "http_status", "attempt", "reason", "source")
 _AS_DICTIONARY = ("op", "key", "status", "group", "kind", "target", "source", "signature")
 SIGNATURE_VALID = "valid"
 """A webhook receiver's ``signature`` verdict for a request that verified."""
@@ -129,6 +134,9 @@ class Prepared:
     """The retry policy (JSON) each webhook receiver declared for its sender, by source."""
     endpoints: list[str | None] = field(default_factory=list)
     """The ``source`` of request rows, indexed by their ``endpoint`` code."""
+    webhook: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_WEBHOOK_COLUMNS))
+    """Every attempt of the harness's webhook deliveries (``source`` ``webhook``) and every
+    security-fault delivery (``webhook_attack``, its ``reason`` the attack), ids as text."""
 
     @property
     def black_box(self) -> bool:
@@ -308,8 +316,18 @@ class _Builder:
         self.endpoint_codes: list[np.ndarray] = []
         self.observed: set[str] = set()
         self.policies: dict[str, str] = {}
+        self.webhook: list[pa.Table] = []
 
     def add(self, chunk: pa.Table, op: np.ndarray) -> None:
+        requests = op == REQUEST
+        if requests.any():
+            source = pc.is_in(_plain(chunk.column("source")), pa.array(WEBHOOK_SOURCES))
+            hook = requests & pc.fill_null(source, False).to_numpy(zero_copy_only=False)
+            if hook.any():
+                rows = np.flatnonzero(hook)
+                self.webhook.append(chunk.select(list(_WEBHOOK_COLUMNS)).take(rows))
+                op = op.copy()
+                op[rows] = -1  # not a downstream's call
         for kind, names in _USED.items():
             rows = np.flatnonzero(op == kind)
             if len(rows) == 0:
@@ -342,7 +360,8 @@ class _Builder:
         start = 0
         for kind in _USED:
             size = self.filled[kind]
-            ops[kind] = Ops(id=id_codes[start : start + size], columns=self.columns[kind])
+            columns = {name: v[:size] for name, v in self.columns[kind].items()}
+            ops[kind] = Ops(id=id_codes[start : start + size], columns=columns)
             start += size
         group_names: list[str | None] = list(self.groups.names())
         if (ops[RECV].group == -1).any():
@@ -371,6 +390,7 @@ class _Builder:
             reported=reported,
             policies=self.policies,
             endpoints=list(self.endpoints.names()),
+            webhook=_webhook_frame(self.webhook),
         )
 
     def _numeric(self, name: str, column: pa.ChunkedArray) -> np.ndarray:
@@ -399,6 +419,18 @@ class _Builder:
             )
         coder = self.keys if name == "key" else self.groups
         return coder.encode(column)
+
+
+def _webhook_frame(parts: list[pa.Table]) -> pd.DataFrame:
+    if not parts:
+        return pd.DataFrame(columns=_WEBHOOK_COLUMNS)
+    table = pa.concat_tables([_decoded(t) for t in parts])
+    return table.to_pandas()
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """``table`` with dictionary columns as plain ones (chunks may differ in dictionaries)."""
+    return pa.table({name: _plain(table.column(name)) for name in table.column_names})
 
 
 _DTYPES: dict[str, type] = {

@@ -38,6 +38,7 @@ from harness.drivers.rabbitmq_topology import (
     delete_blocking,
 )
 from harness.drivers.rows import SendLog, send_row
+from harness.drivers.webhook import WebhookConfig, WebhookSender
 
 
 @runtime_checkable
@@ -106,6 +107,8 @@ __all__ = [
     "Recorder",
     "SendLog",
     "Stage",
+    "WebhookConfig",
+    "WebhookSender",
     "classify_amqp",
     "classify_kafka",
     "create_topic",

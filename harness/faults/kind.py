@@ -62,6 +62,22 @@ class DownstreamControl(Protocol):
     async def behave(self, fault_id: str) -> None: ...
 
 
+class WebhookControl(Protocol):
+    """What webhook faults need from the run's webhook sender (provider mode)."""
+
+    @property
+    def proxy(self) -> str | None: ...
+
+    async def attack(
+        self, attack: str, *, label: str, count: int = 1, stale_by: float = 600.0,
+        retired: str | None = None,
+    ) -> list[Any]: ...  # fmt: skip
+
+
+ENDPOINT = "endpoint"
+"""The proxy-fault target naming a webhook endpoint (``toxic``/``proxy_down``)."""
+
+
 @dataclass
 class FaultContext:
     """Everything faults act through. ``downstreams`` are the run's HTTP downstreams by name."""
@@ -76,6 +92,8 @@ class FaultContext:
     readings: Readings | None = None
     """What crash triggers watch (effects, committed offsets, lag); None: no triggers."""
     downstreams: Mapping[str, DownstreamControl] = field(default_factory=dict)
+    webhook: WebhookControl | None = None
+    """The run's webhook sender (provider mode); None otherwise."""
 
     async def resolve(self, target: NodeTarget | str) -> list[NodeHandle]:
         """The nodes ``target`` names now (partition rules ask the cluster)."""
@@ -92,7 +110,15 @@ class FaultContext:
         return self.downstreams[name]
 
     def proxy(self, target: str) -> str:
-        """The Toxiproxy proxy in front of ``target``: a node of the stack or a downstream."""
+        """The Toxiproxy proxy in front of ``target``: a node of the stack, a downstream or
+        the webhook ``endpoint``."""
+        if target == ENDPOINT and self.webhook is not None:
+            if self.webhook.proxy is None:
+                raise FaultError(
+                    "The webhook endpoint has no Toxiproxy proxy in front of it (target.webhook"
+                    ".proxy is false), so it takes no network fault; set proxy: true."
+                )
+            return self.webhook.proxy
         if target not in self.downstreams:
             return proxy_of(self.stack.node(target))
         proxy = self.downstreams[target].proxy
@@ -176,6 +202,8 @@ class NodeFaultKind(FaultKind):
     async def targets(self, settings: Any, ctx: FaultContext) -> list[str]:
         if self.proxy_targets and settings.target in ctx.downstreams:
             return [settings.target]
+        if self.proxy_targets and settings.target == ENDPOINT and ctx.webhook is not None:
+            return [ENDPOINT]
         return [node.name for node in await ctx.resolve(settings)]
 
 
@@ -196,8 +224,10 @@ __all__ = [
     "ActiveFault",
     "ConsumerControl",
     "DownstreamControl",
+    "ENDPOINT",
     "FaultContext",
     "FaultKind",
     "NodeFaultKind",
+    "WebhookControl",
     "per_node",
 ]

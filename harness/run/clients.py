@@ -7,6 +7,9 @@ can be taken for this run's events.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,12 +31,17 @@ from harness.drivers import (
     create_topic,
     delete_topic,
 )
-from harness.faults import Healer
+from harness.drivers.webhook import WebhookConfig, WebhookSender
+from harness.errors import ConfigError
+from harness.faults import Healer, Undo
 from harness.observe import ObserveContext, Observers, build_observers
+from harness.safety import check_address, check_target
 from harness.scenario import Acks, Commit, DeliveryMode, Scenario, SutMode
+from harness.scenario.webhook import WebhookTarget
 from harness.stack import Stack
 from harness.stack.toxiproxy import ToxiproxyClient
-from harness.sut import build_external_sut
+from harness.sut import ExternalEndpoint, WebhookEndpoint, build_external_sut
+from harness.webhooks import PRESETS, SCHEMES, RetryPolicy
 
 _COMMITS = {
     Commit.AFTER_EFFECT: CommitPolicy.AFTER_EFFECT,
@@ -48,16 +56,23 @@ class Clients:
     producer: Producer
     consumer: Consumer
     destination: str
-    kind: str  # "kafka" or "rabbitmq"
+    kind: str  # "kafka", "rabbitmq" or "webhook"
     bootstrap: str = ""
     dead_letters: str = ""
     observers: Observers = field(default_factory=lambda: Observers([]))
     group: str = ""
     """The Kafka consumer group the consumer commits in (crash triggers watch its offsets)."""
+    repair: Repair | None = None
+    """Where a webhook target's proxy registers its removal."""
+    _proxy_token: int | None = None
 
     async def prepare(self, scenario: Scenario) -> None:
         """Create the run's topic (and wait for its leaders); queues are declared by the
-        drivers themselves."""
+        drivers themselves; a webhook endpoint gets a Toxiproxy proxy in front of it."""
+        webhook = scenario.target.webhook
+        if webhook is not None:
+            await self._proxy_endpoint(webhook)
+            return
         kafka = scenario.target.kafka
         if kafka is not None:
             await create_topic(
@@ -68,8 +83,32 @@ class Clients:
                 min_insync_replicas=kafka.min_insync_replicas,
             )
 
+    async def _proxy_endpoint(self, webhook: WebhookTarget) -> None:
+        sender = self.producer
+        assert isinstance(sender, WebhookSender)
+        repair = self.repair or Repair()
+        if not webhook.proxy or repair.toxiproxy is None:
+            return
+        name = f"webhook-{self.destination}"
+        if repair.healer is not None:
+            self._proxy_token = await repair.healer.register(Undo("delete_proxy", name))
+        upstream = f"{webhook.host}:{webhook.port}"
+        created = await asyncio.to_thread(
+            repair.toxiproxy.create_proxy, name, "127.0.0.1:0", upstream
+        )
+        check_address(created.listen)
+        sender.proxy = name
+        url = f"http://{created.listen}{webhook.path}"
+        sender.config = dataclasses.replace(sender.config, url=url)
+
     async def discard(self) -> None:
-        """Delete the run's topic (its events are in the history now)."""
+        """Delete the run's topic (its events are in the history now), or the proxy in front
+        of a webhook endpoint."""
+        if self.kind == "webhook":
+            repair = self.repair or Repair()
+            if self._proxy_token is not None and repair.healer is not None:
+                await repair.healer.heal(self._proxy_token)
+            return
         if self.kind == "kafka":
             await delete_topic(self.bootstrap, self.destination)
             await delete_topic(self.bootstrap, self.dead_letters)
@@ -96,7 +135,10 @@ def build_clients(
     The observation sources of ``scenario.observe`` are built too (started by the runner)."""
     mode = EffectMode(scenario.system_under_test.mode or SutMode.CORRECT)
     observers = Observers([])
-    if scenario.target.kafka is not None:
+    if scenario.target.webhook is not None:
+        clients = _webhook(scenario, run_id, recorder, work, observers)
+        clients.repair = repair
+    elif scenario.target.kafka is not None:
         clients = _kafka(scenario, stack, run_id, recorder, work, mode, observers)
     else:
         clients = _rabbitmq(scenario, stack, run_id, recorder, work, mode, observers)
@@ -218,6 +260,60 @@ def _rabbitmq(
             recorder,
         )
     return Clients(producer, consumer, queue, "rabbitmq", dead_letters=amqp.dlq)
+
+
+def _webhook(
+    scenario: Scenario, run_id: str, recorder: Recorder, work: Path, observers: Observers
+) -> Clients:
+    target = scenario.target.webhook
+    assert target is not None
+    check_target(target.host)
+    config = WebhookConfig(
+        url=target.url,
+        scheme=SCHEMES[target.scheme],
+        policy=webhook_policy(target),
+        secrets=webhook_secrets(target),
+        headers=dict(target.headers),
+        max_connections=target.max_connections,
+    )
+    sender = WebhookSender(config, recorder)
+    consumer: Consumer
+    if scenario.system_under_test.command:
+        consumer = WebhookEndpoint(scenario, run_id, work, late_env=observers.env)
+    else:
+        consumer = ExternalEndpoint(target.host, target.port)
+    return Clients(sender, consumer, f"endpoint-{run_id}", "webhook")  # type: ignore[arg-type]
+
+
+def webhook_policy(target: WebhookTarget) -> RetryPolicy:
+    """The target's retry policy: a preset or its own, timeouts overridden, then scaled."""
+    spec = target.retry_policy
+    if isinstance(spec, str):
+        policy = PRESETS[spec]
+    else:
+        policy = RetryPolicy(
+            delays=tuple(spec.delays),
+            connect_timeout=spec.connect_timeout,
+            total_timeout=spec.total_timeout,
+            honour_retry_after=spec.honour_retry_after,
+            disable_on_410=spec.disable_on_410,
+        )
+    total = target.total_timeout or policy.total_timeout
+    connect = min(target.connect_timeout or policy.connect_timeout, total)
+    policy = dataclasses.replace(policy, connect_timeout=connect, total_timeout=total)
+    return policy.scaled(target.time_scale)
+
+
+def webhook_secrets(target: WebhookTarget) -> tuple[str, ...]:
+    """The signing secrets from the variables the target names (never shown)."""
+    missing = [name for name in target.secret_env if not os.environ.get(name)]
+    if missing:
+        raise ConfigError(
+            f"target.webhook.secret_env names {', '.join(missing)}, but "
+            f"{'it is' if len(missing) == 1 else 'they are'} not set (or empty); export the "
+            "signing secret there before the run"
+        )
+    return tuple(os.environ[name] for name in target.secret_env)
 
 
 def _acks(acks: Acks) -> int | str:

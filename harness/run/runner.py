@@ -136,6 +136,7 @@ async def run_scenario(
             downstreams=clients.observers.of_kind(  # type: ignore[arg-type]
                 "downstream", "webhook_receiver"
             ),
+            webhook=clients.producer if clients.kind == "webhook" else None,  # type: ignore[arg-type]
         )
         timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, writer)
         storm_start = storm_end = clock.now()

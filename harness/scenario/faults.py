@@ -53,6 +53,7 @@ BUILTIN_FAULT_KINDS: tuple[str, ...] = (
     "harness.faults.kinds.consumer_crash",
     "harness.faults.kinds.duplicate",
     "harness.faults.kinds.downstream",
+    "harness.faults.kinds.webhook_attack",
 )
 # Third-party kinds: an entry point in this group names a kind object or a module with ``KIND``.
 ENTRY_POINT_GROUP = "harness.fault_kinds"

@@ -60,6 +60,7 @@ from harness.scenario.names import (
 from harness.scenario.observe import ObserveEntry
 from harness.scenario.thresholds import ANOMALIES, ThresholdField
 from harness.scenario.validate import cross_check
+from harness.scenario.webhook import WebhookTarget
 
 # Kafka's and aiokafka's integer settings are Java ints.
 MAX_INT32 = 2**31 - 1
@@ -111,19 +112,27 @@ class RabbitMQTarget(StrictModel):
 
 
 class Target(StrictModel):
-    """Exactly one of ``kafka`` or ``rabbitmq``."""
+    """Exactly one of ``kafka``, ``rabbitmq`` or ``webhook``."""
 
     kafka: KafkaTarget | None = None
     rabbitmq: RabbitMQTarget | None = None
+    webhook: WebhookTarget | None = None
 
     @property
-    def kind(self) -> Literal["kafka", "rabbitmq"]:
+    def kind(self) -> Literal["kafka", "rabbitmq", "webhook"]:
+        if self.webhook is not None:
+            return "webhook"
         return "kafka" if self.kafka is not None else "rabbitmq"
 
     @property
     def nodes(self) -> tuple[str, ...]:
-        """The stack's node names this target runs on."""
-        return KAFKA_NODES if self.kind == "kafka" else RABBITMQ_NODES
+        """The stack's node names this target runs on (a webhook endpoint is on none)."""
+        return {"kafka": KAFKA_NODES, "rabbitmq": RABBITMQ_NODES}.get(self.kind, ())
+
+    @property
+    def given(self) -> int:
+        """How many of the target kinds are set (a valid target has exactly one)."""
+        return sum(t is not None for t in (self.kafka, self.rabbitmq, self.webhook))
 
 
 # --- clients ------------------------------------------------------------------------------
@@ -417,4 +426,5 @@ __all__ = [
     "SutMode",
     "SystemUnderTest",
     "Target",
+    "WebhookTarget",
 ]

@@ -57,8 +57,8 @@ def cross_check(scenario: Scenario) -> list[Problem]:
 
 def _target(s: Scenario) -> Iterator[Problem]:
     target = s.target
-    if (target.kafka is None) == (target.rabbitmq is None):
-        yield Problem(("target",), "set exactly one of 'kafka' or 'rabbitmq'")
+    if target.given != 1:
+        yield Problem(("target",), "set exactly one of 'kafka', 'rabbitmq' or 'webhook'")
         return
     kafka = target.kafka
     if kafka is None:
@@ -77,8 +77,10 @@ def _target(s: Scenario) -> Iterator[Problem]:
 
 
 def _producer(s: Scenario) -> Iterator[Problem]:
-    if s.target.kafka is not None and s.target.rabbitmq is not None:
+    if s.target.given != 1:
         return
+    if s.target.kind == "webhook":
+        return  # a webhook's delivery settings are under target.webhook
     is_kafka = s.target.kind == "kafka"
     foreign = RABBITMQ_PRODUCER_FIELDS if is_kafka else KAFKA_PRODUCER_FIELDS
     # A foreign field at its default is harmless (a dumped scenario carries every default).
@@ -238,7 +240,7 @@ def _payload(s: Scenario) -> Iterator[Problem]:
 
 
 def _faults(s: Scenario) -> Iterator[Problem]:
-    if (s.target.kafka is None) == (s.target.rabbitmq is None):
+    if s.target.given != 1:
         return  # targets cannot be checked against an unknown broker; _target reports it
     for index, fault in enumerate(s.faults):
         yield from _fault(s, fault, ("faults", index))

@@ -10,15 +10,18 @@ from harness.sut.contract import AmqpWiring, Wiring, build_env, report_to_row, r
 from harness.sut.external import ExternalSut, SutSpec, build_external_sut
 from harness.sut.observer import ReportObserver, ReportTally
 from harness.sut.process import SutProcess
+from harness.sut.webhook_endpoint import ExternalEndpoint, WebhookEndpoint
 
 __all__ = [
     "AmqpReportObserver",
     "AmqpWiring",
+    "ExternalEndpoint",
     "ExternalSut",
     "ReportObserver",
     "ReportTally",
     "SutProcess",
     "SutSpec",
+    "WebhookEndpoint",
     "Wiring",
     "build_env",
     "build_external_sut",

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from harness.checks import ANOMALIES, CheckPolicy, check
-from harness.checks.webhooks import NAMES as WEBHOOK_CHECKS
+from harness.checks.webhook_receiver import NAMES as WEBHOOK_CHECKS
 from harness.errors import ConfigError, HistoryError
 
 
@@ -158,7 +158,9 @@ def test_poison_dead_lettered_and_not_applied_is_fine() -> None:
     ]
     result = run(rows)
     assert sum(result.anomalies.values()) == 0
-    no_endpoint = ("request_after_give_up", "retry_after_ignored", *WEBHOOK_CHECKS)
+    # no downstream, no webhook deliveries, no webhook receiver
+    no_endpoint = ("request_after_give_up", "retry_after_ignored", "forged_accepted")
+    no_endpoint += ("lost_after_retries", *WEBHOOK_CHECKS)
     assert result.skipped == no_endpoint
 
 
@@ -173,6 +175,8 @@ def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
         "request_after_give_up",
         "retry_after_ignored",
         *WEBHOOK_CHECKS,
+        "forged_accepted",
+        "lost_after_retries",
     }
 
 

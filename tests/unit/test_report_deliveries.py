@@ -10,7 +10,7 @@ import pandas as pd
 from harness.checks import prepare
 from harness.report.deliveries import attempts_per_event, backlog_drain, status_series
 from tests.unit.test_checks_cases import send
-from tests.unit.test_checks_webhooks import accepted, observe, request
+from tests.unit.test_checks_webhook_receiver import accepted, observe, request
 
 
 def fault(t_start: float, t_end: float, kind: str = "downstream.503") -> dict:

@@ -224,3 +224,33 @@ def test_the_verifier_never_raises_on_arbitrary_headers(name, headers, body) -> 
     """Fuzz: any header soup gives a Verification with a known reason, never an exception."""
     result = SCHEMES[name].verify(headers=headers, body=body, secrets=[SECRET], now=0)
     assert result.ok is False and result.reason in REASONS
+
+
+# --- security faults: each forged delivery fails the harness's verifier and the libraries' ---
+
+from harness.webhooks.attacks import ATTACKS, TIMED_ATTACKS, forge  # noqa: E402
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMES))
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_every_attack_is_refused_by_a_correct_verifier(name: str, attack: str) -> None:
+    scheme = SCHEMES[name]
+    now = int(time.time())
+    if attack in TIMED_ATTACKS and scheme.default_tolerance is None:
+        with pytest.raises(ValueError, match="no timestamp"):
+            forge(attack, scheme=scheme, secrets=[SECRET], msg_id="atk", now=now)
+        return
+    forged = forge(
+        attack, scheme=scheme, secrets=[SECRET], msg_id="atk-1", now=now,
+        replayed=("evt_1", BODY), retired=OLD,
+    )  # fmt: skip
+    result = scheme.verify(headers=forged.headers, body=forged.body, secrets=[SECRET], now=now)
+    assert not result.ok, attack
+    if name == "standard":
+        with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
+            standardwebhooks.Webhook(SECRET).verify(forged.body, forged.headers)
+    if name == "stripe":
+        with pytest.raises((stripe.SignatureVerificationError, ValueError)):
+            stripe.Webhook.construct_event(
+                forged.body, forged.headers.get("Stripe-Signature"), SECRET
+            )
