@@ -25,6 +25,9 @@ ANOMALIES: Final = (
     "dlq_unexpected",
     "request_after_give_up",
     "retry_after_ignored",
+    "bad_signature",
+    "retry_id_changed",
+    "retry_policy_violation",
     "forged_accepted",
     "lost_after_retries",
 )

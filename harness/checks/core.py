@@ -16,6 +16,7 @@ from harness.checks import (
     ordering,
     verdict,
     webhook,
+    webhook_receiver,
 )
 from harness.checks.facts import id_facts
 from harness.checks.frame import Prepared, prepare, prepare_file
@@ -84,6 +85,10 @@ def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResul
         findings += webhook.findings(history, limit)
     else:
         skipped += list(webhook.NAMES)
+    if webhook_receiver.applies(history):
+        findings += webhook_receiver.findings(history, limit)
+    else:
+        skipped += list(webhook_receiver.NAMES)
     return _result(history, findings, tuple(skipped), policy, facts.sent.sum())
 
 

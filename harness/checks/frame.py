@@ -52,10 +52,10 @@ _USED = {
         "offset",
         "poison",
     ),
-    RECV: ("id", "key", "seq", "t", "group", "partition", "offset"),
+    RECV: ("id", "key", "seq", "t", "group", "partition", "offset", "source"),
     EFFECT: ("id", "key", "seq", "t", "source"),
     DEAD_LETTER: ("id", "t", "source"),
-    REQUEST: ("id", "t", "t_ack", "http_status", "retry_after"),
+    REQUEST: ("id", "t", "t_ack", "http_status", "retry_after", "attempt", "msg_id", "signature"),
 }
 _FAULT_COLUMNS = ("kind", "target", "t_start", "t_end", "reason")
 _READ = (
@@ -75,13 +75,18 @@ _READ = (
     "http_status",
     "retry_after",
     "attempt",
+    "msg_id",
+    "signature",
+    "policy",
     *_FAULT_COLUMNS,  # ``reason`` among them: webhook attempts use it too
 )
 WEBHOOK_SOURCES = ("webhook", "webhook_attack")
 """``request`` rows of these sources are the harness's own webhook deliveries (provider mode),
 not calls a downstream received: they go to ``Prepared.webhook``, not ``requests``."""
 _WEBHOOK_COLUMNS = ("id", "t", "t_ack", "http_status", "attempt", "reason", "source")
-_AS_DICTIONARY = ("op", "key", "status", "group", "kind", "target", "source")
+_AS_DICTIONARY = ("op", "key", "status", "group", "kind", "target", "source", "signature")
+SIGNATURE_VALID = "valid"
+"""A webhook receiver's ``signature`` verdict for a request that verified."""
 
 
 @dataclass
@@ -124,6 +129,10 @@ class Prepared:
     these, only observed rows count (a service's own reports of them are not trusted)."""
     reported: dict[str, int] = field(default_factory=dict)
     """Rows of an observed op that the checks set aside because they were only reported."""
+    policies: dict[str, str] = field(default_factory=dict)
+    """The retry policy (JSON) each webhook receiver declared for its sender, by source."""
+    endpoints: list[str | None] = field(default_factory=list)
+    """The ``source`` of request rows, indexed by their ``endpoint`` code."""
     webhook: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_WEBHOOK_COLUMNS))
     """Every attempt of the harness's webhook deliveries (``source`` ``webhook``) and every
     security-fault delivery (``webhook_attack``, its ``reason`` the attack), ids as text."""
@@ -301,7 +310,11 @@ class _Builder:
         self.faults: list[pa.Table] = []
         self.keys = _Coder()
         self.groups = _Coder()
+        self.msg_ids = _Coder()
+        self.endpoints = _Coder()
+        self.endpoint_codes: list[np.ndarray] = []
         self.observed: set[str] = set()
+        self.policies: dict[str, str] = {}
         self.webhook: list[pa.Table] = []
 
     def add(self, chunk: pa.Table, op: np.ndarray) -> None:
@@ -323,6 +336,8 @@ class _Builder:
             for name in names[1:]:
                 self.columns[kind][name][at] = self._numeric(name, chunk.column(name).take(rows))
             self.filled[kind] = at.stop
+            if kind == REQUEST:
+                self.endpoint_codes.append(self.endpoints.encode(chunk.column("source").take(rows)))
         faults = np.flatnonzero(op == FAULT)
         if len(faults):
             self.faults.append(chunk.select(list(_FAULT_COLUMNS)).take(faults))
@@ -330,6 +345,13 @@ class _Builder:
         if len(declared):
             kinds = _plain(chunk.column("kind")).take(declared).to_pylist()
             self.observed.update(str(kind) for kind in kinds if kind)
+            for source, policy in zip(
+                _plain(chunk.column("source")).take(declared).to_pylist(),
+                _plain(chunk.column("policy")).take(declared).to_pylist(),
+                strict=True,
+            ):
+                if policy is not None:
+                    self.policies[str(source)] = str(policy)
 
     def build(self) -> Prepared:
         id_codes, id_names = _encode_ids([c for k in _USED for c in self.ids.pop(k)])
@@ -345,12 +367,15 @@ class _Builder:
             ops[RECV].group[ops[RECV].group == -1] = len(group_names)
             group_names.append(None)
         faults = pa.concat_tables(self.faults) if self.faults else None
+        codes = self.endpoint_codes
+        ops[REQUEST].columns["endpoint"] = np.concatenate(codes) if codes else np.zeros(0, int)
         reported = {}
-        for kind, name in ((EFFECT, "effect"), (DEAD_LETTER, "dead_letter")):
+        for kind, name in ((EFFECT, "effect"), (DEAD_LETTER, "dead_letter"), (RECV, "recv")):
             if name in self.observed:
                 reported[name] = int((~ops[kind].source).sum())
                 ops[kind] = ops[kind].where(ops[kind].source)
         _fill_event_fields(ops[EFFECT], ops[SEND], len(id_names))
+        _fill_event_fields(ops[RECV], ops[SEND], len(id_names))
         return Prepared(
             sends=ops[SEND],
             recvs=ops[RECV],
@@ -362,14 +387,24 @@ class _Builder:
             group_names=group_names,
             observed=frozenset(self.observed),
             reported=reported,
+            policies=self.policies,
+            endpoints=list(self.endpoints.names()),
             webhook=_webhook_frame(self.webhook),
         )
 
     def _numeric(self, name: str, column: pa.ChunkedArray) -> np.ndarray:
         if name in ("t", "t_intended", "t_ack", "retry_after"):
             return _floats(column)
-        if name in ("partition", "offset", "http_status"):
+        if name in ("partition", "offset", "http_status", "attempt"):
             return _ints(column, -1)
+        if name == "signature":
+            text = _plain(column)
+            bad = pc.fill_null(pc.not_equal(text, SIGNATURE_VALID), False).to_numpy(
+                zero_copy_only=False
+            )
+            return np.where(_is_null(text), -1, bad.astype(np.int8))
+        if name == "msg_id":
+            return self.msg_ids.encode(column)
         if name == "seq":
             return _ints(column, NULL_SEQ)
         if name == "status":
@@ -411,6 +446,9 @@ _DTYPES: dict[str, type] = {
     "source": np.bool_,
     "http_status": np.int32,
     "retry_after": np.float64,
+    "attempt": np.int32,
+    "msg_id": np.int64,
+    "signature": np.int8,
 }
 
 
@@ -515,6 +553,7 @@ __all__ = [
     "FAIL",
     "NULL_SEQ",
     "OK",
+    "SIGNATURE_VALID",
     "UNKNOWN",
     "Ops",
     "Prepared",

@@ -84,9 +84,11 @@ def check_node_target(
 
 
 def _downstreams(scenario: Scenario) -> list[str]:
-    """The proxied HTTP peers: the downstreams, and a webhook target's ``endpoint``."""
+    """The proxied HTTP peers: the downstreams and webhook receivers the harness plays, and a
+    webhook target's ``endpoint``."""
     endpoint = ["endpoint"] if scenario.target.webhook is not None else []
-    return [*endpoint, *(e.source_name for e in scenario.observe if e.kind == "downstream")]
+    played = ("downstream", "webhook_receiver")
+    return [*endpoint, *(e.source_name for e in scenario.observe if e.kind in played)]
 
 
 def unknown_target(name: str, known: tuple[str, ...]) -> str:

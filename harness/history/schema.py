@@ -54,6 +54,9 @@ SCHEMA: Final = pa.schema(
         pa.field("source", pa.string()),
         pa.field("http_status", pa.int32()),
         pa.field("retry_after", pa.float64()),
+        pa.field("msg_id", pa.string()),
+        pa.field("signature", pa.string()),
+        pa.field("policy", pa.string()),
     ],
     metadata={b"harness.history.version": str(FORMAT_VERSION).encode()},
 )

@@ -14,8 +14,12 @@ retries without one applies twice once an answer is lost.
 
 Faults (``harness/faults/kinds/downstream.py``) change the answers for a while: ``misbehave``
 starts one, ``behave`` ends it (the newest active one wins). A fault's ``respond`` decides the
-status and whether the request is applied; ``delay``, ``hang`` and ``drop_response`` how the
-answer travels.
+status and whether the request is applied; ``delay``, ``slow_body``, ``hang`` and ``drop_response``
+how the answer travels.
+
+A ``screen(headers, body)`` (a webhook receiver's signature check) may refuse a request before
+any fault or effect: it is answered the screen's status and never applied; what the screen
+found is kept in the record's ``extra`` either way.
 
     server = RecordingServer(extract, on_request=rows.append, on_effect=effects.append)
     port = await server.start()       # 127.0.0.1, a free port
@@ -69,6 +73,21 @@ class Behaviour(Protocol):
     @property
     def fraction(self) -> float: ...
 
+    @property
+    def slow_body(self) -> float | None: ...
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What a screen found in one request: fields for its record, and a refusal (a status) or
+    None to let it through."""
+
+    fields: Mapping[str, Any]
+    refuse: int | None = None
+
+
+Screen = Callable[[Mapping[str, str], bytes], Screening]
+
 
 @dataclass
 class RequestRecord:
@@ -82,6 +101,7 @@ class RequestRecord:
     retry_after: float | None = None
     t_answer: float | None = None
     fault: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,9 +133,13 @@ class RecordingServer:
         idempotency_key: str | None = IDEMPOTENCY_KEY,
         rng: random.Random | None = None,
         host: str = HOST,
+        port: int = 0,
+        screen: Screen | None = None,
     ) -> None:
         check_target(host)
         self.host = host
+        self._listen_port = port
+        self._screen = screen
         self.port: int | None = None
         self._extract = extract
         self._on_request = on_request
@@ -145,7 +169,7 @@ class RecordingServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> int:
-        """Listen on a free loopback port; return it."""
+        """Listen on the loopback port asked for (0: a free one); return it."""
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         # Cancelled on the client's disconnect: a held request ends when the client gives up.
@@ -153,7 +177,7 @@ class RecordingServer:
             app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
+        site = web.TCPSite(self._runner, self.host, self._listen_port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
         return self.port
@@ -198,8 +222,14 @@ class RecordingServer:
                 self.counts["unidentified"] += 1
                 return _json(400, {"error": "no event id found in the request"})
             attempt = self._attempts[event_id] = self._attempts.get(event_id, 0) + 1
-            fault = self._fault_now()
             record = RequestRecord(event_id, t, attempt, REFUSED)
+            screening = self._screen(request.headers, body) if self._screen else None
+            if screening is not None:
+                record.extra = screening.fields
+                if screening.refuse is not None:
+                    answer = _Answer(screening.refuse, _body({"error": "request refused"}))
+                    return await self._deliver(request, record, answer, None)
+            fault = self._fault_now()
             record.fault = fault.id if fault else None
             answer = self._decide(record, fault, request.headers.get(self._key_header or ""))
             return await self._deliver(request, record, answer, fault)
@@ -251,6 +281,8 @@ class RecordingServer:
             _abort(request)
             self._finish(record, None)
             return web.Response(status=499)  # never written: the connection is gone
+        if behaviour is not None and behaviour.slow_body:
+            return await self._trickle(request, record, answer, behaviour.slow_body)
         self._finish(record, answer.status)
         headers = dict(answer.headers)
         return web.Response(
@@ -259,6 +291,29 @@ class RecordingServer:
             content_type="application/json",
             headers=headers,
         )
+
+    async def _trickle(
+        self, request: web.Request, record: RequestRecord, answer: _Answer, seconds: float
+    ) -> web.StreamResponse:
+        """Send the status and headers now, then the body a byte at a time over ``seconds``;
+        recorded when the body is done or the client gave up (it saw the status either way)."""
+        response = web.StreamResponse(status=answer.status, headers=dict(answer.headers))
+        response.content_type = "application/json"
+        response.content_length = len(answer.body)
+        try:
+            await response.prepare(request)
+            pause = seconds / max(1, len(answer.body))
+            for at in range(len(answer.body)):
+                await self._sleep(pause)
+                await response.write(answer.body[at : at + 1])
+            await response.write_eof()
+        except asyncio.CancelledError:
+            self._finish(record, answer.status)
+            raise
+        except ConnectionError:
+            pass  # the client went away mid-body; it had the status
+        self._finish(record, answer.status)
+        return response
 
     async def _sleep(self, seconds: float) -> None:
         try:
@@ -311,4 +366,6 @@ __all__ = [
     "Behaviour",
     "RecordingServer",
     "RequestRecord",
+    "Screen",
+    "Screening",
 ]

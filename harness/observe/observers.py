@@ -82,9 +82,9 @@ class Observers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(source.stop(), 30.0)
 
-    def of_kind(self, kind: str) -> dict[str, Source]:
-        """The sources of one kind by name (the downstreams that faults act on)."""
-        return {source.name: source for source in self.sources if source.kind == kind}
+    def of_kind(self, *kinds: str) -> dict[str, Source]:
+        """The sources of these kinds by name (the HTTP endpoints that faults act on)."""
+        return {source.name: source for source in self.sources if source.kind in kinds}
 
     def observed(self) -> int:
         """Rows recorded by every source so far (the drain's progress in a black-box run)."""

@@ -52,6 +52,7 @@ def render(view: RunView, charts: Mapping[str, bytes]) -> str:
             fault_strip(view),
             chart_section(charts),
             impact_section(view.impacts),
+            webhook_section(view),
             anomaly_section(view),
             timeline_section(view),
             latency_section(summary.get("latency") or {}),
@@ -177,6 +178,47 @@ def sources_section(view: RunView) -> str:
     )
 
 
+def webhook_section(view: RunView) -> str:
+    """A webhook receiver's deliveries by status over time, attempts per event, and the time
+    each 5xx window's backlog took to drain."""
+    if not view.webhooks:
+        return ""
+    by_status = view.webhooks["by_status"]
+    table = by_status.pivot_table(
+        index="t", columns="status", values="deliveries", aggfunc="sum", fill_value=0
+    )
+    head = "".join(f"<th>{esc(c)}</th>" for c in table.columns)
+    body = "".join(
+        f"<tr><td class=num>{t:g}</td>"
+        + "".join(f"<td class=num>{_count(int(v))}</td>" for v in row)
+        + "</tr>"
+        for t, row in zip(table.index, table.to_numpy(), strict=True)
+    )
+    attempts = "".join(
+        f"<tr><td class=num>{int(r.attempts)}</td><td class=num>{_count(int(r.events))}</td></tr>"
+        for r in view.webhooks["attempts"].itertuples()
+    )
+    drain = "".join(
+        f"<tr><td>{esc(r.fault)} on {esc(r.target)}</td><td class=num>{r.start:.1f}–{r.end:.1f}"
+        f"</td><td class=num>{_count(int(r.refused))}</td><td class=num>"
+        f"{seconds_text(float(r.drained_s))}</td><td class=num>{_count(int(r.undrained))}</td>"
+        "</tr>"
+        for r in view.webhooks["drain"].itertuples()
+    )
+    return (
+        "<section><h2>Webhook deliveries</h2>"
+        f"<h3>By status answered (per {view.window:g} s window)</h3><table><tr><th>t (s)</th>"
+        f"{head}</tr>{body}</table>"
+        "<h3>Attempts per event</h3><table><tr><th>attempts</th><th>events</th></tr>"
+        f"{attempts}</table>"
+        "<h3>Backlog after each 5xx window</h3><table><tr><th>window</th><th>s</th>"
+        "<th>events refused</th><th>drained after</th><th>never accepted</th></tr>"
+        f"{drain}</table><p class=note>none: no answer left (a hang, or the connection was "
+        "cut). Drained after: from the window's end to the last refused event accepted.</p>"
+        "</section>"
+    )
+
+
 def fault_strip(view: RunView) -> str:
     if not view.impacts:
         return "<section><h2>Faults</h2><p class=note>No fault was injected.</p></section>"
@@ -208,6 +250,8 @@ def chart_section(charts: Mapping[str, bytes]) -> str:
         "(corrected); dashed: from the actual send time (uncorrected).",
         "latency-quantiles.png": "Whole-run latency by quantile, up to 99.99%.",
         "lag.png": "Events acknowledged but not yet received by the consumer.",
+        "webhook-status.png": "Webhook deliveries per second by the status the receiver "
+        "answered (none: no answer left).",
     }
     figures_html = []
     for name, png in charts.items():

@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display on CI machines; must precede pyplot
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -145,6 +146,27 @@ def lag_chart(frame: pd.DataFrame, faults: Sequence[Band]) -> Figure:
     ax.step(frame["t"], frame["lag"], where="post", color=COLORS["lag"], lw=1.2, label="lag")
     ax.set_ylim(bottom=0)
     _finish(ax, faults, "events")
+    return figure
+
+
+@_styled
+def status_chart(frame: pd.DataFrame, window: float, faults: Sequence[Band]) -> Figure:
+    """Webhook deliveries per second by the status answered (stacked bars per window)."""
+    figure, ax = _figure("Webhook deliveries by status answered (per second)")
+    table = frame.pivot_table(
+        index="t", columns="status", values="deliveries", aggfunc="sum", fill_value=0
+    )
+    bottom = np.zeros(len(table))
+    for index, status in enumerate(table.columns):
+        rate = table[status].to_numpy() / window
+        color = (
+            "#2ca02c" if str(status).startswith("2") else FAULT_COLORS[index % len(FAULT_COLORS)]
+        )
+        ax.bar(table.index, rate, width=window, bottom=bottom, align="edge", color=color,
+               label=str(status))  # fmt: skip
+        bottom += rate
+    ax.set_ylim(bottom=0)
+    _finish(ax, faults, "deliveries/s")
     return figure
 
 

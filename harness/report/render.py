@@ -23,12 +23,16 @@ SUMMARY_NAME = "summary.md"
 def charts(view: RunView) -> dict[str, bytes]:
     """The report's charts as PNG bytes, by file name."""
     faults = plots.bands(view.faults)
-    return {
+    drawn = {
         "throughput.png": plots.to_png(plots.throughput_chart(view.throughput, faults)),
         "latency.png": plots.to_png(plots.latency_chart(view.latency, faults)),
         "latency-quantiles.png": plots.to_png(plots.quantile_chart(view.quantiles)),
         "lag.png": plots.to_png(plots.lag_chart(view.lag, faults)),
     }
+    if view.webhooks:
+        status = plots.status_chart(view.webhooks["by_status"], view.window, faults)
+        drawn["webhook-status.png"] = plots.to_png(status)
+    return drawn
 
 
 def render_run(run_dir: Path, *, step_summary: bool = True) -> Path:

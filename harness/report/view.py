@@ -24,7 +24,7 @@ import pandas as pd
 
 from harness.checks import Prepared, evaluate, fault_impacts, latency, prepare_file
 from harness.errors import HistoryError
-from harness.report import series
+from harness.report import deliveries, series
 from harness.report.impact import FaultImpact, impacts
 from harness.report.rows import Timeline, example_rows, key_neighbourhoods
 from harness.report.sources import source_counts
@@ -59,6 +59,9 @@ class RunView:
     faults: pd.DataFrame = field(default_factory=pd.DataFrame)
     sources: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Rows by recorder (``source``) and op; empty when only the harness recorded."""
+    webhooks: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """A webhook receiver's deliveries: ``by_status``, ``attempts``, ``drain`` (see
+    ``harness.report.deliveries``); empty without one."""
 
     @property
     def name(self) -> str:
@@ -149,7 +152,19 @@ def load_run(run_dir: Path) -> RunView:
         timelines=key_neighbourhoods(history_path, rows),
         faults=faults,
         sources=source_counts(history_path),
+        webhooks=_webhooks(prepared, origin, window),
     )
+
+
+def _webhooks(prepared: Prepared, origin: float, window: float) -> dict[str, pd.DataFrame]:
+    by_status = deliveries.status_series(prepared, origin, window)
+    if by_status.empty:
+        return {}
+    return {
+        "by_status": by_status,
+        "attempts": deliveries.attempts_per_event(prepared),
+        "drain": deliveries.backlog_drain(prepared, origin),
+    }
 
 
 def _storm_span(summary: dict[str, Any], prepared: Prepared) -> tuple[float, float]:

@@ -133,7 +133,9 @@ async def run_scenario(
             rng=random.Random(seed),
             consumers=clients.consumer,  # type: ignore[arg-type]
             readings=readings,
-            downstreams=clients.observers.of_kind("downstream"),  # type: ignore[arg-type]
+            downstreams=clients.observers.of_kind(  # type: ignore[arg-type]
+                "downstream", "webhook_receiver"
+            ),
             webhook=clients.producer if clients.kind == "webhook" else None,  # type: ignore[arg-type]
         )
         timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, writer)

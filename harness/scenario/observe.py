@@ -5,6 +5,8 @@
       - downstream: {env: PAYMENTS_URL, id: {header: Idempotency-Key}}
       - database: {postgres: {}, setup: [...], query: "SELECT id, t FROM effects", env: DATABASE_URL}
       - dead_letters: {}
+      - webhook_receiver: {env: WEBHOOK_URL, secret: WEBHOOK_SECRET, scheme: standard,
+                           retry_policy: {delays: [0.1s, 0.5s, 2s]}, id: {header: webhook-id}}
 
 Each entry names exactly one kind; its settings are plain data here. What a source does at run
 time is one module per kind under ``harness/observe/kinds/``. ``IdField`` finds the input
@@ -28,7 +30,7 @@ CLOUDEVENTS_ID_HEADERS = ("ce_id", "ce-id")
 """Where a CloudEvents id travels: Kafka binary mode uses ``ce_id``, HTTP and AMQP ``ce-id``."""
 MAX_JSONPATH = 200
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
-KINDS = ("output", "downstream", "database", "dead_letters")
+KINDS = ("output", "downstream", "database", "dead_letters", "webhook_receiver")
 
 _STEP = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d{1,6})\]|\[(['"])(.{0,100}?)\3\]""")
 
@@ -231,6 +233,101 @@ class DeadLetterSource(StrictModel):
     id: IdField = Field(default_factory=IdField)
 
 
+WEBHOOK_SCHEMES = ("standard", "stripe", "github")
+"""The signature schemes a webhook receiver verifies (``harness.webhooks.signing.SCHEMES``)."""
+RETRY_PRESETS = ("standard-webhooks", "stripe", "shopify", "github")
+"""Published retry schedules a sender may declare (``harness.webhooks.retry_policy.PRESETS``)."""
+
+
+class RetryTolerance(StrictModel):
+    """How far a sender's retries may stray from its declared schedule and still follow it.
+
+    A retry is too early when it arrives sooner than ``wait * (1 - early) - early_s`` after the
+    previous attempt failed (its answer left, or the connection ended); a failed attempt was
+    never retried when no retry came within ``wait * (1 + late) + late_s`` and the history
+    goes on past that time.
+    """
+
+    early: float = Field(default=0.1, ge=0.0, lt=1.0)
+    early_s: Duration = 0.05
+    late: float = Field(default=1.0, ge=0.0, le=100.0)
+    late_s: Duration = 2.0
+
+
+class SenderRetryPolicy(StrictModel):
+    """The retry policy the scenario declares for the service's webhook sender.
+
+    ``preset`` names a published schedule, or ``delays`` gives the waits before each retry
+    (retry ``n`` waits ``delays[n-1]`` after attempt ``n`` failed; attempts are at most
+    ``len(delays) + 1``). ``time_scale`` compresses the schedule as the sender was told to.
+    """
+
+    preset: str | None = None
+    delays: list[Duration] | None = Field(default=None, max_length=100)
+    time_scale: float = Field(default=1.0, gt=0.0, le=1.0)
+    honour_retry_after: bool | None = None
+    """A ``Retry-After`` longer than the scheduled wait pushes the retry back to it (default:
+    the preset's; true with ``delays``)."""
+    disable_on_410: bool | None = None
+    """A 410 answer ends the deliveries: no retry of that webhook follows (default: the
+    preset's; true with ``delays``)."""
+    tolerance: RetryTolerance = Field(default_factory=RetryTolerance)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is not None and value not in RETRY_PRESETS:
+            raise ValueError(f"unknown preset {value!r}; use one of {', '.join(RETRY_PRESETS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> SenderRetryPolicy:
+        if (self.preset is None) == (self.delays is None):
+            raise ValueError("give either preset (e.g. stripe) or delays (e.g. [1s, 5s, 30s])")
+        return self
+
+
+class WebhookReceiverSource(StrictModel):
+    """The endpoint the service sends its webhooks to, played by the harness.
+
+    ``secret`` names the environment variable holding the signing secret (never the secret
+    itself): read from the harness's environment if set there, else made for the run and handed
+    to the service in that variable. ``id`` finds the input event's id in each webhook.
+    ``listen`` is where the recording server listens (loopback; port 0: a free one); the service
+    is handed the URL of its Toxiproxy proxy in ``env``.
+    """
+
+    env: EnvName = "WEBHOOK_URL"
+    secret: EnvName = "WEBHOOK_SECRET"
+    scheme: str = "standard"
+    retry_policy: SenderRetryPolicy
+    id: IdField = Field(default_factory=IdField)
+    listen: str = Field(default="127.0.0.1:0", pattern=r"^[0-9.]{7,15}:\d{1,5}$")
+    path: str = Field(default="/webhooks", pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,199}$")
+    tolerance: Duration | None = None
+    """How old a signed timestamp may be (default: the scheme's own, e.g. 300 s)."""
+
+    @field_validator("scheme")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value not in WEBHOOK_SCHEMES:
+            raise ValueError(f"unknown scheme {value!r}; use one of {', '.join(WEBHOOK_SCHEMES)}")
+        return value
+
+    @field_validator("retry_policy", mode="before")
+    @classmethod
+    def _preset_name(cls, value: Any) -> Any:
+        return {"preset": value} if isinstance(value, str) else value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
 class ObserveEntry(StrictModel):
     """One source: exactly one of the kind keys, and an optional name (default: the kind)."""
 
@@ -239,6 +336,7 @@ class ObserveEntry(StrictModel):
     downstream: DownstreamSource | None = None
     database: DatabaseSource | None = None
     dead_letters: DeadLetterSource | None = None
+    webhook_receiver: WebhookReceiverSource | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> ObserveEntry:
@@ -292,8 +390,13 @@ __all__ = [
     "ObserveEntry",
     "OutputSource",
     "PostgresDatabase",
+    "RETRY_PRESETS",
     "RabbitStream",
+    "RetryTolerance",
+    "SenderRetryPolicy",
     "SqliteDatabase",
+    "WEBHOOK_SCHEMES",
+    "WebhookReceiverSource",
     "follow",
     "observe_problems",
     "parse_jsonpath",

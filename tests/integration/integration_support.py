@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from harness import clock
 from harness.events import Event
@@ -41,3 +46,17 @@ def make_events(n: int, poison: set[int] = frozenset()) -> list[Event]:
             body = b"POISON" + body
         out.append(Event(event_id, key, i, clock.now(), 0.0, body, i in poison))
     return out
+
+
+def harness_run(scenario: Path, out: Path, seed: int, timeout_s: float = 300.0) -> dict[str, Any]:
+    """``harness run SCENARIO`` in a subprocess; its ``summary.json``, asserting exit code 0."""
+    repo = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "-m", "harness", "run", str(scenario), "--seed", str(seed),
+               "--out", str(out), "--no-progress", "--no-report"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd=repo)
+    summary_path = out / "summary.json"
+    assert summary_path.exists(), done.stderr[-3000:]
+    summary = json.loads(summary_path.read_text())
+    failed = [c for c in summary["expectations"] if not c["passed"]]
+    assert done.returncode == 0, (failed, summary["errors"], done.stderr[-3000:])
+    return summary  # type: ignore[no-any-return]

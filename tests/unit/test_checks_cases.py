@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from harness.checks import ANOMALIES, CheckPolicy, check
+from harness.checks.webhook_receiver import NAMES as WEBHOOK_CHECKS
 from harness.errors import ConfigError, HistoryError
 
 
@@ -157,13 +158,10 @@ def test_poison_dead_lettered_and_not_applied_is_fine() -> None:
     ]
     result = run(rows)
     assert sum(result.anomalies.values()) == 0
-    # no downstream, no webhook deliveries
-    assert result.skipped == (
-        "request_after_give_up",
-        "retry_after_ignored",
-        "forged_accepted",
-        "lost_after_retries",
-    )
+    # no downstream, no webhook deliveries, no webhook receiver
+    no_endpoint = ("request_after_give_up", "retry_after_ignored", "forged_accepted")
+    no_endpoint += ("lost_after_retries", *WEBHOOK_CHECKS)
+    assert result.skipped == no_endpoint
 
 
 def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
@@ -176,6 +174,7 @@ def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
         "dlq_unexpected",
         "request_after_give_up",
         "retry_after_ignored",
+        *WEBHOOK_CHECKS,
         "forged_accepted",
         "lost_after_retries",
     }

@@ -23,6 +23,7 @@ from harness.observe.http_server import (
     REPLAYED_HEADER,
     RecordingServer,
     RequestRecord,
+    Screening,
 )
 
 
@@ -222,3 +223,54 @@ async def wait_for(condition: Any, timeout: float = 5.0) -> None:
     while not condition():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def test_a_slow_body_sends_the_status_at_once_and_the_body_over_its_duration(downstream):
+    downstream.server.misbehave("f1", fault(slow_body=0.4))
+    started = asyncio.get_running_loop().time()
+    async with downstream.session.post(
+        f"{downstream.server.url}/hooks", json={"event_id": "e1"}
+    ) as response:
+        headers_after = asyncio.get_running_loop().time() - started
+        assert response.status == 200
+        body = await response.read()
+    body_after = asyncio.get_running_loop().time() - started
+    assert json.loads(body)["id"] == "e1"
+    assert headers_after < 0.2 <= 0.35 < body_after
+    assert [(r.status, r.outcome) for r in downstream.requests] == [(200, APPLIED)]
+
+
+async def test_a_client_that_gives_up_mid_body_is_recorded_with_the_status_it_saw(downstream):
+    downstream.server.misbehave("f1", fault(respond=200, slow_body=5.0))
+    assert await downstream.call("e1", timeout=0.3) == ("TimeoutError", {}, None)
+    await downstream.server.wait_idle(2.0)
+    (record,) = downstream.requests
+    assert record.status == 200 and record.t_answer is not None
+    assert record.t_answer - record.t < 1.0
+
+
+async def test_a_screen_refuses_before_any_fault_or_effect_and_its_fields_are_kept():
+    requests: list[RequestRecord] = []
+    effects: list[RequestRecord] = []
+
+    def screen(headers: Mapping[str, str], body: bytes) -> Screening:
+        good = headers.get("X-Sig") == "ok"
+        return Screening({"signature": "valid" if good else "mismatch"}, None if good else 401)
+
+    server = RecordingServer(body_id, requests.append, effects.append, screen=screen)
+    await server.start()
+    server.misbehave("f1", fault(respond=503))
+    try:
+        async with aiohttp.ClientSession() as session:
+            for sig in ("bad", "ok"):
+                async with session.post(
+                    f"{server.url}/", json={"event_id": "e1"}, headers={"X-Sig": sig}
+                ) as response:
+                    await response.read()
+    finally:
+        await server.stop()
+    assert [(r.status, r.outcome, r.extra["signature"]) for r in requests] == [
+        (401, REFUSED, "mismatch"),
+        (503, REFUSED, "valid"),
+    ]
+    assert [r.attempt for r in requests] == [1, 2] and effects == []

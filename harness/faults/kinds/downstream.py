@@ -12,9 +12,10 @@ badly for the fault's duration.
       duration: 2s
 
 ``respond`` (default 200, the normal answer) decides whether a request is applied (2xx) and what
-it is answered; ``delay``, ``hang`` and ``drop_response`` decide how the answer travels: late,
-never (the connection is held until the client gives up or the fault ends), or not at all (the
-connection is closed instead). ``fraction`` of the requests are affected. Healing is the
+it is answered; ``delay``, ``slow_body``, ``hang`` and ``drop_response`` decide how the answer
+travels: late, slowly (the status and headers at once, then the body a byte at a time over
+``slow_body``), never (the connection is held until the client gives up or the fault ends), or
+not at all (the connection is closed instead). ``fraction`` of the requests are affected. Healing is the
 downstream answering normally again; requests it still holds are let go (closed unanswered).
 Network toxics and ``proxy_down`` act on the downstream's own Toxiproxy proxy: name the
 downstream as their ``target``.
@@ -54,6 +55,8 @@ class DownstreamFault(StrictModel):
     """Never answer: hold the connection until the client gives up or the fault ends."""
     drop_response: bool = False
     """Close the connection instead of answering (after applying, with a 2xx ``respond``)."""
+    slow_body: Duration | None = None
+    """Send the status and headers at once, then the body slowly, over this long."""
     fraction: float = Field(default=1.0, gt=0.0, le=1.0)
     """The share of requests affected (drawn from the run's seed)."""
 
@@ -61,14 +64,21 @@ class DownstreamFault(StrictModel):
     def _coherent(self) -> DownstreamFault:
         if self.hang and self.drop_response:
             raise ValueError("set hang or drop_response, not both (one answer is never sent)")
+        if self.slow_body and (self.hang or self.drop_response):
+            raise ValueError(
+                "slow_body sends an answer: it goes with neither hang nor drop_response"
+            )
         if self.retry_after is not None and self.status < 300:
             raise ValueError(
                 "retry_after goes with a refusal: set respond to 429 or a 5xx status "
                 "(Retry-After on a success tells the client nothing)"
             )
-        if self.respond is None and not (self.delay or self.hang or self.drop_response):
+        if self.respond is None and not (
+            self.delay or self.slow_body or self.hang or self.drop_response
+        ):
             raise ValueError(
-                "the fault changes nothing: set respond (e.g. 503), delay, hang or drop_response"
+                "the fault changes nothing: set respond (e.g. 503), delay, slow_body, hang or "
+                "drop_response"
             )
         return self
 
@@ -96,15 +106,22 @@ class DownstreamFault(StrictModel):
             parts.append(f"retry-after {self.retry_after_s}s")
         if self.delay:
             parts.append(f"delay {self.delay:g}s")
+        if self.slow_body:
+            parts.append(f"slow_body {self.slow_body:g}s")
         parts += [name for name in ("hang", "drop_response") if getattr(self, name)]
         if self.fraction < 1.0:
             parts.append(f"fraction {self.fraction:g}")
         return " ".join(parts)
 
 
+HTTP_ENDPOINT_KINDS = (DOWNSTREAM_KIND, "webhook_receiver")
+"""The ``observe`` kinds the harness plays as an HTTP endpoint: what these faults act on."""
+
+
 def downstream_names(scenario: Scenario) -> list[str]:
-    """The names of the scenario's downstreams (``observe`` entries of kind ``downstream``)."""
-    return [e.source_name for e in scenario.observe if e.kind == DOWNSTREAM_KIND]
+    """The names of the HTTP endpoints the scenario has the harness play (``observe`` entries
+    of kind ``downstream`` or ``webhook_receiver``)."""
+    return [e.source_name for e in scenario.observe if e.kind in HTTP_ENDPOINT_KINDS]
 
 
 def _delete_proxy(undo: Undo, repairs: Repairs) -> None:
@@ -130,6 +147,8 @@ class DownstreamFaultKind(FaultKind):
             return "downstream.hang"
         if settings.drop_response:
             return "downstream.drop_response"
+        if settings.slow_body:
+            return "downstream.slow_body"
         return f"downstream.{settings.respond}" if settings.respond else "downstream.delay"
 
     def describe(self, settings: Any) -> str:
@@ -180,6 +199,7 @@ KIND = DownstreamFaultKind()
 __all__ = [
     "DELETE_PROXY",
     "DOWNSTREAM_KIND",
+    "HTTP_ENDPOINT_KINDS",
     "KIND",
     "DownstreamFault",
     "DownstreamFaultKind",

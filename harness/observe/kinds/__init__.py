@@ -15,6 +15,7 @@ SOURCE_KINDS: dict[str, str] = {
     "dead_letters": "harness.observe.kinds.dead_letters",
     "downstream": "harness.observe.kinds.downstream",
     "database": "harness.observe.kinds.database",
+    "webhook_receiver": "harness.observe.kinds.webhook_receiver",
 }
 
 

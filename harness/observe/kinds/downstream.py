@@ -39,17 +39,20 @@ class Downstream(Source[DownstreamSource]):
 
     def __init__(self, name: str, settings: DownstreamSource, ctx: ObserveContext) -> None:
         super().__init__(name, settings, ctx)
-        self.server = RecordingServer(
-            settings.id.extract,
-            self._on_request,
-            self._on_effect,
-            idempotency_key=settings.idempotency_key,
-            rng=random.Random(f"{ctx.run_id}:{name}"),
-        )
+        self.server = self._server(random.Random(f"{ctx.run_id}:{name}"))
         self._proxy: str | None = None
         self._token: int | None = None
         self._url: str | None = None
         self._stopped = False
+
+    def _server(self, rng: random.Random) -> RecordingServer:
+        return RecordingServer(
+            self.settings.id.extract,
+            self._on_request,
+            self._on_effect,
+            idempotency_key=self.settings.idempotency_key,
+            rng=rng,
+        )
 
     @property
     def proxy(self) -> str | None:
@@ -131,6 +134,7 @@ class Downstream(Source[DownstreamSource]):
                 "retry_after": request.retry_after,
                 "reason": request.outcome,
                 "source": self.source,
+                **request.extra,
             }
         )
 
