@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 BUILTIN_FAULT_KINDS: tuple[str, ...] = (
     "harness.faults.kinds.toxic",
     "harness.faults.kinds.proxy_down",
+    "harness.faults.kinds.route_cut",
     "harness.faults.kinds.kill",
     "harness.faults.kinds.pause",
     "harness.faults.kinds.restart",

@@ -84,12 +84,14 @@ def config_text(node_id: int, nodes: int, store_dir: Path) -> str:
             "cluster {",
             f"  name: {_quote(layout.NATS_CLUSTER_NAME)}",
             f"  listen: {_quote(f'{host}:{ports.cluster}')}",
-            # No client URLs gossiped (clients keep to the proxies they were given); every
-            # configured route goes through its proxy, and pooling is off so one connection
-            # per direction carries the route.
+            # No client URLs gossiped (clients keep to the proxies they were given). Every
+            # configured route goes through its proxy; the cluster URL this node gossips is a
+            # port nothing listens on, so no peer forms an implicit route around the proxies
+            # (a discovered route is tried once and dropped). Pooling is off: one connection
+            # per direction carries a route.
             "  no_advertise: true",
+            f"  advertise: {_quote(f'{host}:{ports.route_proxy(node_id)}')}",
             "  pool_size: -1",
-            "  connect_retries: 1000000",
             f"  routes: [{routes}]",
             "}",
         ]
