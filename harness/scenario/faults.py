@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 BUILTIN_FAULT_KINDS: tuple[str, ...] = (
     "harness.faults.kinds.toxic",
     "harness.faults.kinds.proxy_down",
-    "harness.faults.kinds.route_cut",
     "harness.faults.kinds.kill",
     "harness.faults.kinds.pause",
     "harness.faults.kinds.restart",
@@ -54,6 +53,7 @@ BUILTIN_FAULT_KINDS: tuple[str, ...] = (
     "harness.faults.kinds.consumer_crash",
     "harness.faults.kinds.duplicate",
     "harness.faults.kinds.downstream",
+    "harness.faults.kinds.route_cut",
 )
 # Third-party kinds: an entry point in this group names a kind object or a module with ``KIND``.
 ENTRY_POINT_GROUP = "harness.fault_kinds"
