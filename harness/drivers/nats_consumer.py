@@ -126,32 +126,47 @@ class NatsConsumerDriver:
         await self._handle(msg, where, jetstream=False)
 
     async def _pull_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                batch = await self._sub.fetch(
-                    self.config.batch, timeout=self.config.fetch_timeout_s
-                )
-            except (TimeoutError, nerr.TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # disconnected, leader moving: nats-py reconnects
-                log.debug("NATS consumer %s: fetch failed: %r", self.config.name, exc)
-                await asyncio.sleep(0.2)
-                continue
-            for msg in batch:
-                if self._stopping.is_set():
-                    break
-                meta = msg.metadata
-                where = {
-                    "queue": meta.stream,
-                    "partition": 0,
-                    "offset": int(meta.sequence.stream),
-                    "attempt": int(meta.num_delivered),
-                    "redelivered": int(meta.num_delivered) > 1,
-                    "worker": self.worker,
-                }
-                await self._handle(msg, where, jetstream=True)
+        """Fetch while the worker processes, keeping up to ``batch`` messages in hand: the
+        server redelivers a message whose ack wait passed on a later fetch, as it does to any
+        consumer that keeps pulling while it works."""
+        inbox: asyncio.Queue[Any] = asyncio.Queue()
+        worker = asyncio.get_running_loop().create_task(self._work(inbox))
+        try:
+            while not self._stopping.is_set():
+                room = self.config.batch - inbox.qsize()
+                if room <= 0:
+                    await asyncio.sleep(0.02)
+                    continue
+                try:
+                    batch = await self._sub.fetch(room, timeout=self.config.fetch_timeout_s)
+                except (TimeoutError, nerr.TimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # disconnected, leader moving: nats-py reconnects
+                    log.debug("NATS consumer %s: fetch failed: %r", self.config.name, exc)
+                    await asyncio.sleep(0.2)
+                    continue
+                for msg in batch:
+                    inbox.put_nowait(msg)
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    async def _work(self, inbox: asyncio.Queue[Any]) -> None:
+        while True:
+            msg = await inbox.get()
+            meta = msg.metadata
+            where = {
+                "queue": meta.stream,
+                "partition": 0,
+                "offset": int(meta.sequence.stream),
+                "attempt": int(meta.num_delivered),
+                "redelivered": int(meta.num_delivered) > 1,
+                "worker": self.worker,
+            }
+            await self._handle(msg, where, jetstream=True)
 
     async def _handle(self, msg: Any, where: dict[str, Any], *, jetstream: bool) -> None:
         self.counts["received"] += 1
