@@ -167,7 +167,7 @@ def test_poison_is_terminated_and_recorded_dead_lettered(nats_stack: Stack):
 # --- the shipped pairs --------------------------------------------------------------------
 
 
-def run(name: str, out: Path, seed: int = 11, scale: str = "0.75") -> dict[str, Any]:
+def run(name: str, out: Path, seed: int = 11, scale: str = "0.5") -> dict[str, Any]:
     command = [sys.executable, "-m", "harness", "run", str(SCENARIOS / f"{name}.yaml"),
                "--duration-scale", scale, "--seed", str(seed), "--out", str(out),
                "--no-progress"]  # fmt: skip
@@ -191,3 +191,26 @@ def test_jetstream_r3_loses_nothing_across_a_node_kill(nats_stack: Stack, tmp_pa
     assert summary["anomalies"]["lost"] == 0
     assert summary["anomalies"]["duplicate_write"] == 0
     assert [f["kind"] for f in summary["faults"]] == ["process.kill"]
+
+
+def test_msg_id_inside_the_window_makes_retries_idempotent(nats_stack: Stack, tmp_path: Path):
+    summary = run("nats-msg-id-inside-window", tmp_path)
+    assert summary["anomalies"]["duplicate_write"] == 0
+    assert summary["anomalies"]["lost"] == 0
+
+
+def test_msg_id_outside_the_window_writes_retries_twice(nats_stack: Stack, tmp_path: Path):
+    summary = run("nats-msg-id-outside-window", tmp_path)
+    assert summary["anomalies"]["duplicate_write"] > 0
+    assert summary["anomalies"]["lost"] == 0
+
+
+def test_ack_wait_expiry_redelivers_and_a_buggy_consumer_applies_twice(
+    nats_stack: Stack, tmp_path: Path
+):
+    buggy = run("nats-ack-wait-buggy", tmp_path / "buggy")
+    correct = run("nats-ack-wait-correct", tmp_path / "correct")
+    assert buggy["anomalies"]["duplicate_delivery"] > 0
+    assert buggy["anomalies"]["duplicate_effect"] > 0
+    assert correct["anomalies"]["duplicate_delivery"] > 0
+    assert correct["anomalies"]["duplicate_effect"] == 0
