@@ -42,7 +42,9 @@ def _up(args: argparse.Namespace) -> int:
         if nats_nodes > 1:
             raise StackError("The compose backend runs one NATS server; use --nats-nodes 1, or "
                              "the local backend for a three-node cluster.")  # fmt: skip
-        state = compose.up(args.kafka_brokers, with_rabbitmq, with_postgres)
+        state = compose.up(
+            args.kafka_brokers, with_rabbitmq, with_postgres, with_nats=bool(nats_nodes)
+        )
     else:
         state = local.up(args.kafka_brokers, with_rabbitmq, args.timeout, with_postgres, nats_nodes)
     print(f"stack up in {time.monotonic() - started:.1f}s ({state.backend} backend)")
