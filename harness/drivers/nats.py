@@ -1,7 +1,8 @@
 """NATS producer driver (nats-py, natively asyncio): core publish or JetStream publish with ack.
 
-``send(event)`` never blocks: it starts one publish task (at most ``max_in_flight`` at once;
-beyond that events wait in order). Each event gets exactly one ``send`` row when its outcome is
+``send(event)`` never blocks. Core publishes go to one drainer task that hands them to nats-py
+in order (a core publish only appends to the client's buffer); a JetStream publish is one task
+awaiting its PubAck (at most ``max_in_flight`` at once; beyond that events wait in order). Each event gets exactly one ``send`` row when its outcome is
 known (``harness.drivers.outcomes.classify_nats``):
 
 - core NATS (``target.stream is None``): ``ok`` once nats-py accepted the publish into its
@@ -21,6 +22,7 @@ of a publish that was in fact stored is stored again (``duplicate_write``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Callable
@@ -81,6 +83,11 @@ class NatsProducerDriver:
         self._tasks: set[asyncio.Task[None]] = set()
         self._slots: asyncio.Semaphore | None = None
         self._closed = False
+        self._core: collections.deque[EventLike] = collections.deque()
+        self._core_wake = asyncio.Event()
+        self._core_idle = asyncio.Event()
+        self._core_idle.set()
+        self._drainer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect (checked), and for JetStream create or update the stream."""
@@ -91,6 +98,8 @@ class NatsProducerDriver:
         if target.jetstream:
             self._js = self._nc.jetstream(timeout=self.config.publish_timeout_s)
             await ensure_stream(self._js, target)
+        else:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain_core())
 
     def _set_unsafe(self, error: UnsafeTargetError) -> None:
         self.unsafe = error
@@ -106,13 +115,39 @@ class NatsProducerDriver:
                 f"Cannot send {event.id!r}: producer {self.config.name!r} is not started or "
                 "has been closed; start a new producer to send more."
             )
+        if self._js is None:
+            self._core.append(event)
+            self._core_idle.clear()
+            self._core_wake.set()
+            return
         task = asyncio.get_running_loop().create_task(self._send(event))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     @property
     def in_flight(self) -> int:
-        return len(self._tasks)
+        return len(self._tasks) + len(self._core)
+
+    async def _drain_core(self) -> None:
+        subject = self.config.target.subject
+        while True:
+            await self._core_wake.wait()
+            self._core_wake.clear()
+            while self._core:
+                event = self._core.popleft()
+                t = clock.now()
+                self._log.sent()
+                try:
+                    headers, payload = self._encode(event, t)
+                    await self._nc.publish(subject, payload, headers=headers)
+                except asyncio.CancelledError:
+                    self._log.record(event, t, Outcome.FAIL, "Not published: producer closed")
+                    raise
+                except Exception as exc:
+                    self._log.record(event, t, classify_nats(exc, jetstream=False), describe(exc))
+                    continue
+                self._log.record(event, t, Outcome.OK, None, attempt=1)
+            self._core_idle.set()
 
     async def _send(self, event: EventLike) -> None:
         assert self._slots is not None
@@ -169,6 +204,11 @@ class NatsProducerDriver:
 
     async def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every handed-over event has an outcome; False if ``timeout_s`` passed."""
+        if self._drainer is not None and not self._core_idle.is_set():
+            try:
+                await asyncio.wait_for(self._core_idle.wait(), timeout_s)
+            except TimeoutError:
+                return False
         pending = list(self._tasks)
         if pending:
             _done, waiting = await asyncio.wait(pending, timeout=timeout_s)
@@ -186,6 +226,15 @@ class NatsProducerDriver:
             return
         await self.flush(timeout_s)
         self._closed = True
+        drainer, self._drainer = self._drainer, None
+        if drainer is not None:
+            drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drainer
+        while self._core:  # never handed to the client
+            event = self._core.popleft()
+            self._log.sent()
+            self._log.record(event, clock.now(), Outcome.FAIL, "Not published: producer closed")
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
