@@ -241,7 +241,7 @@ def up(
             add_nats(existing, nats_nodes, timeout)
         return existing
     _check_ports_free(brokers, with_rabbitmq, with_postgres, nats_nodes)
-    artifacts = provision(rabbitmq=with_rabbitmq, postgres=with_postgres)
+    artifacts = provision(rabbitmq=with_rabbitmq, postgres=with_postgres, kafka=brokers > 0)
     run_dir = layout.run_dir()
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
