@@ -233,3 +233,30 @@ def test_decoding_arbitrary_headers_raises_only_value_errors(headers, payload):
         events.decode_nats(headers, payload)
     except ValueError:
         pass
+
+
+# --- run-time checks of the stack ---------------------------------------------------------
+
+
+def _stack_with(nodes: int, tmp_path: Path):
+    from harness.stack import Stack
+    from harness.stack.state import StackState
+
+    state = StackState(kafka_brokers=0, rabbitmq=False, kafka_bootstrap=[])
+    for n in range(1, nodes + 1):
+        state.nodes[f"nats-{n}"] = nats.prepare_node(n, nodes, Path("/bin/true"), tmp_path)
+    return Stack(state, tmp_path / "stack.json")
+
+
+def test_a_run_refuses_a_stack_without_enough_nats_nodes(tmp_path: Path):
+    from harness.errors import StackError
+    from harness.run.commands import _require_nats
+
+    r3 = parse_scenario(
+        NATS_SCENARIO.format(nats="{subject: o, jetstream: true, replicas: 3}"), "x.yaml"
+    )
+    with pytest.raises(StackError, match="runs none"):
+        _require_nats(_stack_with(0, tmp_path), r3)
+    with pytest.raises(StackError, match="needs a JetStream stream with 3 replicas"):
+        _require_nats(_stack_with(1, tmp_path), r3)
+    _require_nats(_stack_with(3, tmp_path), r3)
