@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "bench": "harness.run.commands",
     "run": "harness.run.commands",
     "heal": "harness.run.commands",
+    "explore": "harness.explore.commands",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

@@ -57,7 +57,7 @@ _USED = {
     DEAD_LETTER: ("id", "t", "source"),
     REQUEST: ("id", "t", "t_ack", "http_status", "retry_after"),
 }
-_FAULT_COLUMNS = ("kind", "target", "t_start", "t_end")
+_FAULT_COLUMNS = ("kind", "target", "t_start", "t_end", "reason")
 _READ = (
     "op",
     "id",
@@ -417,7 +417,7 @@ def _one_chunk(table: pa.Table) -> Prepared:
 
 def _faults_frame(table: pa.Table | None) -> pd.DataFrame:
     if table is None:
-        return pd.DataFrame({"kind": [], "target": [], "t_start": [], "t_end": []})
+        return pd.DataFrame({"kind": [], "target": [], "t_start": [], "t_end": [], "reason": []})
     plain = pa.table({n: _plain(table.column(n)) for n in _FAULT_COLUMNS})
     return plain.to_pandas()
 

@@ -108,12 +108,18 @@ def phases(sample: Samples, faults: pd.DataFrame) -> list[dict[str, object]]:
                 "target": fault.target,
                 "t_start": start,
                 "t_end": end,
+                "note": _text(getattr(fault, "reason", None)),
                 "before": summary(_where(sample, sample.at < start)),
                 "during": summary(_where(sample, (sample.at >= start) & (sample.at < end))),
                 "after": summary(_where(sample, sample.at >= end)),
             }
         )
     return out
+
+
+def _text(value: object) -> str | None:
+    """A fault row's ``reason`` when it has one (pandas gives NaN or None for a null)."""
+    return value if isinstance(value, str) and value else None
 
 
 def latency_report(history: Prepared) -> dict[str, dict[str, float]]:

@@ -171,6 +171,7 @@ def measure(
         offered_per_s=rates.offered_per_s if rates is not None else math.nan,
         released_per_s=rates.released_per_s if rates is not None else math.nan,
         unsent=math.nan,
+        ack_stall_s=rates.ack_stall_s if rates is not None else math.nan,
         recovery_s=max((f["recovery_s"] for f in faults), default=math.nan),
     )
     return metrics

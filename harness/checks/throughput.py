@@ -7,6 +7,10 @@ the engine falls behind its schedule the first is visibly lower than the second,
 computed from the pacer's own clock would hide (it counts the time the pacer took to release
 the events, not the time the broker took to acknowledge them).
 
+The ack stall is the longest time between two consecutive acknowledgements (sorted by ack
+time), from the first send to the last acknowledgement: how long produce made no progress at
+all, such as while a partition's leader or the controller quorum's leader is being replaced.
+
 Whether the *engine* kept up is judged on the release alone (sends over the span of their
 actual send times, against the intended span), so that a target slowing its acknowledgements
 under a fault is not mistaken for a harness that fell behind.
@@ -31,6 +35,8 @@ class Throughput:
     achieved_per_s: float
     offered_per_s: float
     released_per_s: float
+    ack_stall_s: float = 0.0
+    """The longest gap between consecutive acknowledgements, the first send counting as one."""
 
     @property
     def behind(self) -> bool:
@@ -49,7 +55,22 @@ def throughput(history: Prepared) -> Throughput:
     last_ack = last_ack[np.isfinite(last_ack)]
     span = float(last_ack.max() - first) if len(last_ack) and np.isfinite(first) else 0.0
     achieved = n_acked / span if span > 0 else 0.0
-    return Throughput(n_acked, max(span, 0.0), achieved, _rate(sends.t_intended), _rate(sends.t))
+    return Throughput(
+        n_acked,
+        max(span, 0.0),
+        achieved,
+        _rate(sends.t_intended),
+        _rate(sends.t),
+        _longest_gap(first, last_ack),
+    )
+
+
+def _longest_gap(first: float, acks: np.ndarray) -> float:
+    """The longest pause between consecutive acknowledgements, starting at the first send."""
+    if not np.isfinite(first) or len(acks) == 0:
+        return 0.0
+    times = np.sort(np.concatenate(([first], acks)))
+    return float(np.max(np.diff(times))) if len(times) > 1 else 0.0
 
 
 def _rate(times: np.ndarray) -> float:

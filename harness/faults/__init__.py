@@ -34,12 +34,15 @@ from harness.faults.kind import (
 )
 from harness.faults.kinds.consumer_crash import ConsumerCrash
 from harness.faults.kinds.duplicate import DuplicateInjection
+from harness.faults.kinds.partition import Partition
 from harness.faults.kinds.rolling_restart import RollingRestart
 from harness.faults.kinds.toxic import TOXIC_ATTRIBUTES, Toxic
+from harness.faults.needs import missing_controls
 from harness.faults.targets import DYNAMIC_TARGETS, NodeTarget
 from harness.faults.timeline import Occurrence, Timeline, occurrences
 
 __all__ = [
+    "missing_controls",
     "DYNAMIC_TARGETS",
     "TOXIC_ATTRIBUTES",
     "ActiveFault",
@@ -53,6 +56,7 @@ __all__ = [
     "NodeFaultKind",
     "NodeTarget",
     "Occurrence",
+    "Partition",
     "Repairs",
     "RollingRestart",
     "Timeline",

@@ -8,6 +8,7 @@ A kind is the action key of a timeline entry (``kill``, ``toxic``...) and everyt
         end_field = "restart_after"        # or "duration", "resume_after", None
         history = "process.kill"           # the history's ``kind`` of its window
         undos = (START_NODE,)              # the journaled undo actions it registers
+        needs = ("kill", "restart")        # node controls it uses (healing included)
 
         async def apply(self, settings, ctx, active): ...   # undo registered, then the fault
 
@@ -17,6 +18,12 @@ A kind is the action key of a timeline entry (``kill``, ``toxic``...) and everyt
 value); ``targets`` resolves what the fault acts on when it starts; ``apply`` registers every
 undo with ``ctx.healer`` *before* the part of the fault it repairs, and appends its token to
 ``active.tokens``. Blocking calls run on worker threads so the storm's loop never stalls.
+
+Optional, for ``harness explore``: ``explore_settings(options)`` returns a Hypothesis strategy
+of settings values (their YAML form) drawn from the kind's options in an ``explore:`` envelope,
+and ``explore_problems(options, scenario)`` yields what is wrong with those options (paths
+relative to them). A kind without them takes the default: its options' ``targets`` and
+``settings`` lists (``harness.scenario.explore``).
 """
 
 from __future__ import annotations
@@ -128,6 +135,9 @@ class FaultKind(ABC):
     end_field: ClassVar[str | None] = None
     history: ClassVar[str]
     undos: ClassVar[tuple[UndoKind, ...]] = ()
+    needs: ClassVar[tuple[str, ...]] = ()
+    """The node controls it uses (``kill``, ``pause``, ``resume``, ``restart``), healing
+    included: a node whose environment lacks one is refused before the run."""
 
     def history_kind(self, settings: Any) -> str:
         """The history's ``kind`` of this fault's window (``process.kill``, ``toxic.latency``)."""
@@ -140,6 +150,11 @@ class FaultKind(ABC):
     def validate(self, settings: Any, scenario: Scenario) -> Iterator[Problem]:
         """Problems of ``settings`` on ``scenario``, paths relative to the action's value."""
         return iter(())
+
+    def environment_problem(self, settings: Any, stack: Stack) -> str | None:
+        """Why ``stack`` cannot take this fault at all (checked before the run); None if it can.
+        Node controls are ``needs``; this is for what no node command can give."""
+        return None
 
     def max_wait(self, settings: Any) -> float:
         """How long the fault may wait after ``at`` before it acts (a trigger); 0 by default."""

@@ -296,15 +296,15 @@ class RabbitMQUser(HarnessUser):
 
 
 def _stack_bootstrap() -> str:
-    from harness.stack import Stack
+    from harness.stack import Stack, env_path
 
-    return Stack.load().kafka_bootstrap_servers
+    return Stack.open(env_path(None)).kafka_bootstrap_servers
 
 
 def _stack_rabbitmq_url() -> str:
-    from harness.stack import Stack
+    from harness.stack import Stack, env_path
 
-    return Stack.load().rabbitmq_url
+    return Stack.open(env_path(None)).rabbitmq_url
 
 
 @events.test_stop.add_listener

@@ -17,8 +17,6 @@ arrived for ``QUIET_S``: a queue has no end offset to catch up to.
 from __future__ import annotations
 
 import asyncio
-import logging
-import threading
 from collections import Counter, deque
 from collections.abc import Callable
 from typing import Any
@@ -26,15 +24,13 @@ from typing import Any
 import pika.exceptions as perr
 
 from harness import clock
+from harness.drivers.amqp_consume_loop import AmqpConsumeLoop
 from harness.drivers.rabbitmq_topology import AmqpTarget, connect_blocking
 from harness.errors import StackError, UnsafeTargetError
 from harness.observe.streams import StreamMessage, amqp_death_reason, amqp_headers
 
-log = logging.getLogger(__name__)
-
 QUIET_S = 0.5
 PREFETCH = 500
-BACKOFF_S = (0.2, 5.0)
 UNSETTLED = 2 * PREFETCH
 
 
@@ -69,32 +65,35 @@ class RabbitQueueReader:
         self.target = target
         self.what = what
         self._take = take
-        self._stopping = threading.Event()
-        self._consuming = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_message = clock.now()
-        self.unsafe: UnsafeTargetError | None = None
-        self.disconnects = 0
         self.redelivered_skipped = 0
         self._taken: deque[int] = deque()
         self._taken_count: Counter[int] = Counter()
+        self._loop = AmqpConsumeLoop(
+            target,
+            self._on_message,
+            name=f"observe-{target.queue}",
+            what=f"{what} {target.queue!r}",
+            prefetch=PREFETCH,
+            setup=lambda channel: channel.queue_declare(target.queue, durable=target.durable),
+        )
 
     @property
     def queue(self) -> str:
         return self.target.queue
 
+    @property
+    def unsafe(self) -> UnsafeTargetError | None:
+        return self._loop.unsafe
+
+    @property
+    def disconnects(self) -> int:
+        return self._loop.disconnects
+
     async def start(self, timeout_s: float = 15.0) -> None:
         """Declare the queue, start the thread, return once it consumes."""
         await asyncio.to_thread(self._declare)
-        self._thread = threading.Thread(target=self._run, name=f"observe-{self.queue}", daemon=True)
-        self._thread.start()
-        if not await asyncio.to_thread(self._consuming.wait, timeout_s):
-            self._stopping.set()
-            self.raise_if_unsafe()
-            raise StackError(
-                f"The observer of the {self.what} {self.queue!r} could not start consuming "
-                f"within {timeout_s:.0f}s. Is RabbitMQ up (`harness stack status`)?"
-            )
+        await self._loop.start(timeout_s)
 
     def _declare(self) -> None:
         try:
@@ -117,44 +116,7 @@ class RabbitQueueReader:
                 connection.close()
 
     def raise_if_unsafe(self) -> None:
-        if self.unsafe is not None:
-            raise self.unsafe
-
-    def _run(self) -> None:
-        low, high = BACKOFF_S
-        backoff = low
-        while not self._stopping.is_set():
-            try:
-                self._consume_once()
-                backoff = low
-            except UnsafeTargetError as exc:
-                log.error("The observer of the %s: %s", self.what, exc)
-                self.unsafe = exc
-                return
-            except (perr.AMQPError, OSError) as exc:
-                self.disconnects += 1
-                log.warning("Observing the %s %s: %r; reconnecting", self.what, self.queue, exc)
-            finally:
-                self._consuming.clear()
-            self._stopping.wait(backoff)
-            backoff = min(high, backoff * 2)
-
-    def _consume_once(self) -> None:
-        connection = connect_blocking(self.target)
-        try:
-            channel = connection.channel()
-            channel.queue_declare(self.queue, durable=self.target.durable)
-            channel.basic_qos(prefetch_count=PREFETCH)
-            channel.basic_consume(self.queue, self._on_message, auto_ack=False)
-            self._consuming.set()
-            while not self._stopping.is_set():
-                connection.process_data_events(time_limit=0.2)
-        finally:
-            if connection.is_open:
-                try:
-                    connection.close()
-                except Exception:
-                    log.debug("closing the observer's connection to %s failed", self.queue)
+        self._loop.raise_if_unsafe()
 
     def _on_message(self, channel: Any, method: Any, props: Any, body: bytes) -> None:
         self._last_message = clock.now()
@@ -205,10 +167,7 @@ class RabbitQueueReader:
 
     async def stop(self, timeout_s: float = 15.0) -> None:
         """Stop consuming and join the thread. Idempotent."""
-        self._stopping.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            await asyncio.to_thread(thread.join, timeout_s)
+        await self._loop.stop(timeout_s)
 
     async def delete(self) -> None:
         """Delete the queue (a missing queue is fine)."""

@@ -139,6 +139,7 @@ def figures(view: RunView) -> str:
         ("p99.9", ms_text(e2e.get("p99.9_ms")), ""),
         ("max", ms_text(e2e.get("max_ms")), ""),
         ("recovery", seconds_text(_recovery(view, metrics)), ""),
+        ("ack stall", seconds_text(_seconds(metrics.get("ack_stall_s"))), ""),
     ]
     cells = "".join(
         f'<div class="tile {tone}"><div class=v>{esc(value)}</div><div class=k>{esc(name)}</div>'
@@ -386,7 +387,8 @@ def _cell(column: str, value: object, origin: float) -> str:
 
 
 def _fault_text(impact: FaultImpact) -> str:
-    return f"{impact.kind} on {impact.target}" if impact.target else impact.kind
+    text = f"{impact.kind} on {impact.target}" if impact.target else impact.kind
+    return f"{text} ({impact.note})" if impact.note else text
 
 
 def _mark(passed: object) -> str:
@@ -445,6 +447,10 @@ def _recovery(view: RunView, metrics: Mapping[str, Any]) -> float | None:
     if known:
         return max(known)
     value = metrics.get("recovery_s")
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _seconds(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 

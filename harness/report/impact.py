@@ -35,6 +35,8 @@ class FaultImpact:
     recovery_s: float
     lost: int
     duplicated: int
+    note: str | None = None
+    """What the fault itself said, e.g. ``not fired: ...`` for a trigger that never fired."""
 
     @property
     def recovery_measurable(self) -> bool:
@@ -77,6 +79,7 @@ def impacts(
                 recovery_s=float(impact["recovery_s"]),
                 lost=_inside(lost, start, end),
                 duplicated=_inside(duplicated, start, end),
+                note=impact.get("note"),
             )
         )
     return rows

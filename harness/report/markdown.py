@@ -91,6 +91,7 @@ def _figures(summary: Mapping[str, Any]) -> list[str]:
         ("p99 ms", e2e.get("p99_ms")),
         ("p99.9 ms", e2e.get("p99.9_ms")),
         ("max ms", e2e.get("max_ms")),
+        ("ack stall s", (summary.get("metrics") or {}).get("ack_stall_s")),
     ]
     head = "| " + " | ".join(name for name, _ in cells) + " |"
     rule = "|" + "---:|" * len(cells)
@@ -123,8 +124,9 @@ def _impacts(impacts: list[FaultImpact]) -> list[str]:
         recovery = recovery if i.recovery_measurable else "n/a"
         end = f"{i.end:.1f}" if math.isfinite(i.end) else "end"
         window = f"{i.start:.1f}–{end}"
+        note = f" ({md(i.note)})" if i.note else ""
         rows.append(
-            f"| {i.label} {md(i.kind)} {md(i.target)} | {window} | {p99} | {recovery} "
+            f"| {i.label} {md(i.kind)} {md(i.target)}{note} | {window} | {p99} | {recovery} "
             f"| {i.lost:,} | {i.duplicated:,} |"
         )
     return rows + [""]

@@ -74,6 +74,9 @@ class Clients:
                 partitions=kafka.partitions,
                 replication_factor=kafka.replication_factor,
                 min_insync_replicas=kafka.min_insync_replicas,
+                configs={
+                    "unclean.leader.election.enable": str(kafka.unclean_leader_election).lower()
+                },
             )
 
     async def discard(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -16,14 +17,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from harness.checks import Verdict, judge, prepare_file
-from harness.errors import HarnessError, StackError
-from harness.faults import pending_journals, replay, undo_on_stack
+from harness.errors import ConfigError, HarnessError, StackError
+from harness.faults import missing_controls, pending_journals, replay, undo_on_stack
 from harness.run import artifacts
 from harness.run.progress import show
 from harness.run.runner import RunRecord, RunStatus, resolve_seed, run_scenario
 from harness.safety import redact_text
 from harness.scenario import Scenario, load_suite, parse_scale, parse_seed
 from harness.stack import Stack
+from harness.stack.envfile import ENV_VAR, env_path
 
 EXIT_INTERRUPTED = 130
 
@@ -65,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--no-progress", action="store_true", help="no live progress output")
     run.add_argument("--no-report", action="store_true", help="skip report.html")
+    _env_option(run)
     run.set_defaults(func=_run_command)
 
     heal = subparsers.add_parser(
@@ -76,7 +79,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "enabled, every node running. A journal is deleted only once every one of its undos "
         "succeeded; exit 2 says which did not (run it again once the cause is fixed).",
     )
+    _env_option(heal)
     heal.set_defaults(func=_heal_command)
+
+
+def _env_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--env",
+        type=Path,
+        metavar="FILE",
+        help=f"an existing environment's env file (docs/environments.md; default ${ENV_VAR}, "
+        "else the stack `harness stack up` started)",
+    )
+
+
+def open_stack(given: Path | None) -> Stack:
+    """The stack of ``--env FILE`` (or ``$HARNESS_ENV``), else the recorded local one. The env
+    file's path is exported, so processes the run starts (Locust) reach the same stack."""
+    path = env_path(given)
+    if path is None:
+        return Stack.load()
+    stack = Stack.open(path)
+    os.environ[ENV_VAR] = str(path.resolve())
+    return stack
+
+
+def check_faults_possible(stack: Stack, scenarios: list[Scenario]) -> None:
+    """Refuse, before anything runs, faults the environment cannot perform on some node."""
+    problems = [p for scenario in scenarios for p in missing_controls(scenario, stack)]
+    if len(problems) == 1:
+        raise ConfigError(f"The environment cannot perform a fault: {problems[0]}")
+    if problems:
+        raise ConfigError(
+            f"The environment cannot perform {len(problems)} faults:\n  " + "\n  ".join(problems)
+        )
 
 
 def _run_command(args: argparse.Namespace) -> int:
@@ -87,7 +123,8 @@ def _run_command(args: argparse.Namespace) -> int:
     sources = _sources(suite)
     if args.duration_scale != 1.0:
         scenarios = [s.scaled(args.duration_scale) for s in scenarios]
-    stack = Stack.load()
+    stack = open_stack(args.env)
+    check_faults_possible(stack, scenarios)
     _require_healthy(stack, scenarios)
     out = args.out or Path("reports") / time.strftime("run-%Y%m%d-%H%M%S")
     outcomes = []
@@ -341,6 +378,11 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
         if handle.kind == "nats" and not needs_nats:
             continue
         if not handle.is_healthy():
+            if stack.env is not None:
+                raise StackError(
+                    f"{handle.name} of {stack.path} does not answer at its address; bring it "
+                    f"back (`harness heal --env {stack.path}` runs its resume/restart commands)."
+                )
             raise StackError(
                 f"{handle.name} is not healthy (see `harness stack status`, its log "
                 f"{handle.log_file}); run `harness heal` or `harness stack up` first."
@@ -348,11 +390,11 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
     for scenario in scenarios:
         _require_nats(stack, scenario)
         kafka = scenario.target.kafka
-        if kafka is not None and kafka.replication_factor > len(stack.kafka_nodes()):
+        if kafka is not None and kafka.replication_factor > stack.kafka_brokers:
             raise StackError(
                 f"{scenario.name} needs replication factor {kafka.replication_factor} but the "
-                f"stack has {len(stack.kafka_nodes())} broker(s); run "
-                "`harness stack up --kafka-brokers 3`."
+                f"stack has {stack.kafka_brokers} broker(s); run "
+                "`harness stack up --kafka-brokers 3` (or list every broker in the env file)."
             )
 
 
@@ -383,7 +425,7 @@ def _require_nats(stack: Stack, scenario: Scenario) -> None:
 
 
 def _heal_command(args: argparse.Namespace) -> int:
-    stack = Stack.load()
+    stack = open_stack(args.env)
     failures: list[str] = []
     with stack.toxiproxy() as toxiproxy:
         undoer = undo_on_stack(stack, toxiproxy)

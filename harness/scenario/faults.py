@@ -53,6 +53,7 @@ BUILTIN_FAULT_KINDS: tuple[str, ...] = (
     "harness.faults.kinds.consumer_crash",
     "harness.faults.kinds.duplicate",
     "harness.faults.kinds.downstream",
+    "harness.faults.kinds.partition",
     "harness.faults.kinds.route_cut",
 )
 # Third-party kinds: an entry point in this group names a kind object or a module with ``KIND``.

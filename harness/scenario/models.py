@@ -36,6 +36,7 @@ from harness.scenario.base import (
     raw_validation_errors,
 )
 from harness.scenario.durations import Duration
+from harness.scenario.explore import Explore, explore_problems
 from harness.scenario.faults import Fault
 from harness.scenario.kinds import (
     KAFKA_NODES,
@@ -82,6 +83,8 @@ class KafkaTarget(StrictModel):
     partitions: int = Field(default=6, ge=1, le=1000)
     replication_factor: int = Field(default=3, ge=1)
     min_insync_replicas: int = Field(default=2, ge=1)
+    unclean_leader_election: bool = False
+    """The topic's ``unclean.leader.election.enable``: a replica outside the ISR may lead."""
     dead_letter_topic: str | None = Field(default=None, min_length=1)
 
     @field_validator("topic", "dead_letter_topic")
@@ -384,6 +387,8 @@ class Scenario(StrictModel):
     expect: Expect = Field(default_factory=Expect)
     thresholds: list[ThresholdField] = Field(default_factory=list)
     seed: int | None = None
+    explore: Explore | None = None
+    """The envelope ``harness explore`` searches in; ``harness run`` ignores it."""
 
     @field_validator("name")
     @classmethod
@@ -402,7 +407,7 @@ class Scenario(StrictModel):
         # Bounds first, by arithmetic: the cross-field checks expand fault repetitions.
         too_long, safe_faults = fault_limits(self.faults, self.storm.duration)
         checked = self.model_copy(update={"faults": safe_faults}) if too_long else self
-        problems = too_long + cross_check(checked)
+        problems = too_long + cross_check(checked) + list(explore_problems(checked))
         if problems:
             raise ProblemsFound(problems)
         return self

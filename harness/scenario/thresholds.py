@@ -30,6 +30,7 @@ MEASURES: tuple[str, ...] = (
     "publish_p99_ms",
     "slip_p99_ms",
     "recovery_s",
+    "ack_stall_s",
     "throughput_per_s",
     "offered_per_s",
     "released_per_s",
@@ -39,7 +40,8 @@ MEASURES: tuple[str, ...] = (
     "received",
 )
 """Measured figures: end-to-end latency from the intended send time (coordinated-omission
-corrected), publish latency, schedule slip, recovery time after the last fault, rates (achieved
+corrected), publish latency, schedule slip, recovery time after the last fault, the longest
+stall between acknowledgements, rates (achieved
 over the real send-to-ack span, offered by the schedule, released by the engine), volumes."""
 
 KNOWN_METRICS: tuple[str, ...] = ANOMALIES + MEASURES

@@ -13,6 +13,7 @@ from harness.errors import HarnessError, StackError
 from harness.safety import redact_text, redact_url
 from harness.stack import compose, layout, local
 from harness.stack.handles import NodeHandle
+from harness.stack.localenv import env_file, write_local_env
 from harness.stack.provision import provision
 from harness.stack.stack import Stack
 from harness.stack.state import load_state
@@ -56,11 +57,13 @@ def _up(args: argparse.Namespace) -> int:
     if state.nats_servers:
         print(f"nats servers:     {','.join(state.nats_servers)}")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
+    print(f"env file:         {write_local_env(state)}  (harness run --env FILE)")
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
     state = load_state()
+    env_file().unlink(missing_ok=True)
     if state is not None and state.backend == "compose":
         compose.down(state)
         print("stack down (compose)")
@@ -148,6 +151,38 @@ def _logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _node_action(args: argparse.Namespace) -> int:
+    """``kill-node``/``pause-node``/``resume-node``/``restart-node NAME``: the local stack's
+    process controls as commands (what its env file names)."""
+    node = Stack.load().node(args.node)
+    action = args.node_action
+    if action == "restart":
+        node.restart(args.timeout)
+        print(f"restarted {node.name} (pid {node.pid}); it answers again")
+    elif action == "resume":
+        node.resume()
+        print(f"resumed {node.name}")
+    else:
+        getattr(node, action)()
+        print(f"{'killed' if action == 'kill' else 'paused'} {node.name}")
+    return 0
+
+
+def _register_node_actions(commands: argparse._SubParsersAction) -> None:
+    helps = {
+        "kill": "SIGKILL a recorded node (its process group)",
+        "pause": "SIGSTOP a recorded node",
+        "resume": "SIGCONT a paused node",
+        "restart": "restart a recorded node on its data dir and wait until it is ready",
+    }
+    for action, text in helps.items():
+        parser = commands.add_parser(f"{action}-node", help=text)
+        parser.add_argument("node", metavar="NODE", help=f"e.g. {layout.kafka_node_name(1)}")
+        if action == "restart":
+            parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait")
+        parser.set_defaults(func=_node_action, node_action=action)
+
+
 def _with_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--with", dest="with_", action="append", default=[], choices=OPTIONAL_NODES,
@@ -187,6 +222,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     logs.add_argument("node", metavar="NODE", help=f"e.g. {layout.kafka_node_name(1)}, rabbitmq")
     logs.add_argument("-n", "--lines", type=int, default=200)
     logs.set_defaults(func=_logs)
+
+    _register_node_actions(commands)
 
 
 __all__ = ["register", "status_report"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import nats, postgres, process
+from harness.stack import layout, nats, netcut, postgres, process
 from harness.stack.state import NodeState
 
 RESTART_TIMEOUT = 120.0
@@ -64,6 +64,16 @@ class NodeHandle:
     @property
     def proxy(self) -> str | None:
         return self.state.proxy
+
+    @property
+    def client_address(self) -> str | None:
+        """host:port its clients use (its proxy's listen address), if it has a proxy."""
+        return f"{layout.HOST}:{self.state.ports['proxy']}" if "proxy" in self.state.ports else None
+
+    def can(self, control: str) -> bool:
+        """Whether this handle can ``kill``, ``pause``, ``resume``, ``restart`` the node: a
+        supervised process can do all four."""
+        return control in ("kill", "pause", "resume", "restart")
 
     @property
     def data_dir(self) -> Path:
@@ -127,8 +137,9 @@ class NodeHandle:
             )
         if self.state.kind == "postgres":
             postgres.clear_stale_lock(Path(self.state.data_dir))
+        procs = netcut.cgroup_procs(self.state.cgroup) if self.state.cgroup else None
         pid = process.spawn(
-            self.state.argv, self.state.env, Path(self.state.cwd), Path(self.state.log_file)
+            self.state.argv, self.state.env, Path(self.state.cwd), Path(self.state.log_file), procs
         )
         self.state.pid = pid
         self.state.start_ticks = process.start_ticks(pid)

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import layout
+from harness.stack import layout, netcut
 from harness.stack.state import NodeState
 
 HEAP_OPTS = ["-Xms256m", "-Xmx512m"]
@@ -130,6 +130,7 @@ def prepare_node(node_id: int, brokers: int, libs: Path, run_dir: Path) -> NodeS
         proxy=name,
         probe="kafka",
         probe_port=ports.client,
+        cgroup=netcut.cgroup_for(name),
     )
 
 

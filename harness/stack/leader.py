@@ -87,9 +87,9 @@ def live_bootstrap(stack: Stack) -> list[str]:
     it for metadata would stall a fault for the client's whole request timeout.
     """
     live = [
-        f"{layout.HOST}:{node.ports['proxy']}"
+        address
         for node in stack.kafka_nodes()
-        if "proxy" in node.ports and node.is_alive() and not node.is_paused()
+        if (address := node.client_address) and node.is_alive() and not node.is_paused()
     ]
     return live or stack.kafka_bootstrap
 
@@ -104,7 +104,7 @@ async def leader_of_partition(
             f"Topic {topic!r} has no partition {partition!r} (it has {len(leaders)}). Use a "
             f"partition from 0 to {len(leaders) - 1}, or give the topic more partitions."
         )
-    return stack.nodes[layout.kafka_node_name(leaders[partition])]
+    return stack.node(layout.kafka_node_name(leaders[partition]))
 
 
 async def followers_of_partition(

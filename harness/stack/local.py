@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from harness.errors import HarnessError, StackError
-from harness.stack import kafka, layout, nats, postgres, process, rabbitmq
+from harness.stack import kafka, layout, nats, netcut, postgres, process, rabbitmq
 from harness.stack.handles import NodeHandle
 from harness.stack.provision import Artifacts, provision
 from harness.stack.state import NodeState, ProxyState, StackState, clear_state, load_state
@@ -421,6 +421,8 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
     if state is None:
         return []
     stopped = stop_processes(state, timeout)
+    netcut.flush()
+    netcut.remove_cgroups(n.cgroup for n in state.nodes.values() if n.cgroup)
     if postgres.NODE in state.nodes:
         postgres.remove(state.nodes[postgres.NODE])  # its data may live outside the run dir
     ports = layout.stack_ports(

@@ -21,9 +21,26 @@ from pathlib import Path
 from harness.errors import StackError
 
 
-def spawn(argv: list[str], env: dict[str, str], cwd: Path, log_file: Path) -> int:
-    """Start ``argv`` detached (new session), output appended to ``log_file``; return its pid."""
+def spawn(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    log_file: Path,
+    cgroup_procs: Path | None = None,
+) -> int:
+    """Start ``argv`` detached (new session), output appended to ``log_file``; return its pid.
+
+    With ``cgroup_procs`` (a cgroup v2 ``cgroup.procs`` file) the child joins that cgroup before
+    it execs, so every socket it ever opens belongs to the cgroup (what network cuts match)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    join = None
+    if cgroup_procs is not None:
+        procs = str(cgroup_procs)
+
+        def join() -> None:
+            with open(procs, "w", encoding="ascii") as handle:
+                handle.write(f"{os.getpid()}\n")
+
     with open(log_file, "ab") as log:
         try:
             proc = subprocess.Popen(
@@ -34,8 +51,9 @@ def spawn(argv: list[str], env: dict[str, str], cwd: Path, log_file: Path) -> in
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=join,
             )
-        except OSError as error:
+        except (OSError, subprocess.SubprocessError) as error:
             raise StackError(f"Cannot start {argv[0]!r}: {error}.") from error
     return proc.pid
 

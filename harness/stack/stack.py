@@ -15,9 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import layout
+from harness.safety import split_host_port
+from harness.stack import layout, netcut
+from harness.stack.commanded import CommandedNode
+from harness.stack.envaddress import check_env_addresses
+from harness.stack.envfile import EnvFile, EnvNode, load_env
 from harness.stack.handles import NodeHandle
-from harness.stack.state import StackState, load_state, save_state
+from harness.stack.state import NodeState, ProxyState, StackState, load_state, save_state
 from harness.stack.toxiproxy import ToxiproxyClient
 
 
@@ -27,6 +31,8 @@ class Stack:
 
     state: StackState
     path: Path = field(default_factory=layout.state_file)
+    env: EnvFile | None = field(default=None, repr=False)
+    """The env file this stack was read from (``from_env``): its nodes are commanded."""
     nodes: dict[str, NodeHandle] = field(init=False)
     services: dict[str, NodeHandle] = field(init=False)
 
@@ -34,8 +40,28 @@ class Stack:
         self._build_handles()
 
     def _build_handles(self) -> None:
+        if self.env is not None:
+            self.nodes = {
+                n: _commanded(s, self.env, str(self.path)) for n, s in self.state.nodes.items()
+            }
+            self.services = {}
+            return
         self.nodes = {n: NodeHandle(s, self.save) for n, s in self.state.nodes.items()}
         self.services = {n: NodeHandle(s, self.save) for n, s in self.state.services.items()}
+
+    @classmethod
+    def from_env(cls, env: EnvFile, path: str | Path) -> Stack:
+        """The environment an env file describes; every address is checked against the
+        allow-list first (``UnsafeTargetError`` naming the file and field)."""
+        check_env_addresses(env, str(path))
+        return cls(state_of_env(env), Path(path), env)
+
+    @classmethod
+    def open(cls, env_file: str | Path | None = None) -> Stack:
+        """The stack of ``env_file`` if one is given, else the one ``harness stack up`` recorded."""
+        if env_file is None:
+            return cls.load()
+        return cls.from_env(load_env(env_file), env_file)
 
     @classmethod
     def load(cls, path: Path | None = None) -> Stack:
@@ -47,7 +73,10 @@ class Stack:
         return cls(state, path)
 
     def reload(self) -> None:
-        """Re-read the state file (after another process restarted the stack)."""
+        """Re-read the state file (after another process restarted the stack); an env file's
+        stack has nothing to re-read."""
+        if self.env is not None:
+            return
         fresh = load_state(self.path)
         if fresh is None:
             raise StackError(
@@ -58,7 +87,13 @@ class Stack:
         self._build_handles()
 
     def save(self) -> None:
-        save_state(self.state, self.path)
+        if self.env is None:  # an env file is the user's: never written over
+            save_state(self.state, self.path)
+
+    @property
+    def kafka_brokers(self) -> int:
+        """How many Kafka brokers the stack has (an env file may list fewer nodes)."""
+        return max(self.state.kafka_brokers, len(self.kafka_nodes()))
 
     @property
     def kafka_bootstrap(self) -> list[str]:
@@ -142,6 +177,11 @@ class Stack:
         repaired: list[str] = []
         if self.state.backend == "compose":
             return repaired
+        if self.env is not None:
+            for handle in self.nodes.values():
+                if isinstance(handle, CommandedNode):
+                    repaired += handle.heal(timeout)
+            return repaired
         for handle in [*self.services.values(), *self.nodes.values()]:
             if handle.is_paused():
                 handle.resume()
@@ -153,11 +193,53 @@ class Stack:
 
     def heal(self, timeout: float = 120.0) -> list[str]:
         """Undo every fault: processes first (Toxiproxy may be among them), then toxics and
-        disabled proxies."""
+        disabled proxies, then every network cut between brokers (the harness's iptables
+        chain, flushed whole in case a run's journal was lost)."""
         repaired = self.heal_processes(timeout)
         with self.toxiproxy() as toxiproxy:
             toxiproxy.reset()
+        if netcut.flush():
+            repaired.append(f"removed the network cuts (iptables chain {netcut.chain()})")
         return repaired
 
 
-__all__ = ["Stack"]
+def _node_state(name: str, kind: str, node: EnvNode) -> NodeState:
+    ports = {"proxy": split_host_port(node.listen)[1]} if node.listen else {}
+    probe = {"kafka": "kafka", "rabbitmq": "amqp", "postgres": "postgres"}[kind]
+    return NodeState(
+        name=name, kind=kind, argv=[], cwd="", data_dir="", log_file="", ports=ports,
+        proxy=node.proxy, probe=probe,
+        probe_port=split_host_port(node.address)[1] if node.address else 0,
+    )  # type: ignore[arg-type]  # fmt: skip
+
+
+def state_of_env(env: EnvFile) -> StackState:
+    """The state an env file's stack presents to the runner (nothing is supervised)."""
+    nodes = {name: _node_state(name, kind, node) for name, (kind, node) in env.nodes().items()}
+    kafka = env.kafka
+    return StackState(
+        backend="env",
+        kafka_brokers=len(kafka.bootstrap) if kafka else 0,
+        rabbitmq=env.rabbitmq is not None,
+        toxiproxy_url=env.toxiproxy.api,
+        kafka_bootstrap=list(kafka.bootstrap) if kafka else [],
+        rabbitmq_url=env.rabbitmq.url if env.rabbitmq else None,
+        postgres=env.postgres is not None,
+        postgres_dsn=env.postgres.dsn if env.postgres else None,
+        nodes=nodes,
+        proxies=[
+            ProxyState(name=node.proxy, listen=node.listen or "", upstream=node.address or "")
+            for _, node in env.nodes().values()
+            if node.proxy
+        ],
+    )
+
+
+def _commanded(state: NodeState, env: EnvFile, source: str) -> CommandedNode:
+    node = env.nodes()[state.name][1]
+    return CommandedNode(
+        state, control=node.control, address=node.address, client=node.listen, source=source
+    )
+
+
+__all__ = ["Stack", "state_of_env"]

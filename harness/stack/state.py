@@ -47,6 +47,10 @@ class NodeState(BaseModel):
     probe: ProbeKind = "tcp"
     probe_port: int = 0
     service: str | None = Field(default=None, description="docker compose service name")
+    cgroup: str | None = Field(
+        default=None,
+        description="cgroup v2 path (relative to its mount) the process starts in, for netcut",
+    )
     stop_signal: StopSignal = Field(
         default="SIGTERM", description="the signal that asks the node to shut down cleanly"
     )
@@ -55,7 +59,7 @@ class NodeState(BaseModel):
 class StackState(BaseModel):
     """Everything one ``stack up`` started."""
 
-    backend: Literal["local", "compose"] = "local"
+    backend: Literal["local", "compose", "env"] = "local"
     kafka_brokers: int
     rabbitmq: bool
     cluster_id: str = ""

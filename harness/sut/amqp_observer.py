@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
 import secrets
-import threading
 from typing import Any
 
 import pika
-import pika.exceptions as perr
 
 from harness import clock
 from harness.drivers import AmqpTarget, Recorder, declare_topology
+from harness.drivers.amqp_consume_loop import AmqpConsumeLoop
 from harness.drivers.rabbitmq_topology import connect_blocking, declare
-from harness.errors import StackError, UnsafeTargetError
+from harness.errors import UnsafeTargetError
 from harness.sut.observer import ReportTally
-
-log = logging.getLogger(__name__)
 
 MARKER_HEADER = "x-harness-marker"
 """A message with this header is the harness's own catch-up marker, not a report."""
@@ -42,61 +38,28 @@ class AmqpReportObserver:
         self.target = target
         self.prefetch = prefetch
         self.tally = ReportTally(recorder)
-        self.unsafe: UnsafeTargetError | None = None
         self._taken: set[bytes] = set()
         self._markers: set[str] = set()
-        self._stopping = threading.Event()
-        self._consuming = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = AmqpConsumeLoop(
+            target,
+            self._on_message,
+            name="harness-sut-observer",
+            what=f"report queue {target.queue!r}",
+            prefetch=prefetch,
+            setup=lambda channel: declare(channel, target),
+        )
+
+    @property
+    def unsafe(self) -> UnsafeTargetError | None:
+        return self._loop.unsafe
 
     async def start(self, timeout_s: float = 15.0) -> None:
         """Declare the report queue, start reading it; return once the observer consumes."""
         await declare_topology(self.target)
-        self._thread = threading.Thread(target=self._run, name="harness-sut-observer", daemon=True)
-        self._thread.start()
-        if not await asyncio.to_thread(self._consuming.wait, timeout_s):
-            self._stopping.set()
-            self.raise_if_unsafe()
-            raise StackError(
-                f"The report observer could not consume {self.target.queue!r} within "
-                f"{timeout_s:.0f}s; is RabbitMQ up (`harness stack status`)?"
-            )
+        await self._loop.start(timeout_s)
 
     def raise_if_unsafe(self) -> None:
-        if self.unsafe is not None:
-            raise self.unsafe
-
-    def _run(self) -> None:
-        backoff = 0.2
-        while not self._stopping.is_set():
-            try:
-                self._consume_once()
-                backoff = 0.2
-            except UnsafeTargetError as error:
-                log.error("The report observer: %s", error)
-                self.unsafe = error
-                return
-            except (perr.AMQPError, OSError) as error:
-                log.warning("Reading the report queue %s failed: %r", self.target.queue, error)
-            self._stopping.wait(backoff)
-            backoff = min(5.0, backoff * 2)
-
-    def _consume_once(self) -> None:
-        connection = connect_blocking(self.target)
-        try:
-            channel = connection.channel()
-            declare(channel, self.target)
-            channel.basic_qos(prefetch_count=self.prefetch)
-            channel.basic_consume(self.target.queue, self._on_message, auto_ack=False)
-            self._consuming.set()
-            while not self._stopping.is_set():
-                connection.process_data_events(time_limit=0.2)
-        finally:
-            if connection.is_open:
-                try:
-                    connection.close()
-                except Exception:
-                    log.debug("The report observer: close failed")
+        self._loop.raise_if_unsafe()
 
     def _on_message(self, channel: Any, method: Any, props: Any, body: bytes) -> None:
         marker = (props.headers or {}).get(MARKER_HEADER)
@@ -113,7 +76,7 @@ class AmqpReportObserver:
 
     async def catch_up(self, timeout_s: float) -> bool:
         """Wait until every report confirmed so far has been taken; False after ``timeout_s``."""
-        if self._thread is None:
+        if not self._loop.running:
             return True
         token = secrets.token_hex(8)
         deadline = clock.now() + timeout_s
@@ -137,11 +100,7 @@ class AmqpReportObserver:
 
     async def stop(self) -> None:
         """Stop reading. Idempotent."""
-        if self._thread is None:
-            return
-        self._stopping.set()
-        await asyncio.to_thread(self._thread.join, 15.0)
-        self._thread = None
+        await self._loop.stop()
 
     @property
     def counts(self) -> dict[str, Any]:

@@ -234,7 +234,7 @@ def build_external_sut(
             **common,  # type: ignore[arg-type]
         )
     else:
-        replication_factor = max(1, min(3, len(stack.kafka_nodes())))
+        replication_factor = max(1, min(3, stack.kafka_brokers))
         wiring = Wiring(
             bootstrap=stack.kafka_bootstrap_servers,
             topic=destination,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
 
@@ -16,6 +17,17 @@ async def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str)
     while not predicate():
         assert clock.now() < deadline, f"timed out after {timeout_s}s waiting for {what}"
         await asyncio.sleep(0.05)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Block until ``condition()`` holds (polled every 0.2 s); fail naming ``what`` at the
+    deadline. For tests that watch a subprocess or the stack without an event loop."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def make_events(n: int, poison: set[int] = frozenset()) -> list[Event]:

@@ -8,12 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from integration_support import wait_for
 
 from harness.faults.healing import pending_journals
 from harness.stack import Stack, process
@@ -43,15 +42,6 @@ faults:
     resume_after: 50s
 drain: {timeout: 10s}
 """
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def faults_active(stack: Stack, toxiproxy: ToxiproxyClient) -> bool:

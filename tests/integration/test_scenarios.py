@@ -43,7 +43,8 @@ def run(name: str, out: Path, seed: int = 11) -> dict[str, Any]:
     summary_path = out / "summary.json"
     assert summary_path.exists(), done.stderr[-3000:]
     summary = json.loads(summary_path.read_text())
-    failed = [c for c in summary["thresholds"] + summary["expectations"] if not c["passed"]]
+    conditions = summary["thresholds"] + summary["expectations"] + summary["engine"]
+    failed = [c for c in conditions if not c["passed"]]
     assert done.returncode == 0, (failed, summary["errors"], done.stderr[-3000:])
     for name_ in ("history.parquet", "junit.xml", "report.html"):
         assert (out / name_).exists(), name_

@@ -82,9 +82,14 @@ def test_auto_ack_loses_what_the_crashed_process_held(stack: Stack, tmp_path: Pa
     assert set(history.id[history.op == "effect"]) == set(booked)
     assert summary["anomalies"]["duplicate_effect"] == 0 == len(booked) - len(set(booked))
     assert set(history.id[history.op == "dead_letter"]) == rejected
-    assert dead_letters_on_the_broker(stack, summary["run"]["destination"]) == len(rejected)
     faults = crashes(history)
     assert len(faults) == 2 and all(faults.reason.str.startswith("fired after 200 effects"))
+    # The buggy service publishes poison to the DLX by hand inside its ledger transaction; a
+    # SIGKILL between that publish and the commit leaves a dead letter the ledger never
+    # recorded (and, auto-acked, never sees again). Each crash can strand at most the poison
+    # of one batch: prefetch 100 with poison every 97 holds at most two.
+    on_broker = dead_letters_on_the_broker(stack, summary["run"]["destination"])
+    assert len(rejected) <= on_broker <= len(rejected) + 2 * len(faults)
 
 
 def without_kafka(stack: Stack, tmp_path: Path) -> Stack:

@@ -17,7 +17,7 @@ COMMANDS = sorted(
 
 
 def test_the_documented_commands_are_all_registered() -> None:
-    expected = {"bench", "check", "compare", "heal", "history", "report", "run", "stack"}
+    expected = {"bench", "check", "compare", "explore", "heal", "history", "report", "run", "stack"}
     assert expected <= set(COMMANDS)
 
 

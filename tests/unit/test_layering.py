@@ -35,8 +35,9 @@ LAYERS = {
     "report": 9,
     "locust": 10,
     "run": 11,
+    "explore": 12,
 }
-GLUE_LAYER = 12
+GLUE_LAYER = 13
 GLUE = ("harness.cli", "harness.__main__")
 
 Edge = tuple[str, str]

@@ -30,6 +30,7 @@ class Kill(NodeFaultKind):
     end_field = "restart_after"
     history = "process.kill"
     undos = (START_NODE,)
+    needs = ("kill", "restart")
 
     async def apply(self, settings: Any, ctx: FaultContext, active: ActiveFault) -> None:
         await per_node(

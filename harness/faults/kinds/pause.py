@@ -27,6 +27,7 @@ class Pause(NodeFaultKind):
     end_field = "resume_after"
     history = "process.pause"
     undos = (RESUME_NODE,)
+    needs = ("pause", "resume")
 
     async def apply(self, settings: Any, ctx: FaultContext, active: ActiveFault) -> None:
         await per_node(

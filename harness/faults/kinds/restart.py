@@ -27,6 +27,7 @@ class Restart(NodeFaultKind):
     name = "restart"
     history = "process.restart"
     undos = (START_NODE,)
+    needs = ("restart",)
 
     async def apply(self, settings: Any, ctx: FaultContext, active: ActiveFault) -> None:
         await restart_in_turn(ctx, active)

@@ -30,6 +30,7 @@ class RollingRestartKind(FaultKind):
     settings = RollingRestart
     history = "process.rolling_restart"
     undos = (START_NODE,)
+    needs = ("restart",)
 
     def describe(self, settings: Any) -> str:
         names = settings.targets if settings.targets == ALL else ", ".join(settings.targets)
