@@ -19,7 +19,7 @@ poison          ce_poison                    ``true`` for a deliberately malform
 =============== ============================ ==============================================
 
 Kafka uses the ``ce_`` prefix (Kafka protocol binding); AMQP 0-9-1 uses ``ce-`` (the RabbitMQ
-binding that the cloudevents SDK implements). ``intended`` and ``sent`` are full-precision
+binding that the cloudevents SDK implements), and so do NATS headers. ``intended`` and ``sent`` are full-precision
 run-clock readings (``harness.clock.now``), not AMQP's whole-second timestamp. The encoders
 are hand-written for speed and produce exactly what the cloudevents SDK 2.2 produces for the
 same attributes (a unit test holds them to it).
@@ -152,6 +152,33 @@ def encode_amqp(event: Event, wall_offset: float | None = None) -> AmqpMessage:
     return AmqpMessage(event.payload, properties, CONTENT_TYPE)
 
 
+NATS_MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+def encode_nats(
+    event: Event, wall_offset: float | None = None, msg_id: bool = False
+) -> tuple[dict[str, str], bytes]:
+    """``(headers, payload)`` for a NATS publish, CloudEvents attributes as ``ce-`` headers
+    (the AMQP binding's names; NATS headers are text). ``msg_id`` adds ``Nats-Msg-Id`` (the
+    event id), which JetStream uses to drop a re-published duplicate inside its window."""
+    headers = {AMQP_PREFIX + name: value for name, value in _attributes(event, wall_offset)}
+    headers["content-type"] = CONTENT_TYPE
+    if msg_id:
+        headers[NATS_MSG_ID_HEADER] = event.id
+    return headers, event.payload
+
+
+def decode_nats(headers: Any, payload: bytes) -> DecodedEvent:
+    """The event in a NATS message (``headers`` as nats-py gives them: a dict or ``None``)."""
+    found = {
+        name[3:].lower(): str(value)
+        for name, value in (headers or {}).items()
+        if name[:3].lower() == AMQP_PREFIX
+    }
+    content_type = (headers or {}).get("content-type")
+    return _decoded(found, payload, content_type)
+
+
 def decode_amqp(properties: Any, body: bytes) -> DecodedEvent:
     """The event in an AMQP message; ``properties`` is a ``pika.BasicProperties`` or a dict."""
     if isinstance(properties, dict):
@@ -196,13 +223,16 @@ __all__ = [
     "DEFAULT_SOURCE",
     "DEFAULT_TYPE",
     "KAFKA_PREFIX",
+    "NATS_MSG_ID_HEADER",
     "SPECVERSION",
     "AmqpMessage",
     "DecodedEvent",
     "Event",
     "decode_amqp",
     "decode_kafka",
+    "decode_nats",
     "encode_amqp",
     "encode_kafka",
+    "encode_nats",
     "rfc3339",
 ]

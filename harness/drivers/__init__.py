@@ -1,7 +1,7 @@
 """Drivers: produce and consume events on real brokers, recording every op into the history.
 
-Two small interfaces, each with a Kafka (aiokafka) and a RabbitMQ (pika, on its own thread)
-implementation:
+Two small interfaces, each with a Kafka (aiokafka), a RabbitMQ (pika, on its own thread) and a
+NATS (nats-py: core subjects or JetStream streams) implementation:
 
 - ``Producer``: ``start()``, ``send(event)`` (never blocks; records one ``send`` row when the
   outcome is known), ``flush()``, ``close()``.
@@ -28,7 +28,10 @@ from harness.drivers.kafka import KafkaProducerConfig, KafkaProducerDriver
 from harness.drivers.kafka_admin import create_topic, delete_topic, group_state, partition_leaders
 from harness.drivers.kafka_consumer import CommitPolicy, KafkaConsumerConfig, KafkaConsumerDriver
 from harness.drivers.kafka_group import GroupOffsets
-from harness.drivers.outcomes import Outcome, Stage, classify_amqp, classify_kafka
+from harness.drivers.nats import NatsProducerConfig, NatsProducerDriver
+from harness.drivers.nats_consumer import NatsConsumerConfig, NatsConsumerDriver
+from harness.drivers.nats_target import NatsTarget, delete_stream, ensure_stream
+from harness.drivers.outcomes import Outcome, Stage, classify_amqp, classify_kafka, classify_nats
 from harness.drivers.rabbitmq import RabbitPublisherConfig, RabbitPublisherDriver
 from harness.drivers.rabbitmq_consumer import RabbitConsumerConfig, RabbitConsumerDriver
 from harness.drivers.rabbitmq_topology import (
@@ -78,6 +81,16 @@ def rabbitmq_producer_driver(
     return RabbitPublisherDriver(config, recorder, **kw)
 
 
+def nats_producer_driver(config: NatsProducerConfig, recorder: Recorder, **kw: Any) -> Producer:
+    """A nats-py producer driver (core publish or JetStream publish with ack)."""
+    return NatsProducerDriver(config, recorder, **kw)
+
+
+def nats_consumer_driver(config: NatsConsumerConfig, recorder: Recorder, **kw: Any) -> Consumer:
+    """The built-in NATS consumer (system under test): core subscription or JetStream pull."""
+    return NatsConsumerDriver(config, recorder, **kw)
+
+
 def rabbitmq_consumer_driver(
     config: RabbitConsumerConfig, recorder: Recorder, **kw: Any
 ) -> Consumer:
@@ -98,6 +111,11 @@ __all__ = [
     "KafkaProducerConfig",
     "KafkaProducerDriver",
     "ListRecorder",
+    "NatsConsumerConfig",
+    "NatsConsumerDriver",
+    "NatsProducerConfig",
+    "NatsProducerDriver",
+    "NatsTarget",
     "Outcome",
     "Producer",
     "RabbitConsumerConfig",
@@ -111,14 +129,19 @@ __all__ = [
     "WebhookSender",
     "classify_amqp",
     "classify_kafka",
+    "classify_nats",
     "create_topic",
     "group_state",
     "declare_blocking",
     "declare_topology",
     "delete_blocking",
+    "delete_stream",
     "delete_topic",
+    "ensure_stream",
     "kafka_consumer_driver",
     "kafka_producer_driver",
+    "nats_consumer_driver",
+    "nats_producer_driver",
     "partition_leaders",
     "rabbitmq_consumer_driver",
     "rabbitmq_producer_driver",

@@ -69,6 +69,8 @@ import asyncio
 from enum import StrEnum
 
 import aiokafka.errors as kerr
+import nats.errors as nerr
+import nats.js.errors as jserr
 import pika.exceptions as perr
 
 
@@ -149,6 +151,33 @@ def classify_amqp(exc: BaseException, *, written: bool) -> Outcome:
     return Outcome.UNKNOWN
 
 
+_NATS_NOT_WRITTEN: tuple[type[BaseException], ...] = (
+    jserr.NoStreamResponseError,
+    jserr.APIError,
+    nerr.NoRespondersError,
+    nerr.OutboundBufferLimitError,
+    nerr.MaxPayloadError,
+    nerr.BadSubjectError,
+    nerr.BadHeaderError,
+    nerr.ConnectionDrainingError,
+)
+
+
+def classify_nats(exc: BaseException, *, jetstream: bool) -> Outcome:
+    """Outcome of a NATS publish that raised ``exc``.
+
+    >>> classify_nats(nerr.TimeoutError(), jetstream=True)
+    <Outcome.UNKNOWN: 'unknown'>
+    >>> classify_nats(nerr.ConnectionClosedError(), jetstream=False)
+    <Outcome.FAIL: 'fail'>
+    """
+    if isinstance(exc, _NATS_NOT_WRITTEN):
+        return Outcome.FAIL
+    if not jetstream and isinstance(exc, nerr.ConnectionClosedError):
+        return Outcome.FAIL
+    return Outcome.UNKNOWN
+
+
 def describe(exc: BaseException) -> str:
     """A short, stable error text for the history's ``error`` column."""
     if isinstance(exc, asyncio.CancelledError):
@@ -160,4 +189,4 @@ def describe(exc: BaseException) -> str:
     return text if name in text else f"{name}: {text}"
 
 
-__all__ = ["Outcome", "Stage", "classify_amqp", "classify_kafka", "describe"]
+__all__ = ["Outcome", "Stage", "classify_amqp", "classify_kafka", "classify_nats", "describe"]

@@ -3,7 +3,7 @@ the run and resolved to the stack's node handles when the fault starts.
 
     kill: {target: leader_of_partition, partition: 0}
 
-Targets name nodes of the stack (``kafka-1``..``kafka-3``, ``rabbitmq``, and ``postgres`` when
+Targets name nodes of the stack (``kafka-1``..``kafka-3``, ``rabbitmq``, ``nats-1``..``nats-3``, and ``postgres`` when
 the scenario observes a PostgreSQL database) or are resolved at run time (``leader_of_partition`` or ``followers_of_partition`` with ``partition``,
 ``random_broker``, ``all``).
 """
@@ -75,6 +75,13 @@ def check_node_target(
                 f"partition {spec.partition} does not exist (the topic has "
                 f"{kafka.partitions}: 0..{kafka.partitions - 1})",
             )
+        return
+    if scenario.target.nats is not None and spec.target in (RANDOM_BROKER, ALL):
+        yield Problem(
+            ("target",),
+            f"{spec.target} chooses among Kafka brokers; on a NATS target name the node "
+            f"({', '.join(scenario.target.nodes)})",
+        )
         return
     known = (*nodes, *DYNAMIC_TARGETS)
     if spec.target not in known:

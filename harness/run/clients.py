@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.drivers import (
@@ -22,6 +22,11 @@ from harness.drivers import (
     KafkaConsumerDriver,
     KafkaProducerConfig,
     KafkaProducerDriver,
+    NatsConsumerConfig,
+    NatsConsumerDriver,
+    NatsProducerConfig,
+    NatsProducerDriver,
+    NatsTarget,
     Producer,
     RabbitConsumerConfig,
     RabbitConsumerDriver,
@@ -29,6 +34,7 @@ from harness.drivers import (
     RabbitPublisherDriver,
     Recorder,
     create_topic,
+    delete_stream,
     delete_topic,
 )
 from harness.drivers.webhook import WebhookConfig, WebhookSender
@@ -56,7 +62,7 @@ class Clients:
     producer: Producer
     consumer: Consumer
     destination: str
-    kind: str  # "kafka", "rabbitmq" or "webhook"
+    kind: str  # "kafka", "rabbitmq", "nats" or "webhook"
     bootstrap: str = ""
     dead_letters: str = ""
     observers: Observers = field(default_factory=lambda: Observers([]))
@@ -65,6 +71,8 @@ class Clients:
     repair: Repair | None = None
     """Where a webhook target's proxy registers its removal."""
     _proxy_token: int | None = None
+    nats: NatsTarget | None = None
+    """The NATS subject and stream of the run (its stream is deleted by ``discard``)."""
 
     async def prepare(self, scenario: Scenario) -> None:
         """Create the run's topic (and wait for its leaders); queues are declared by the
@@ -115,6 +123,8 @@ class Clients:
         if self.kind == "kafka":
             await delete_topic(self.bootstrap, self.destination)
             await delete_topic(self.bootstrap, self.dead_letters)
+        if self.nats is not None:
+            await delete_stream(self.nats)
 
 
 @dataclass(frozen=True)
@@ -143,6 +153,8 @@ def build_clients(
         clients.repair = repair
     elif scenario.target.kafka is not None:
         clients = _kafka(scenario, stack, run_id, recorder, work, mode, observers)
+    elif scenario.target.nats is not None:
+        clients = _nats(scenario, stack, run_id, recorder, work, mode)
     else:
         clients = _rabbitmq(scenario, stack, run_id, recorder, work, mode, observers)
     if scenario.observe:
@@ -319,8 +331,63 @@ def webhook_secrets(target: WebhookTarget) -> tuple[str, ...]:
     return tuple(os.environ[name] for name in target.secret_env)
 
 
+def nats_target(scenario: Scenario, stack: Stack, run_id: str) -> NatsTarget:
+    """The driver-level target of a scenario's ``target.nats`` on ``stack`` (run-suffixed)."""
+    spec = scenario.target.nats
+    assert spec is not None
+    suffix = run_id.replace(".", "-")
+    return NatsTarget(
+        subject=f"{spec.subject}.{suffix}",
+        servers=tuple(stack.nats_servers),
+        stream=f"{spec.stream}_{suffix}" if spec.jetstream else None,
+        replicas=spec.replicas,
+        storage=spec.storage.value,
+        duplicate_window_s=spec.duplicate_window,
+        ack_wait_s=spec.ack_wait,
+        max_deliver=spec.max_deliver,
+        durable=f"{scenario.consumer.group}-{suffix}",
+    )
+
+
+def _nats(
+    scenario: Scenario,
+    stack: Stack,
+    run_id: str,
+    recorder: Recorder,
+    work: Path,
+    mode: EffectMode,
+) -> Clients:
+    spec = scenario.target.nats
+    assert spec is not None
+    target = nats_target(scenario, stack, run_id)
+    producer = NatsProducerDriver(
+        NatsProducerConfig(
+            target=target,
+            msg_id=spec.msg_id and spec.jetstream,
+            publish_timeout_s=spec.publish_timeout,
+            retries=scenario.producer.retries or 0,
+        ),
+        recorder,
+    )
+    # The consumer starts at the cluster's last node, the producer at its first: a message
+    # crosses a route on its way (on one node, both use nats-1).
+    servers = target.servers
+    consumer_target = replace(target, servers=(*servers[-1:], *servers[:-1]))
+    consumer = NatsConsumerDriver(
+        NatsConsumerConfig(
+            target=consumer_target,
+            mode=mode,
+            batch=scenario.consumer.prefetch,
+            process_ms=spec.process_ms,
+            effect_store=work / "effects.txt",
+        ),
+        recorder,
+    )
+    return Clients(producer, consumer, target.stream or target.subject, "nats", nats=target)
+
+
 def _acks(acks: Acks) -> int | str:
     return "all" if acks is Acks.ALL else int(acks.value)
 
 
-__all__ = ["Clients", "Repair", "build_clients"]
+__all__ = ["Clients", "Repair", "build_clients", "nats_target"]

@@ -369,10 +369,13 @@ def _sources(suite: list[tuple[Path, Scenario]]) -> dict[str, Path]:
 def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
     needs_rabbit = any(s.target.rabbitmq is not None for s in scenarios)
     needs_kafka = any(s.target.kafka is not None for s in scenarios)
+    needs_nats = any(s.target.nats is not None for s in scenarios)
     for handle in [*stack.nodes.values(), *stack.services.values()]:
         if handle.kind == "rabbitmq" and not needs_rabbit:
             continue
         if handle.kind == "kafka" and not needs_kafka:
+            continue
+        if handle.kind == "nats" and not needs_nats:
             continue
         if not handle.is_healthy():
             if stack.env is not None:
@@ -385,6 +388,7 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
                 f"{handle.log_file}); run `harness heal` or `harness stack up` first."
             )
     for scenario in scenarios:
+        _require_nats(stack, scenario)
         kafka = scenario.target.kafka
         if kafka is not None and kafka.replication_factor > stack.kafka_brokers:
             raise StackError(
@@ -392,6 +396,32 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
                 f"stack has {stack.kafka_brokers} broker(s); run "
                 "`harness stack up --kafka-brokers 3` (or list every broker in the env file)."
             )
+
+
+def _require_nats(stack: Stack, scenario: Scenario) -> None:
+    nats = scenario.target.nats
+    if nats is None:
+        return
+    nodes = len(stack.nats_nodes())
+    if not nodes:
+        raise StackError(
+            f"{scenario.name} targets NATS but the stack runs none; run `harness stack up "
+            "--with nats` (add --nats-nodes 3 for JetStream R3)."
+        )
+    if nats.jetstream and nats.replicas > nodes:
+        raise StackError(
+            f"{scenario.name} needs a JetStream stream with {nats.replicas} replicas but the "
+            f"stack runs {nodes} NATS node(s); run `harness stack down`, then `harness stack "
+            "up --with nats --nats-nodes 3`."
+        )
+    needed = {f.settings.target for f in scenario.faults if hasattr(f.settings, "target")}
+    missing = sorted(n for n in needed if isinstance(n, str) and n.startswith("nats-")
+                     and n not in stack.nodes)  # fmt: skip
+    if missing:
+        raise StackError(
+            f"{scenario.name} faults {', '.join(missing)}, which this stack does not run; "
+            "run `harness stack up --with nats --nats-nodes 3`."
+        )
 
 
 def _heal_command(args: argparse.Namespace) -> int:

@@ -92,6 +92,8 @@ def check_stack_is_safe(stack: Stack) -> None:
         check_address(address)
     if stack.state.rabbitmq_url:
         check_target(urlsplit(stack.state.rabbitmq_url).hostname or "")
+    for url in stack.state.nats_servers:
+        check_target(urlsplit(url).hostname or "")
     check_target(urlsplit(stack.toxiproxy_url).hostname or "")
 
 

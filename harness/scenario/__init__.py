@@ -22,6 +22,7 @@ from harness.scenario.loader import (
 )
 from harness.scenario.models import (
     KAFKA_NODES,
+    NATS_NODES,
     RABBITMQ_NODES,
     Acks,
     Commit,
@@ -33,6 +34,7 @@ from harness.scenario.models import (
     Expect,
     KafkaTarget,
     Keys,
+    NatsTarget,
     Payload,
     Poison,
     Producer,
@@ -55,6 +57,7 @@ __all__ = [
     "KAFKA_NODES",
     "KNOWN_METRICS",
     "MAX_SEED",
+    "NATS_NODES",
     "RABBITMQ_NODES",
     "Acks",
     "Checked",
@@ -70,6 +73,7 @@ __all__ = [
     "KafkaTarget",
     "Keys",
     "Located",
+    "NatsTarget",
     "Payload",
     "Poison",
     "Producer",

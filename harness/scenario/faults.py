@@ -55,6 +55,7 @@ BUILTIN_FAULT_KINDS: tuple[str, ...] = (
     "harness.faults.kinds.downstream",
     "harness.faults.kinds.partition",
     "harness.faults.kinds.webhook_attack",
+    "harness.faults.kinds.route_cut",
 )
 # Third-party kinds: an entry point in this group names a kind object or a module with ``KIND``.
 ENTRY_POINT_GROUP = "harness.fault_kinds"

@@ -11,6 +11,8 @@ from enum import StrEnum
 
 KAFKA_NODES: tuple[str, ...] = ("kafka-1", "kafka-2", "kafka-3")
 RABBITMQ_NODES: tuple[str, ...] = ("rabbitmq",)
+NATS_NODES: tuple[str, ...] = ("nats-1", "nats-2", "nats-3")
+TARGET_KINDS: tuple[str, ...] = ("kafka", "rabbitmq", "nats")
 
 
 class Acks(StrEnum):
@@ -65,9 +67,17 @@ KAFKA_PRODUCER_FIELDS = (
 RABBITMQ_PRODUCER_FIELDS = ("confirms", "delivery_mode", "mandatory")
 
 
+class NatsStorage(StrEnum):
+    FILE = "file"
+    MEMORY = "memory"
+
+
 __all__ = [
     "KAFKA_NODES",
     "KAFKA_PRODUCER_FIELDS",
+    "NATS_NODES",
+    "TARGET_KINDS",
+    "NatsStorage",
     "RABBITMQ_NODES",
     "RABBITMQ_PRODUCER_FIELDS",
     "Acks",

@@ -41,6 +41,7 @@ from harness.scenario.faults import Fault
 from harness.scenario.kinds import (
     KAFKA_NODES,
     KAFKA_PRODUCER_FIELDS,
+    NATS_NODES,
     RABBITMQ_NODES,
     RABBITMQ_PRODUCER_FIELDS,
     Acks,
@@ -48,6 +49,7 @@ from harness.scenario.kinds import (
     DeliveryMode,
     Distribution,
     Engine,
+    NatsStorage,
     Shape,
     SutMode,
 )
@@ -114,28 +116,70 @@ class RabbitMQTarget(StrictModel):
         return name
 
 
+_NATS_SUBJECT = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+
+
+class NatsTarget(StrictModel):
+    """A NATS subject: core NATS (``jetstream: false``, nothing stored) or a JetStream stream
+    the harness creates on it, with its replicas, ``Nats-Msg-Id`` duplicate window, and the
+    durable pull consumer's ack wait and delivery limit."""
+
+    subject: str = Field(min_length=1, max_length=200)
+    jetstream: bool = False
+    replicas: int = Field(default=1, ge=1, le=len(NATS_NODES))
+    storage: NatsStorage = NatsStorage.FILE
+    msg_id: bool = True
+    duplicate_window: Duration = 120.0
+    publish_timeout: Duration = 2.0
+    ack_wait: Duration = 30.0
+    max_deliver: int = Field(default=-1, ge=-1, le=MAX_INT32)
+    process_ms: float = Field(default=0.0, ge=0, le=60_000)
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, subject: str) -> str:
+        if not _NATS_SUBJECT.match(subject):
+            raise ValueError(
+                f"{subject!r} is not a literal NATS subject: dot-separated tokens of letters, "
+                "digits, '-' and '_' (no wildcards or spaces)"
+            )
+        return subject
+
+    @property
+    def stream(self) -> str:
+        """The stream's base name (the run id is appended)."""
+        return re.sub(r"[^A-Za-z0-9_-]", "_", self.subject).upper()
+
+
 class Target(StrictModel):
-    """Exactly one of ``kafka``, ``rabbitmq`` or ``webhook``."""
+    """Exactly one of ``kafka``, ``rabbitmq``, ``nats`` or ``webhook``."""
 
     kafka: KafkaTarget | None = None
     rabbitmq: RabbitMQTarget | None = None
+    nats: NatsTarget | None = None
     webhook: WebhookTarget | None = None
 
     @property
-    def kind(self) -> Literal["kafka", "rabbitmq", "webhook"]:
+    def kind(self) -> Literal["kafka", "rabbitmq", "nats", "webhook"]:
+        if self.kafka is not None:
+            return "kafka"
+        if self.nats is not None:
+            return "nats"
         if self.webhook is not None:
             return "webhook"
-        return "kafka" if self.kafka is not None else "rabbitmq"
+        return "rabbitmq"
 
     @property
     def nodes(self) -> tuple[str, ...]:
         """The stack's node names this target runs on (a webhook endpoint is on none)."""
-        return {"kafka": KAFKA_NODES, "rabbitmq": RABBITMQ_NODES}.get(self.kind, ())
+        return {"kafka": KAFKA_NODES, "rabbitmq": RABBITMQ_NODES, "nats": NATS_NODES}.get(
+            self.kind, ()
+        )
 
     @property
     def given(self) -> int:
         """How many of the target kinds are set (a valid target has exactly one)."""
-        return sum(t is not None for t in (self.kafka, self.rabbitmq, self.webhook))
+        return sum(t is not None for t in (self.kafka, self.rabbitmq, self.nats, self.webhook))
 
 
 # --- clients ------------------------------------------------------------------------------
@@ -403,6 +447,7 @@ class Scenario(StrictModel):
 __all__ = [
     "KAFKA_NODES",
     "KAFKA_PRODUCER_FIELDS",
+    "NATS_NODES",
     "RABBITMQ_NODES",
     "RABBITMQ_PRODUCER_FIELDS",
     "Acks",
@@ -415,6 +460,7 @@ __all__ = [
     "Engine",
     "Expect",
     "KafkaTarget",
+    "NatsTarget",
     "Keys",
     "Load",
     "Payload",

@@ -58,8 +58,9 @@ def cross_check(scenario: Scenario) -> list[Problem]:
 def _target(s: Scenario) -> Iterator[Problem]:
     target = s.target
     if target.given != 1:
-        yield Problem(("target",), "set exactly one of 'kafka', 'rabbitmq' or 'webhook'")
+        yield Problem(("target",), "set exactly one of 'kafka', 'rabbitmq', 'nats' or 'webhook'")
         return
+    yield from _nats_target(s)
     kafka = target.kafka
     if kafka is None:
         return
@@ -76,8 +77,35 @@ def _target(s: Scenario) -> Iterator[Problem]:
         )
 
 
+def _nats_target(s: Scenario) -> Iterator[Problem]:
+    nats = s.target.nats
+    if nats is None:
+        return
+    base: Path = ("target", "nats")
+    if not nats.jetstream:
+        streamed = ("replicas", "storage", "msg_id", "duplicate_window", "ack_wait", "max_deliver")
+        defaults = type(nats).model_fields
+        for name in streamed:
+            if getattr(nats, name) != defaults[name].get_default():
+                yield Problem(
+                    (*base, name),
+                    "a JetStream setting; core NATS stores nothing (set jetstream: true)",
+                )
+    if nats.jetstream and nats.duplicate_window <= 0:
+        yield Problem((*base, "duplicate_window"), "must be longer than 0s")
+    if nats.publish_timeout <= 0:
+        yield Problem((*base, "publish_timeout"), "must be longer than 0s")
+    if nats.jetstream and nats.ack_wait <= 0:
+        yield Problem((*base, "ack_wait"), "must be longer than 0s")
+    if nats.max_deliver == 0:
+        yield Problem((*base, "max_deliver"), "must be -1 (unlimited) or at least 1")
+
+
 def _producer(s: Scenario) -> Iterator[Problem]:
     if s.target.given != 1:
+        return
+    if s.target.kind == "nats":
+        yield from _nats_producer(s)
         return
     if s.target.kind == "webhook":
         return  # a webhook's delivery settings are under target.webhook
@@ -108,6 +136,19 @@ def _producer(s: Scenario) -> Iterator[Problem]:
         )
 
 
+def _nats_producer(s: Scenario) -> Iterator[Problem]:
+    """A NATS scenario takes no Kafka or RabbitMQ producer setting (``retries`` it does)."""
+    defaults = type(s.producer).model_fields
+    foreign = [n for n in (*KAFKA_PRODUCER_FIELDS, *RABBITMQ_PRODUCER_FIELDS) if n != "retries"]
+    for name in foreign:
+        if getattr(s.producer, name) != defaults[name].get_default(call_default_factory=True):
+            yield Problem(
+                ("producer", name),
+                "a Kafka or RabbitMQ producer setting; this scenario targets nats (its "
+                "settings are under target.nats, retries under producer)",
+            )
+
+
 def _consumer(s: Scenario) -> Iterator[Problem]:
     consumer = s.consumer
     if s.target.kind == "rabbitmq" and not consumer.manual_ack and consumer.commit != Commit.AUTO:
@@ -125,6 +166,11 @@ def _consumer(s: Scenario) -> Iterator[Problem]:
         yield Problem(("system_under_test", "env"), "env applies only to a 'command'")
     if sut.is_builtin and sut.ready is not None:
         yield Problem(("system_under_test", "ready"), "ready applies only to a 'command'")
+    if s.target.kind == "nats" and not sut.is_builtin:
+        yield Problem(
+            ("system_under_test", "command"),
+            "a NATS target runs the built-in consumer only so far; remove the command",
+        )
     if sut.is_builtin:
         yield from _builtin_consumer(s)
     else:
@@ -305,9 +351,8 @@ def _expect(s: Scenario) -> Iterator[Problem]:
         or any(entry.kind == "dead_letters" for entry in s.observe)
     )
     if wants_dlq and not has_dlq:
-        where = (
-            "kafka.dead_letter_topic" if s.target.kind == "kafka" else "rabbitmq.dead_letter_queue"
-        )
+        where = {"kafka": "kafka.dead_letter_topic", "nats": "nats (JetStream has no DLQ; "
+                 "the consumer terminates poison)"}.get(s.target.kind, "rabbitmq.dead_letter_queue")  # fmt: skip
         yield Problem(
             ("expect",),
             f"{sorted(wants_dlq)[0]} needs a dead-letter destination: set target.{where}",

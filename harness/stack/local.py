@@ -1,7 +1,7 @@
 """The local backend: brings the stack up as supervised processes on loopback, and down.
 
 ``up`` starts Toxiproxy (with one proxy per client-facing listener), RabbitMQ with its own
-epmd, and 1-3 Kafka nodes on fresh data dirs, saving the state file after every start so a
+epmd, 0-3 Kafka nodes and, asked for, one or three NATS servers on fresh data dirs, saving the state file after every start so a
 failed or interrupted ``up`` can still be taken ``down``. It returns once every node answers
 its protocol *through its proxy*, which proves the proxies route.
 """
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from harness.errors import HarnessError, StackError
-from harness.stack import kafka, layout, netcut, postgres, process, rabbitmq
+from harness.stack import kafka, layout, nats, netcut, postgres, process, rabbitmq
 from harness.stack.handles import NodeHandle
 from harness.stack.provision import Artifacts, provision
 from harness.stack.state import NodeState, ProxyState, StackState, clear_state, load_state
@@ -31,8 +31,10 @@ def _say(message: str) -> None:
     print(f"[stack] {message}", file=sys.stderr, flush=True)
 
 
-def proxies_for(brokers: int, with_rabbitmq: bool, with_postgres: bool = False) -> list[ProxyState]:
-    """One proxy per client-facing listener, named after its node."""
+def proxies_for(
+    brokers: int, with_rabbitmq: bool, with_postgres: bool = False, nats_nodes: int = 0
+) -> list[ProxyState]:
+    """One proxy per client-facing listener, named after its node (and one per NATS route)."""
     host = layout.HOST
     proxies = [
         ProxyState(
@@ -52,6 +54,7 @@ def proxies_for(brokers: int, with_rabbitmq: bool, with_postgres: bool = False) 
         )
     if with_postgres:
         proxies.append(postgres_proxy())
+    proxies.extend(nats.proxies(nats_nodes))
     return proxies
 
 
@@ -90,9 +93,10 @@ def plan(
     artifacts: Artifacts,
     run_dir: Path,
     with_postgres: bool = False,
+    nats_nodes: int = 0,
 ) -> StackState:
     """Write every node's config under ``run_dir``; return the state to start from."""
-    proxies = proxies_for(brokers, with_rabbitmq, with_postgres)
+    proxies = proxies_for(brokers, with_rabbitmq, with_postgres, nats_nodes)
     state = StackState(
         kafka_brokers=brokers,
         rabbitmq=with_rabbitmq,
@@ -111,7 +115,19 @@ def plan(
         state.services[epmd.name] = epmd
     if with_postgres:
         _plan_postgres(state, run_dir)
+    if nats_nodes:
+        _plan_nats(state, run_dir, nats_nodes)
     return state
+
+
+def _plan_nats(state: StackState, run_dir: Path, nodes: int) -> list[NodeState]:
+    server = nats.locate_server()
+    planned = [nats.prepare_node(n, nodes, server, run_dir) for n in range(1, nodes + 1)]
+    for node in planned:
+        state.nodes[node.name] = node
+    state.nats_nodes = nodes
+    state.nats_servers = layout.nats_servers(nodes)
+    return planned
 
 
 def _plan_postgres(state: StackState, run_dir: Path) -> NodeState:
@@ -123,20 +139,25 @@ def _plan_postgres(state: StackState, run_dir: Path) -> NodeState:
     return node
 
 
-def check_brokers(brokers: int) -> None:
-    if not 1 <= brokers <= layout.MAX_KAFKA_BROKERS:
+def check_brokers(brokers: int, nats_nodes: int = 0) -> None:
+    low = 0 if nats_nodes else 1
+    if not low <= brokers <= layout.MAX_KAFKA_BROKERS:
         raise StackError(
-            f"--kafka-brokers must be between 1 and {layout.MAX_KAFKA_BROKERS}, got {brokers!r}. "
-            "Give a count in that range."
+            f"--kafka-brokers must be between {low} and {layout.MAX_KAFKA_BROKERS}, got "
+            f"{brokers!r}. Give a count in that range (0 only with --with nats)."
         )
+    if nats_nodes:
+        nats.check_nodes(nats_nodes)
 
 
 def running_nodes(state: StackState) -> list[str]:
     return [n.name for n in state.all_processes() if process.is_running(n.pid, n.start_ticks)]
 
 
-def _check_ports_free(brokers: int, with_rabbitmq: bool, with_postgres: bool = False) -> None:
-    ports = layout.stack_ports(brokers, with_rabbitmq, with_postgres)
+def _check_ports_free(
+    brokers: int, with_rabbitmq: bool, with_postgres: bool = False, nats_nodes: int = 0
+) -> None:
+    ports = layout.stack_ports(brokers, with_rabbitmq, with_postgres, nats_nodes)
     busy = [p for p in ports if not process.port_free(p)]
     if busy:
         raise StackError(
@@ -175,9 +196,13 @@ def _start_all(state: StackState, artifacts: Artifacts) -> None:
         handles["rabbitmq"].start()
     if state.postgres:
         handles[postgres.NODE].start()
+    for node in state.nodes.values():
+        if node.kind == nats.KIND:
+            handles[node.name].start()
     kafka_nodes = [n for n in state.nodes.values() if n.kind == "kafka"]
-    _say(f"formatting {len(kafka_nodes)} Kafka log dir(s), cluster id {state.cluster_id}")
-    kafka.format_storage(kafka_nodes, artifacts.kafka_libs, state.cluster_id)
+    if kafka_nodes:
+        _say(f"formatting {len(kafka_nodes)} Kafka log dir(s), cluster id {state.cluster_id}")
+        kafka.format_storage(kafka_nodes, artifacts.kafka_libs, state.cluster_id)
     for node in kafka_nodes:
         handles[node.name].start()
 
@@ -202,22 +227,25 @@ def up(
     with_rabbitmq: bool = True,
     timeout: float = UP_TIMEOUT,
     with_postgres: bool = False,
+    nats_nodes: int = 0,
 ) -> StackState:
     """Bring the local stack up (or return the one already running with this shape; asked for
-    PostgreSQL, a running stack without it gets it added)."""
-    check_brokers(brokers)
+    PostgreSQL or NATS, a running stack without it gets it added)."""
+    check_brokers(brokers, nats_nodes)
     existing = _existing(brokers, with_rabbitmq)
     if existing is not None:
         _say("the stack is already up")
         if with_postgres and not existing.postgres:
             add_postgres(existing, timeout)
+        if nats_nodes:
+            add_nats(existing, nats_nodes, timeout)
         return existing
-    _check_ports_free(brokers, with_rabbitmq, with_postgres)
-    artifacts = provision(rabbitmq=with_rabbitmq, postgres=with_postgres)
+    _check_ports_free(brokers, with_rabbitmq, with_postgres, nats_nodes)
+    artifacts = provision(rabbitmq=with_rabbitmq, postgres=with_postgres, kafka=brokers > 0)
     run_dir = layout.run_dir()
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    state = plan(brokers, with_rabbitmq, artifacts, run_dir, with_postgres)
+    state = plan(brokers, with_rabbitmq, artifacts, run_dir, with_postgres, nats_nodes)
     _save(state)
     try:
         _start_all(state, artifacts)
@@ -271,6 +299,82 @@ def add_postgres(state: StackState, timeout: float = UP_TIMEOUT) -> NodeState:
     return node
 
 
+def add_nats(state: StackState, nodes: int = 1, timeout: float = UP_TIMEOUT) -> list[NodeState]:
+    """Start ``nodes`` NATS servers (and their proxies) on a running local stack.
+
+    What ``harness stack up --with nats`` does to a stack that runs without NATS; a stack that
+    runs NATS with another node count is refused."""
+    nats.check_nodes(nodes)
+    if state.backend != "local":
+        raise StackError(
+            f"NATS can be added only to a local stack; this one is {state.backend!r}. Start "
+            "the compose stack's nats service instead."
+        )
+    if state.nats_nodes == nodes:
+        return [n for n in state.nodes.values() if n.kind == nats.KIND]
+    if state.nats_nodes:
+        raise StackError(
+            f"This stack runs {state.nats_nodes} NATS node(s), not {nodes}. Run `harness stack "
+            "down` first to start a different shape."
+        )
+    busy = [p for p in layout.nats_ports(nodes) if not process.port_free(p)]
+    if busy:
+        raise StackError(
+            f"Ports {busy} on {layout.HOST} are already in use, so NATS cannot start there. "
+            "Stop whatever listens there (`ss -ltnp` names it)."
+        )
+    planned = _plan_nats(state, layout.run_dir(), nodes)
+    wanted = nats.proxies(nodes)
+    _save(state)
+    try:
+        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
+            present = toxiproxy.proxies()
+            for proxy in wanted:
+                if proxy.name in present:
+                    toxiproxy.delete_proxy(proxy.name)
+                toxiproxy.create_proxy(proxy.name, proxy.listen, proxy.upstream)
+        names = {p.name for p in wanted}
+        state.proxies = [*(p for p in state.proxies if p.name not in names), *wanted]
+        _save(state)
+        for node in planned:
+            NodeHandle(node, lambda: _save(state)).start()
+        _wait_nats(planned, timeout)
+    except BaseException:
+        _say("NATS failed to start; see its logs under " + str(layout.run_dir() / "logs"))
+        remove_nats(state)
+        raise
+    return planned
+
+
+def _wait_nats(planned: list[NodeState], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for node in planned:
+        NodeHandle(node).wait_healthy(max(1.0, deadline - time.monotonic()))
+        proxied = node.ports["proxy"]
+        process.wait_until(lambda p=proxied: nats.info_ready(p), 20, f"{node.name} via its proxy")
+        _say(f"{node.name} ready (pid {node.pid}, clients at {layout.HOST}:{proxied})")
+
+
+def remove_nats(state: StackState) -> None:
+    """Stop every NATS server, delete its proxies and data; the stack runs on without NATS."""
+    nodes = [n for n in state.nodes.values() if n.kind == nats.KIND]
+    for node in nodes:
+        NodeHandle(node).terminate()
+        shutil.rmtree(node.cwd, ignore_errors=True)
+        del state.nodes[node.name]
+    names = {p.name for p in nats.proxies(state.nats_nodes or len(nodes))}
+    try:
+        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
+            for name in sorted(names & set(toxiproxy.proxies())):
+                toxiproxy.delete_proxy(name)
+    except HarnessError as error:
+        _say(f"could not delete the NATS proxies: {error}")
+    state.proxies = [p for p in state.proxies if p.name not in names]
+    state.nats_nodes = 0
+    state.nats_servers = []
+    _save(state)
+
+
 def remove_postgres(state: StackState) -> None:
     """Stop PostgreSQL, delete its proxy and data; the stack runs on without it."""
     node = state.nodes.get(postgres.NODE)
@@ -321,7 +425,9 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
     netcut.remove_cgroups(n.cgroup for n in state.nodes.values() if n.cgroup)
     if postgres.NODE in state.nodes:
         postgres.remove(state.nodes[postgres.NODE])  # its data may live outside the run dir
-    ports = layout.stack_ports(state.kafka_brokers, state.rabbitmq, state.postgres)
+    ports = layout.stack_ports(
+        state.kafka_brokers, state.rabbitmq, state.postgres, state.nats_nodes
+    )
     process.wait_until(
         lambda: all(process.port_free(p) for p in ports), 15, f"ports {ports} to close"
     )
@@ -333,16 +439,19 @@ _READY = {
     "kafka": process.kafka_ready,
     "rabbitmq": process.amqp_ready,
     "postgres": process.postgres_ready,
+    "nats": nats.info_ready,
 }
 
 
 __all__ = [
+    "add_nats",
     "add_postgres",
     "check_brokers",
     "down",
     "plan",
     "postgres_proxy",
     "proxies_for",
+    "remove_nats",
     "remove_postgres",
     "stop_processes",
     "toxiproxy_config",

@@ -184,13 +184,14 @@ def locate_rabbitmq() -> Path:
     )
 
 
-def provision(rabbitmq: bool = True, postgres: bool = False) -> Artifacts:
-    """Make every artifact available; fast when all are cached."""
-    kafka = provision_kafka()
+def provision(rabbitmq: bool = True, postgres: bool = False, kafka: bool = True) -> Artifacts:
+    """Make every artifact available; fast when all are cached. ``kafka=False`` (a stack
+    without Kafka brokers, NATS only) skips resolving Kafka's classpath."""
+    libs = provision_kafka() if kafka else kafka_libs_dir(layout.KAFKA_VERSION)
     toxiproxy, flavour = provision_toxiproxy()
     rabbit = locate_rabbitmq() if rabbitmq else RABBITMQ_BIN_DIR
     postgres_bin = locate_postgres() if postgres else None
-    return Artifacts(kafka, toxiproxy, rabbit, flavour, postgres_bin)
+    return Artifacts(libs, toxiproxy, rabbit, flavour, postgres_bin)
 
 
 __all__ = [

@@ -125,6 +125,19 @@ class Stack:
         return self.state.postgres_dsn
 
     @property
+    def nats_servers(self) -> list[str]:
+        """The proxied NATS client URLs (``nats://127.0.0.1:4221``...)."""
+        if not self.state.nats_servers:
+            raise StackError(
+                "This stack runs no NATS. Start it with `harness stack up --with nats` "
+                "(add --nats-nodes 3 for JetStream R3; on a running stack, that adds it)."
+            )
+        return list(self.state.nats_servers)
+
+    def nats_nodes(self) -> list[NodeHandle]:
+        return [h for h in self.nodes.values() if h.kind == "nats"]
+
+    @property
     def has_postgres(self) -> bool:
         return bool(self.state.postgres_dsn)
 

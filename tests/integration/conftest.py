@@ -6,6 +6,10 @@ an exclusive lock meanwhile, so two test sessions on one machine never fault eac
 brokers.
 ``postgres`` (module): PostgreSQL on that stack, added for the modules that ask for it (about a
 second) and removed at their end, so sessions that need no database never start one.
+``nats_stack`` (module): a three-node NATS cluster (JetStream R3) behind its proxies, added to
+the running stack, or, when none runs, on a stack of its own with no Kafka or RabbitMQ, so the
+NATS modules never pay for the Kafka stack. NATS modules override ``_heal_after_each_test`` to
+heal that stack instead.
 ``toxiproxy``: a client for its Toxiproxy API.
 ``_heal_after_each_test`` (autouse): after every test, resumes paused nodes, restarts dead
 ones and resets Toxiproxy, so no test's fault leaks into the next.
@@ -13,6 +17,7 @@ ones and resets Toxiproxy, so no test's fault leaks into the next.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import uuid
 from collections.abc import Iterator
@@ -23,15 +28,55 @@ from harness.stack import Stack, layout, load_state, local
 from harness.stack.toxiproxy import ToxiproxyClient
 
 BROKERS = 3
+NATS_NODES = 3
+_LOCKED: list[bool] = []  # set while this session holds the lock (flock would block on itself)
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+@contextlib.contextmanager
+def _session_lock() -> Iterator[None]:
+    if _LOCKED:
+        yield
+        return
     lock_path = layout.harness_home() / "integration-tests.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        _LOCKED.append(True)
+        try:
+            yield
+        finally:
+            _LOCKED.clear()
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    with _session_lock():
         yield from _stack()
+
+
+@pytest.fixture(scope="module")
+def nats_stack() -> Iterator[Stack]:
+    with _session_lock():
+        state = load_state()
+        running = state is not None and bool(local.running_nodes(state))
+        started = added = False
+        if not running:
+            local.up(0, with_rabbitmq=False, nats_nodes=NATS_NODES)
+            started = True
+        elif state is not None and state.nats_nodes != NATS_NODES:
+            if state.nats_nodes:
+                local.remove_nats(state)
+            local.add_nats(state, NATS_NODES)
+            added = True
+        handle = Stack.load()
+        handle.heal()
+        yield handle
+        if started:
+            local.down()
+        elif added:
+            current = load_state()
+            if current is not None:
+                local.remove_nats(current)
 
 
 def _stack() -> Iterator[Stack]:

@@ -33,7 +33,9 @@ def toxiproxy_config() -> list[dict]:
 
 
 def test_services_are_the_local_stacks_nodes(compose: dict) -> None:
-    assert set(compose["services"]) == set(services_for(with_rabbitmq=True, with_postgres=True))
+    assert set(compose["services"]) == set(
+        services_for(with_rabbitmq=True, with_postgres=True, with_nats=True)
+    )
     assert compose_file() == ROOT / "docker-compose.yml"
 
 
@@ -54,7 +56,8 @@ def test_each_broker_advertises_its_proxy_to_clients(compose: dict, node_id: int
 def test_only_toxiproxy_publishes_ports_and_they_are_the_local_ones(compose: dict) -> None:
     published = {name: service.get("ports", []) for name, service in compose["services"].items()}
     assert {name for name, ports in published.items() if ports} == {"toxiproxy"}
-    expected = {layout.TOXIPROXY_API_PORT, layout.RABBITMQ_PROXY_PORT, layout.POSTGRES_PROXY_PORT}
+    expected = {layout.TOXIPROXY_API_PORT, layout.RABBITMQ_PROXY_PORT, layout.POSTGRES_PROXY_PORT,
+                layout.NATS_PROXY_BASE + 1}  # fmt: skip
     expected |= {layout.KafkaPorts(n).proxy for n in (1, 2, 3)}
     host_ports = set()
     for mapping in published["toxiproxy"]:
@@ -65,7 +68,9 @@ def test_only_toxiproxy_publishes_ports_and_they_are_the_local_ones(compose: dic
 
 
 def test_toxiproxy_config_has_the_local_proxies(toxiproxy_config: list[dict]) -> None:
-    local = {p.name: p for p in proxies_for(3, with_rabbitmq=True, with_postgres=True)}
+    local = {
+        p.name: p for p in proxies_for(3, with_rabbitmq=True, with_postgres=True, nats_nodes=1)
+    }
     assert {p["name"] for p in toxiproxy_config} == set(local)
     for proxy in toxiproxy_config:
         listen_port = proxy["listen"].rsplit(":", 1)[1]

@@ -48,6 +48,7 @@ BUILTIN = (
     "downstream",
     "partition",
     "webhook_attack",
+    "route_cut",
 )
 
 
@@ -136,7 +137,9 @@ def test_a_registered_kind_is_parsed_and_validated_through_the_registry(blink: B
         "  - at: 5s\n    blink: {target: kafka-1}\n    restart_after: 2s\n"
     )
     assert "exactly one action of toxic, proxy_down" in error_of("  - at: 5s\n")
-    assert ", downstream, partition, webhook_attack, blink (found none)" in error_of("  - at: 5s\n")
+    assert ", downstream, partition, webhook_attack, route_cut, blink (found none)" in error_of(
+        "  - at: 5s\n"
+    )
 
 
 def test_a_registered_kind_is_applied_and_its_undo_replayed(blink: Blink) -> None:
