@@ -78,7 +78,7 @@ def summary(
                 "name": scenario.name,
                 "about": scenario.about.strip(),
                 "file": str(source) if source else None,
-                "target": "kafka" if scenario.target.kafka is not None else "rabbitmq",
+                "target": scenario.target.kind,
                 "consumer": consumer_fact(scenario),
                 "duration_s": scenario.storm.duration,
             },

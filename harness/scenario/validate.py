@@ -20,6 +20,7 @@ from harness.scenario.kinds import (
     Acks,
     Commit,
     Distribution,
+    Engine,
     Shape,
 )
 from harness.scenario.observe import observe_problems
@@ -49,6 +50,7 @@ def cross_check(scenario: Scenario) -> list[Problem]:
         *_producer(scenario),
         *_consumer(scenario),
         *_storm(scenario),
+        *_load(scenario),
         *_faults(scenario),
         *_observe(scenario),
         *_expect(scenario),
@@ -283,6 +285,15 @@ def _payload(s: Scenario) -> Iterator[Problem]:
     largest = payload.fixed if payload.fixed is not None else payload.bytes_.max  # type: ignore[union-attr]
     if largest > MAX_PAYLOAD:
         yield Problem(base, f"{largest} bytes exceeds the {MAX_PAYLOAD:,}-byte limit of a message")
+
+
+def _load(s: Scenario) -> Iterator[Problem]:
+    if s.load.engine is Engine.LOCUST and s.target.kind not in ("kafka", "rabbitmq"):
+        yield Problem(
+            ("load", "engine"),
+            f"the Locust engine has users for Kafka and RabbitMQ only, not {s.target.kind}; "
+            "use engine: harness",
+        )
 
 
 def _faults(s: Scenario) -> Iterator[Problem]:

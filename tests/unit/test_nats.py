@@ -260,3 +260,8 @@ def test_a_run_refuses_a_stack_without_enough_nats_nodes(tmp_path: Path):
     with pytest.raises(StackError, match="needs a JetStream stream with 3 replicas"):
         _require_nats(_stack_with(1, tmp_path), r3)
     _require_nats(_stack_with(3, tmp_path), r3)
+
+
+def test_the_locust_engine_is_refused_on_nats_with_the_reason():
+    error = scenario_error("{subject: orders}", "load: {engine: locust}\n")
+    assert "load.engine: the Locust engine has users for Kafka and RabbitMQ only, not nats" in error
