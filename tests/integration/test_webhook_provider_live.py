@@ -38,18 +38,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def scenario_copy(name: str, out: Path) -> Path:
-    """The shipped scenario on a free port (so parallel sessions do not collide)."""
+def scenario_copy(name: str, out: Path, faults: list[dict[str, Any]] | None = None) -> Path:
+    """The shipped scenario on a free port (so parallel sessions do not collide), with its
+    faults replaced by ``faults`` if given."""
     yaml = YAML()
     data = yaml.load((ROOT / "scenarios" / f"{name}.yaml").read_text())
     data["target"]["webhook"]["url"] = f"http://127.0.0.1:{free_port()}/webhook"
+    if faults is not None:
+        data["faults"] = faults
+        data["expect"] = {"clean": []}
     path = out / f"{name}.yaml"
     with path.open("w") as file:
         yaml.dump(data, file)
     return path
 
 
-def run(path: Path, out: Path, seed: int = 11) -> dict[str, Any]:
+def run(path: Path, out: Path, seed: int = 11, passes: bool = True) -> dict[str, Any]:
     secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
     env = {**os.environ, "WEBHOOK_SECRET": secret}
     command = [sys.executable, "-m", "harness", "run", str(path), "--seed", str(seed),
@@ -61,7 +65,8 @@ def run(path: Path, out: Path, seed: int = 11) -> dict[str, Any]:
     assert summary_path.exists(), done.stderr[-3000:]
     summary = json.loads(summary_path.read_text())
     failed = [c for c in summary["expectations"] if not c["passed"]]
-    assert done.returncode == 0, (failed, summary["errors"], done.stderr[-3000:])
+    assert summary["errors"] == [], summary["errors"]
+    assert (done.returncode == 0) is passes, (failed, done.stderr[-3000:])
     for name in ("summary.json", "history.parquet", "sut.log"):  # the secret is stored nowhere
         assert secret.encode() not in (out / name).read_bytes(), name
     return summary
@@ -96,6 +101,39 @@ def test_the_correct_receiver_passes_resets_a_cut_and_every_security_fault(
     attacks = rows[(rows.op == "request") & (rows.source == "webhook_attack")]
     assert sorted(attacks.reason) == sorted(ATTACKS)
     assert attacks.http_status.between(400, 499).all(), attacks[["reason", "http_status"]]
+    # the 503 and 429 windows were answered in front of the endpoint, and retried past
+    for status in (503, 429):
+        refused = attempts[attempts.http_status == status]
+        assert len(refused) > 0, status
+        assert set(refused.id) <= set(sends[sends.status == "ok"].id)
+    retry_after = attempts[attempts.http_status == 429]
+    assert (retry_after.retry_after == 100).all()
+    for _, row in retry_after.iterrows():  # Retry-After 100 s at time_scale 0.001: 100 ms
+        later = attempts[(attempts.id == row.id) & (attempts.attempt == row.attempt + 1)]
+        assert (later.t - row.t_ack >= 0.1 - 0.005).all(), (row.id, later.t - row.t_ack)
+
+
+def test_a_410_window_stops_every_delivery_and_the_endpoint_sees_nothing_after(
+    stack: Stack, tmp_path: Path
+) -> None:
+    gone = [{"at": "2s", "duration": "1s", "downstream": {"name": "endpoint", "respond": 410}}]
+    path = scenario_copy("webhook-provider-correct", tmp_path, faults=gone)
+    summary = run(path, tmp_path, passes=False)  # the events it refused are lost: that fails
+    rows = history(tmp_path)
+    attempts = rows[(rows.op == "request") & (rows.source == "webhook")]
+    first_410 = attempts[attempts.http_status == 410].t.min()
+    assert first_410 == first_410  # a 410 was answered (not NaN)
+    # nothing was sent after the first 410 answer came back, during or after the window
+    after = attempts[attempts.t > attempts[attempts.http_status == 410].t_ack.min()]
+    assert after.empty, after[["id", "attempt", "http_status"]]
+    sends = rows[rows.op == "send"]
+    truth = ground_truth(tmp_path)
+    disabled = sends[(sends.status == "fail") & (sends.reason == "disabled")]
+    assert len(disabled) > 0 and not set(disabled.id) & set(truth)
+    # lost after retries: the events that were attempted and never applied (the 410 ones);
+    # those never attempted once the endpoint was disabled are `fail`/`disabled` sends
+    tried = set(disabled.id) & set(attempts.id)
+    assert summary["anomalies"]["lost_after_retries"] == len(tried) >= 1
 
 
 def test_the_buggy_receiver_is_caught_with_the_counts_of_its_table(
