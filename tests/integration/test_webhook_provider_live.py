@@ -38,15 +38,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def scenario_copy(name: str, out: Path, faults: list[dict[str, Any]] | None = None) -> Path:
+def scenario_copy(
+    name: str, out: Path, faults: list[dict[str, Any]] | None = None, expect: Any = None
+) -> Path:
     """The shipped scenario on a free port (so parallel sessions do not collide), with its
-    faults replaced by ``faults`` if given."""
+    faults and expectations replaced if given."""
     yaml = YAML()
     data = yaml.load((ROOT / "scenarios" / f"{name}.yaml").read_text())
     data["target"]["webhook"]["url"] = f"http://127.0.0.1:{free_port()}/webhook"
     if faults is not None:
         data["faults"] = faults
-        data["expect"] = {"clean": []}
+    if expect is not None:
+        data["expect"] = expect
     path = out / f"{name}.yaml"
     with path.open("w") as file:
         yaml.dump(data, file)
@@ -117,7 +120,7 @@ def test_a_410_window_stops_every_delivery_and_the_endpoint_sees_nothing_after(
     stack: Stack, tmp_path: Path
 ) -> None:
     gone = [{"at": "2s", "duration": "1s", "downstream": {"name": "endpoint", "respond": 410}}]
-    path = scenario_copy("webhook-provider-correct", tmp_path, faults=gone)
+    path = scenario_copy("webhook-provider-correct", tmp_path, faults=gone, expect={"clean": []})
     summary = run(path, tmp_path, passes=False)  # the events it refused are lost: that fails
     rows = history(tmp_path)
     attempts = rows[(rows.op == "request") & (rows.source == "webhook")]
@@ -150,3 +153,43 @@ def test_the_buggy_receiver_is_caught_with_the_counts_of_its_table(
     assert anomalies["unexpected"] == len(forged_applied) == len(ATTACKS) - 1  # all but replay
     # duplicate effects are exactly the ids its table holds more than once
     assert anomalies["duplicate_effect"] == sum(1 for n in truth.values() if n > 1) > 0
+
+
+def test_provider_behaviours_reorder_delay_and_burst_the_windows_deliveries(
+    stack: Stack, tmp_path: Path
+) -> None:
+    behaviours = [
+        {"at": "1s", "duration": "500ms", "webhook_delivery": {"behaviour": "out_of_order"}},
+        {"at": "2.5s", "duration": "500ms",
+         "webhook_delivery": {"behaviour": "late", "delay": "1s"}},
+        {"at": "4s", "duration": "500ms", "webhook_delivery": {"behaviour": "burst"}},
+    ]  # fmt: skip
+    expect = {"clean": ["missing_effect", "duplicate_effect", "lost_after_retries"],
+              "finds": ["out_of_order_effect"]}  # fmt: skip  (the reordering shows)
+    path = scenario_copy("webhook-provider-correct", tmp_path, faults=behaviours, expect=expect)
+    summary = run(path, tmp_path)
+    for name in ("missing_effect", "duplicate_effect", "lost_after_retries"):
+        assert summary["anomalies"][name] == 0, (name, summary["anomalies"])
+    rows = history(tmp_path)
+    windows = rows[rows.op == "fault"].set_index("kind")
+    sends = rows[rows.op == "send"].set_index("id")
+    attempts = rows[(rows.op == "request") & (rows.source == "webhook")]
+    first = attempts[attempts.attempt == 1].set_index("id")
+    sent_at = rows[rows.op == "send"].groupby("id").t.min()  # when the storm handed it over
+
+    def of_window(kind: str) -> pd.DataFrame:
+        w = windows.loc[kind]  # its bounds are recorded around applying and healing it
+        inside = (sent_at >= w.t_start + 0.02) & (sent_at < w.t_end - 0.02)
+        ids = sent_at[inside].index
+        assert len(ids) > 5, kind
+        return first.loc[ids].assign(sent=sent_at.loc[ids], seq=sends.loc[ids, "seq"])
+
+    shuffled = of_window("webhook.out_of_order")
+    end = windows.loc["webhook.out_of_order"].t_end
+    assert (shuffled.t >= end - 0.05).all()  # held until released (t_end is noted after)
+    by_time = shuffled.sort_values("t")
+    assert not by_time.sent.is_monotonic_increasing  # then sent out of order
+    late = of_window("webhook.late")
+    assert (late.t - late.sent >= 1.0 - 0.01).all()
+    burst = of_window("webhook.burst")
+    assert (burst.t >= windows.loc["webhook.burst"].t_end - 0.05).all()
