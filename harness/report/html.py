@@ -278,7 +278,7 @@ def chart_section(charts: Mapping[str, bytes]) -> str:
         "(corrected); dashed: from the actual send time (uncorrected).",
         "latency-quantiles.png": "Whole-run latency by quantile, up to 99.99%.",
         "lag.png": "Events acknowledged but not yet received by the consumer.",
-        "webhook-status.png": "Webhook deliveries per second by the status the receiver "
+        "webhook-status.png": "Webhook deliveries per second by the status the endpoint "
         "answered (none: no answer left).",
     }
     figures_html = []
