@@ -164,8 +164,10 @@ def test_provider_behaviours_reorder_delay_and_burst_the_windows_deliveries(
          "webhook_delivery": {"behaviour": "late", "delay": "1s"}},
         {"at": "4s", "duration": "500ms", "webhook_delivery": {"behaviour": "burst"}},
     ]  # fmt: skip
-    expect = {"clean": ["missing_effect", "duplicate_effect", "lost_after_retries"],
-              "finds": ["out_of_order_effect"]}  # fmt: skip  (the reordering shows)
+    expect = {
+        "clean": ["missing_effect", "duplicate_effect", "lost_after_retries"],
+        "finds": ["out_of_order_effect"],
+    }  # the reordering shows
     path = scenario_copy("webhook-provider-correct", tmp_path, faults=behaviours, expect=expect)
     summary = run(path, tmp_path)
     for name in ("missing_effect", "duplicate_effect", "lost_after_retries"):

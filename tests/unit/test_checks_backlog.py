@@ -85,8 +85,12 @@ def test_no_attempts_or_no_faults_give_an_empty_frame() -> None:
 
 @given(
     st.lists(
-        st.tuples(st.sampled_from("abcdef"), st.floats(0, 30), st.floats(0, 1),
-                  st.sampled_from([200, 503, 429, None])),
+        st.tuples(
+            st.sampled_from("abcdef"),
+            st.floats(0, 30),
+            st.floats(0, 1),
+            st.sampled_from([200, 503, 429, None]),
+        ),
         max_size=40,
     )  # fmt: skip
 )

@@ -81,8 +81,13 @@ def test_provider_mode_counts_the_endpoints_answers_per_window_and_attempts_per_
     prepared = prepare(provider_history())
     series = provider_status_series(prepared, origin=0.0, window=2.0)
     got = {(r.t, r.status): r.deliveries for r in series.itertuples()}
-    assert got == {(0.0, "200"): 1, (2.0, "503"): 3, (4.0, "200"): 1, (6.0, "none"): 1,
-                   (6.0, "200"): 1}  # fmt: skip  (the security faults are not deliveries)
+    assert got == {
+        (0.0, "200"): 1,
+        (2.0, "503"): 3,
+        (4.0, "200"): 1,
+        (6.0, "none"): 1,
+        (6.0, "200"): 1,
+    }  # fmt: skip  (the security faults are not deliveries)
     attempts = provider_attempts(prepared)
     assert dict(zip(attempts.attempts, attempts.events, strict=True)) == {1: 1, 3: 2}
     assert status_series(prepared, 0.0, 2.0).empty  # no receiver in provider mode
