@@ -45,6 +45,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from harness import clock
 from harness.drivers._types import EventLike, Recorder
@@ -129,6 +130,7 @@ class WebhookSender:
         self.delivered: dict[str, tuple[bytes, int]] = {}
         """Delivered ids: their body and the timestamp of the accepted attempt (for replays)."""
         self._holds: dict[str, _Hold] = {}
+        self._url: tuple[str, URL | None] = ("", None)
 
     async def start(self) -> None:
         check_target(urlsplit(self.config.url).hostname or "")
@@ -326,15 +328,16 @@ class WebhookSender:
         session = self._session
         if session is None:
             return Answer(None, error="sender not started")
+        if self._url[0] != self.config.url:  # parsed once, not per request
+            self._url = (self.config.url, URL(self.config.url))
+        url = self._url[1]
         try:
-            async with session.post(
-                self.config.url, data=body, headers=dict(headers), allow_redirects=False
-            ) as response:
-                await response.read()
-                retry_after = parse_retry_after(
-                    response.headers.get("Retry-After"), now=time.time()
-                )
-                return Answer(response.status, retry_after)
+            async with session.post(url, data=body, headers=headers, allow_redirects=False) as r:
+                await r.read()
+                if 200 <= r.status < 300:
+                    return Answer(r.status)
+                retry_after = parse_retry_after(r.headers.get("Retry-After"), now=time.time())
+                return Answer(r.status, retry_after)
         except TimeoutError:
             return Answer(None, error="timeout")
         except aiohttp.ClientError as error:
