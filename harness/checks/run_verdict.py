@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from harness.checks import latency
+from harness.checks.backlog import backlog_drain, drain_seconds
 from harness.checks.core import evaluate
 from harness.checks.frame import Prepared
 from harness.checks.model import CheckResult
@@ -106,6 +107,7 @@ def judge(
     faults = fault_impacts(history)
     rates = throughput(history)
     metrics = measure(result, faults, storm_seconds, rates)
+    metrics["backlog_drain_s"] = drain_seconds(backlog_drain(history.webhook, history.faults))
     engine = []
     if events_planned is not None:
         unsent = max(0, events_planned - int(metrics["sent"]))
@@ -173,6 +175,7 @@ def measure(
         unsent=math.nan,
         ack_stall_s=rates.ack_stall_s if rates is not None else math.nan,
         recovery_s=max((f["recovery_s"] for f in faults), default=math.nan),
+        backlog_drain_s=math.nan,
     )
     return metrics
 

@@ -22,6 +22,10 @@ on the queue when its retry delay has passed (a timer, not a sleeping task). A d
 waiting for a worker has not started its attempt, so the wait is not part of its timeout. Each attempt is signed afresh (a new timestamp). Secrets are
 held in the config, which never shows them.
 
+Provider behaviours on the timeline (``harness/faults/kinds/webhook_delivery.py``): while a
+``hold`` lasts, new deliveries start late (each after ``late`` seconds), or wait for its
+``release`` and then go all at once, in order (a burst) or shuffled (out of order).
+
     sender = WebhookSender(config, recorder)
     await sender.start()
     sender.send(event)
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +45,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from harness import clock
 from harness.drivers._types import EventLike, Recorder
@@ -90,6 +96,14 @@ class _Delivery:
         self.verdict = RETRY
 
 
+@dataclass
+class _Hold:
+    late: float | None
+    shuffle: bool
+    rng: random.Random
+    held: list[_Delivery] = field(default_factory=list)
+
+
 class WebhookSender:
     """Delivers events as signed webhooks with retries; the run's ``Producer``."""
 
@@ -115,6 +129,8 @@ class WebhookSender:
         ``endpoint``); None without one."""
         self.delivered: dict[str, tuple[bytes, int]] = {}
         """Delivered ids: their body and the timestamp of the accepted attempt (for replays)."""
+        self._holds: dict[str, _Hold] = {}
+        self._url: tuple[str, URL | None] = ("", None)
 
     async def start(self) -> None:
         check_target(urlsplit(self.config.url).hostname or "")
@@ -135,7 +151,13 @@ class WebhookSender:
         delivery = _Delivery(event, clock.now())
         self._open.add(delivery)
         self._idle.clear()
-        self._queue.put_nowait(delivery)
+        hold = next(reversed(self._holds.values())) if self._holds else None
+        if hold is None:
+            self._queue.put_nowait(delivery)
+        elif hold.late is not None:
+            self._retry_later(delivery, hold.late)  # its first attempt, late
+        else:
+            hold.held.append(delivery)
         if not self._workers:
             loop = asyncio.get_running_loop()
             self._workers = [
@@ -152,6 +174,8 @@ class WebhookSender:
 
     async def close(self, timeout_s: float = 30.0) -> None:
         """Finish what can finish in ``timeout_s``; the rest is recorded as closed."""
+        for fault_id in list(self._holds):
+            self.release(fault_id)
         await self.flush(timeout_s)
         for timer in self._timers:
             timer.cancel()
@@ -163,6 +187,27 @@ class WebhookSender:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
+
+    def hold(
+        self, fault_id: str, *, late: float | None = None, shuffle: bool = False,
+        rng: random.Random | None = None,
+    ) -> None:  # fmt: skip
+        """Until ``release(fault_id)``, new deliveries start ``late`` seconds after they are
+        sent, or (no ``late``) wait for the release: then all go at once, shuffled if
+        ``shuffle``. The newest hold wins."""
+        self._holds[fault_id] = _Hold(late, shuffle, rng or random.Random())
+
+    def release(self, fault_id: str) -> int:
+        """End the hold ``fault_id``: what it held is queued now (a burst, or shuffled).
+        Returns how many deliveries it let go."""
+        hold = self._holds.pop(fault_id, None)
+        if hold is None:
+            return 0
+        if hold.shuffle:
+            hold.rng.shuffle(hold.held)
+        for delivery in hold.held:
+            self._queue.put_nowait(delivery)
+        return len(hold.held)
 
     # --- one delivery ---------------------------------------------------------------------
 
@@ -283,15 +328,16 @@ class WebhookSender:
         session = self._session
         if session is None:
             return Answer(None, error="sender not started")
+        if self._url[0] != self.config.url:  # parsed once, not per request
+            self._url = (self.config.url, URL(self.config.url))
+        url = self._url[1]
         try:
-            async with session.post(
-                self.config.url, data=body, headers=dict(headers), allow_redirects=False
-            ) as response:
-                await response.read()
-                retry_after = parse_retry_after(
-                    response.headers.get("Retry-After"), now=time.time()
-                )
-                return Answer(response.status, retry_after)
+            async with session.post(url, data=body, headers=headers, allow_redirects=False) as r:
+                await r.read()
+                if 200 <= r.status < 300:
+                    return Answer(r.status)
+                retry_after = parse_retry_after(r.headers.get("Retry-After"), now=time.time())
+                return Answer(r.status, retry_after)
         except TimeoutError:
             return Answer(None, error="timeout")
         except aiohttp.ClientError as error:

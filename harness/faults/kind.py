@@ -80,6 +80,13 @@ class WebhookControl(Protocol):
         retired: str | None = None,
     ) -> list[Any]: ...  # fmt: skip
 
+    def hold(
+        self, fault_id: str, *, late: float | None = None, shuffle: bool = False,
+        rng: random.Random | None = None,
+    ) -> None: ...  # fmt: skip
+
+    def release(self, fault_id: str) -> int: ...
+
 
 ENDPOINT = "endpoint"
 """The proxy-fault target naming a webhook endpoint (``toxic``/``proxy_down``)."""

@@ -21,6 +21,11 @@ A ``screen(headers, body)`` (a webhook receiver's signature check) may refuse a 
 any fault or effect: it is answered the screen's status and never applied; what the screen
 found is kept in the record's ``extra`` either way.
 
+With a ``forward(request, body)`` (the HTTP fault point in front of a webhook target's
+endpoint, ``harness/observe/endpoint_front.py``) a request that a fault does not refuse is
+passed on and answered with the real endpoint's answer instead of being applied here; a fault
+that refuses answers it here, and the endpoint never sees it.
+
     server = RecordingServer(extract, on_request=rows.append, on_effect=effects.append)
     port = await server.start()       # 127.0.0.1, a free port
     ...
@@ -32,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -112,13 +117,17 @@ class _Fault:
 
 
 @dataclass(frozen=True)
-class _Answer:
+class Answer:
+    """An answer to send: status, body, headers."""
+
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    content_type: str | None = "application/json"
 
 
 Extract = Callable[[Mapping[str, str], bytes], "str | None"]
+Forward = Callable[[web.Request, bytes], Awaitable["Answer"]]
 
 
 class RecordingServer:
@@ -135,11 +144,13 @@ class RecordingServer:
         host: str = HOST,
         port: int = 0,
         screen: Screen | None = None,
+        forward: Forward | None = None,
     ) -> None:
         check_target(host)
         self.host = host
         self._listen_port = port
         self._screen = screen
+        self._forward = forward
         self.port: int | None = None
         self._extract = extract
         self._on_request = on_request
@@ -147,7 +158,7 @@ class RecordingServer:
         self._key_header = idempotency_key
         self._rng = rng or random.Random()
         self._faults: dict[str, _Fault] = {}
-        self._answers: dict[str, _Answer] = {}
+        self._answers: dict[str, Answer] = {}
         self._attempts: dict[str, int] = {}
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -227,11 +238,20 @@ class RecordingServer:
             if screening is not None:
                 record.extra = screening.fields
                 if screening.refuse is not None:
-                    answer = _Answer(screening.refuse, _body({"error": "request refused"}))
+                    answer = Answer(screening.refuse, _body({"error": "request refused"}))
                     return await self._deliver(request, record, answer, None)
             fault = self._fault_now()
             record.fault = fault.id if fault else None
-            answer = self._decide(record, fault, request.headers.get(self._key_header or ""))
+            if self._forward is not None and (fault is None or fault.behaviour.applies):
+                record.outcome = APPLIED
+                try:
+                    answer = await self._forward(request, body)
+                except (TimeoutError, OSError, ConnectionError, ForwardFailed):
+                    _abort(request)  # the endpoint's connection broke: so does the client's
+                    self._finish(record, None)
+                    return web.Response(status=499)  # never written
+            else:
+                answer = self._decide(record, fault, request.headers.get(self._key_header or ""))
             return await self._deliver(request, record, answer, fault)
         finally:
             self._leave()
@@ -242,7 +262,7 @@ class RecordingServer:
         fault = next(reversed(self._faults.values()))
         return fault if self._rng.random() < fault.behaviour.fraction else None
 
-    def _decide(self, record: RequestRecord, fault: _Fault | None, key: str | None) -> _Answer:
+    def _decide(self, record: RequestRecord, fault: _Fault | None, key: str | None) -> Answer:
         """What to answer, and whether this request applies its effect (synchronously: two
         requests with one key cannot both apply)."""
         if fault is not None and not fault.behaviour.applies:
@@ -251,14 +271,14 @@ class RecordingServer:
             if fault.behaviour.retry_after_s is not None:
                 record.retry_after = float(fault.behaviour.retry_after_s)
                 headers = (("Retry-After", str(fault.behaviour.retry_after_s)),)
-            return _Answer(status, _body({"error": f"downstream fault {fault.id}"}), headers)
+            return Answer(status, _body({"error": f"downstream fault {fault.id}"}), headers)
         if key and key in self._answers:
             record.outcome = REPLAYED
             first = self._answers[key]
-            return _Answer(first.status, first.body, ((REPLAYED_HEADER, "true"),))
+            return Answer(first.status, first.body, ((REPLAYED_HEADER, "true"),))
         record.outcome = APPLIED
         status = fault.behaviour.status if fault is not None else 200
-        answer = _Answer(status, _body({"id": record.id, "status": "applied"}))
+        answer = Answer(status, _body({"id": record.id, "status": "applied"}))
         if key:
             self._answers[key] = answer
         self.counts[APPLIED] += 1
@@ -266,7 +286,7 @@ class RecordingServer:
         return answer
 
     async def _deliver(
-        self, request: web.Request, record: RequestRecord, answer: _Answer, fault: _Fault | None
+        self, request: web.Request, record: RequestRecord, answer: Answer, fault: _Fault | None
     ) -> web.StreamResponse:
         behaviour = fault.behaviour if fault is not None else None
         try:
@@ -288,12 +308,12 @@ class RecordingServer:
         return web.Response(
             status=answer.status,
             body=answer.body,
-            content_type="application/json",
+            content_type=answer.content_type,
             headers=headers,
         )
 
     async def _trickle(
-        self, request: web.Request, record: RequestRecord, answer: _Answer, seconds: float
+        self, request: web.Request, record: RequestRecord, answer: Answer, seconds: float
     ) -> web.StreamResponse:
         """Send the status and headers now, then the body a byte at a time over ``seconds``;
         recorded when the body is done or the client gave up (it saw the status either way)."""
@@ -343,6 +363,10 @@ class RecordingServer:
             self._idle.set()
 
 
+class ForwardFailed(Exception):
+    """The forwarded request got no answer (the connection broke or timed out)."""
+
+
 def _abort(request: web.Request) -> None:
     transport = request.transport
     if transport is not None:
@@ -359,6 +383,9 @@ def _json(status: int, data: Mapping[str, Any]) -> web.Response:
 
 __all__ = [
     "APPLIED",
+    "Answer",
+    "ForwardFailed",
+    "Forward",
     "IDEMPOTENCY_KEY",
     "REFUSED",
     "REPLAYED",

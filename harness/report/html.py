@@ -179,8 +179,9 @@ def sources_section(view: RunView) -> str:
 
 
 def webhook_section(view: RunView) -> str:
-    """A webhook receiver's deliveries by status over time, attempts per event, and the time
-    each 5xx window's backlog took to drain."""
+    """Webhook deliveries by status over time, attempts per event, the time each failure
+    window's backlog took to drain, and (provider mode) what the endpoint answered each
+    security fault."""
     if not view.webhooks:
         return ""
     by_status = view.webhooks["by_status"]
@@ -205,17 +206,44 @@ def webhook_section(view: RunView) -> str:
         "</tr>"
         for r in view.webhooks["drain"].itertuples()
     )
+    provider = "security" in view.webhooks
+    window_kind = "fault window on the endpoint" if provider else "5xx window"
     return (
         "<section><h2>Webhook deliveries</h2>"
-        f"<h3>By status answered (per {view.window:g} s window)</h3><table><tr><th>t (s)</th>"
+        + (
+            "<p class=note>Provider mode: the harness's deliveries and what your endpoint "
+            "answered.</p>"
+            if provider
+            else ""
+        )
+        + f"<h3>By status answered (per {view.window:g} s window)</h3><table><tr><th>t (s)</th>"
         f"{head}</tr>{body}</table>"
         "<h3>Attempts per event</h3><table><tr><th>attempts</th><th>events</th></tr>"
         f"{attempts}</table>"
-        "<h3>Backlog after each 5xx window</h3><table><tr><th>window</th><th>s</th>"
+        f"<h3>Backlog after each {window_kind}</h3><table><tr><th>window</th><th>s</th>"
         "<th>events refused</th><th>drained after</th><th>never accepted</th></tr>"
-        f"{drain}</table><p class=note>none: no answer left (a hang, or the connection was "
+        f"{drain}</table>{_security_table(view.webhooks.get('security'))}"
+        "<p class=note>none: no answer left (a hang, or the connection was "
         "cut). Drained after: from the window's end to the last refused event accepted.</p>"
         "</section>"
+    )
+
+
+def _security_table(security: pd.DataFrame | None) -> str:
+    """Provider mode: each security fault, what the endpoint answered, whether it applied it."""
+    if security is None:
+        return ""
+    if security.empty:
+        return "<h3>Security faults</h3><p class=note>None was sent.</p>"
+    rows = "".join(
+        f"<tr><td>{esc(r.attack)}</td><td>{esc(r.id)}</td><td class=num>{esc(r.status)}</td>"
+        f"<td>{'yes' if r.applied else 'no'}</td><td>"
+        f"{'ACCEPTED (forged_accepted)' if r.accepted else 'refused'}</td></tr>"
+        for r in security.itertuples()
+    )
+    return (
+        "<h3>Security faults</h3><table><tr><th>attack</th><th>id</th><th>answered</th>"
+        f"<th>applied</th><th>verdict</th></tr>{rows}</table>"
     )
 
 
@@ -250,7 +278,7 @@ def chart_section(charts: Mapping[str, bytes]) -> str:
         "(corrected); dashed: from the actual send time (uncorrected).",
         "latency-quantiles.png": "Whole-run latency by quantile, up to 99.99%.",
         "lag.png": "Events acknowledged but not yet received by the consumer.",
-        "webhook-status.png": "Webhook deliveries per second by the status the receiver "
+        "webhook-status.png": "Webhook deliveries per second by the status the endpoint "
         "answered (none: no answer left).",
     }
     figures_html = []

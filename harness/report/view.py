@@ -60,8 +60,8 @@ class RunView:
     sources: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Rows by recorder (``source``) and op; empty when only the harness recorded."""
     webhooks: dict[str, pd.DataFrame] = field(default_factory=dict)
-    """A webhook receiver's deliveries: ``by_status``, ``attempts``, ``drain`` (see
-    ``harness.report.deliveries``); empty without one."""
+    """Webhook deliveries: ``by_status``, ``attempts``, ``drain``, and in provider mode
+    ``security`` (see ``harness.report.deliveries``); empty without webhooks."""
 
     @property
     def name(self) -> str:
@@ -158,12 +158,20 @@ def load_run(run_dir: Path) -> RunView:
 
 def _webhooks(prepared: Prepared, origin: float, window: float) -> dict[str, pd.DataFrame]:
     by_status = deliveries.status_series(prepared, origin, window)
+    if not by_status.empty:
+        return {
+            "by_status": by_status,
+            "attempts": deliveries.attempts_per_event(prepared),
+            "drain": deliveries.backlog_drain(prepared, origin),
+        }
+    by_status = deliveries.provider_status_series(prepared, origin, window)
     if by_status.empty:
         return {}
-    return {
+    return {  # provider mode: what the user's endpoint answered the harness
         "by_status": by_status,
-        "attempts": deliveries.attempts_per_event(prepared),
-        "drain": deliveries.backlog_drain(prepared, origin),
+        "attempts": deliveries.provider_attempts(prepared),
+        "drain": deliveries.provider_drain(prepared, origin),
+        "security": deliveries.security_faults(prepared),
     }
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from harness.drivers import (
     AmqpTarget,
@@ -41,6 +42,7 @@ from harness.drivers.webhook import WebhookConfig, WebhookSender
 from harness.errors import ConfigError
 from harness.faults import Healer, Undo
 from harness.observe import ObserveContext, Observers, build_observers
+from harness.observe.endpoint_front import ENDPOINT_NAME, EndpointFront
 from harness.safety import check_address, check_target
 from harness.scenario import Acks, Commit, DeliveryMode, Scenario, SutMode
 from harness.scenario.webhook import WebhookTarget
@@ -73,6 +75,12 @@ class Clients:
     _proxy_token: int | None = None
     nats: NatsTarget | None = None
     """The NATS subject and stream of the run (its stream is deleted by ``discard``)."""
+    front: EndpointFront | None = None
+    """A webhook target's HTTP fault point (fault target ``endpoint``), started by ``prepare``."""
+
+    def fronts(self) -> dict[str, EndpointFront]:
+        """The HTTP fault points by fault-target name (``endpoint``), for the fault context."""
+        return {ENDPOINT_NAME: self.front} if self.front is not None else {}
 
     async def prepare(self, scenario: Scenario) -> None:
         """Create the run's topic (and wait for its leaders); queues are declared by the
@@ -98,8 +106,25 @@ class Clients:
         sender = self.producer
         assert isinstance(sender, WebhookSender)
         repair = self.repair or Repair()
-        if not webhook.proxy or repair.toxiproxy is None:
-            return
+        if webhook.proxy and repair.toxiproxy is not None:
+            await self._toxiproxy_endpoint(webhook, sender, repair)
+        await self._front_endpoint(sender)
+
+    async def _front_endpoint(self, sender: WebhookSender) -> None:
+        """Put the HTTP fault point between the sender and the endpoint (or its proxy)."""
+        parts = urlsplit(sender.config.url)
+        front = self.front or EndpointFront(f"{parts.hostname}:{parts.port}")
+        front.upstream = f"{parts.hostname}:{parts.port}"
+        front.proxy = sender.proxy
+        self.front = front
+        await front.start()
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        sender.config = dataclasses.replace(sender.config, url=f"{front.url}{path}")
+
+    async def _toxiproxy_endpoint(
+        self, webhook: WebhookTarget, sender: WebhookSender, repair: Repair
+    ) -> None:
+        assert repair.toxiproxy is not None
         name = f"webhook-{self.destination}"
         if repair.healer is not None:
             self._proxy_token = await repair.healer.register(Undo("delete_proxy", name))
@@ -116,6 +141,8 @@ class Clients:
         """Delete the run's topic (its events are in the history now), or the proxy in front
         of a webhook endpoint."""
         if self.kind == "webhook":
+            if self.front is not None:
+                await self.front.stop()
             repair = self.repair or Repair()
             if self._proxy_token is not None and repair.healer is not None:
                 await repair.healer.heal(self._proxy_token)
@@ -297,7 +324,9 @@ def _webhook(
         consumer = WebhookEndpoint(scenario, run_id, work, late_env=observers.env)
     else:
         consumer = ExternalEndpoint(target.host, target.port)
-    return Clients(sender, consumer, f"endpoint-{run_id}", "webhook")  # type: ignore[arg-type]
+    clients = Clients(sender, consumer, f"endpoint-{run_id}", "webhook")  # type: ignore[arg-type]
+    clients.front = EndpointFront(f"{target.host}:{target.port}")
+    return clients
 
 
 def webhook_policy(target: WebhookTarget) -> RetryPolicy:

@@ -135,9 +135,10 @@ async def run_scenario(
             rng=random.Random(seed),
             consumers=clients.consumer,  # type: ignore[arg-type]
             readings=readings,
-            downstreams=clients.observers.of_kind(  # type: ignore[arg-type]
-                "downstream", "webhook_receiver"
-            ),
+            downstreams={
+                **clients.observers.of_kind("downstream", "webhook_receiver"),
+                **clients.fronts(),
+            },  # type: ignore[arg-type]
             webhook=clients.producer if clients.kind == "webhook" else None,  # type: ignore[arg-type]
         )
         timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, writer)

@@ -31,6 +31,7 @@ MEASURES: tuple[str, ...] = (
     "slip_p99_ms",
     "recovery_s",
     "ack_stall_s",
+    "backlog_drain_s",
     "throughput_per_s",
     "offered_per_s",
     "released_per_s",
@@ -41,7 +42,8 @@ MEASURES: tuple[str, ...] = (
 )
 """Measured figures: end-to-end latency from the intended send time (coordinated-omission
 corrected), publish latency, schedule slip, recovery time after the last fault, the longest
-stall between acknowledgements, rates (achieved
+stall between acknowledgements, the time from a webhook endpoint's recovery to its backlog's
+delivery (provider mode: the slowest window, ``harness.checks.backlog``), rates (achieved
 over the real send-to-ack span, offered by the schedule, released by the engine), volumes."""
 
 KNOWN_METRICS: tuple[str, ...] = ANOMALIES + MEASURES

@@ -19,6 +19,10 @@ not at all (the connection is closed instead). ``fraction`` of the requests are 
 downstream answering normally again; requests it still holds are let go (closed unanswered).
 Network toxics and ``proxy_down`` act on the downstream's own Toxiproxy proxy: name the
 downstream as their ``target``.
+
+On a webhook target (provider mode) ``name: endpoint`` acts on the user's endpoint: the run's
+HTTP fault point in front of it answers a refusing fault itself (the endpoint never sees those
+requests) and forwards everything else.
 """
 
 from __future__ import annotations
@@ -118,10 +122,17 @@ HTTP_ENDPOINT_KINDS = (DOWNSTREAM_KIND, "webhook_receiver")
 """The ``observe`` kinds the harness plays as an HTTP endpoint: what these faults act on."""
 
 
+WEBHOOK_ENDPOINT = "endpoint"
+"""A webhook target's endpoint: the run's HTTP fault point in front of it answers these faults
+(``harness/observe/endpoint_front.py``)."""
+
+
 def downstream_names(scenario: Scenario) -> list[str]:
-    """The names of the HTTP endpoints the scenario has the harness play (``observe`` entries
-    of kind ``downstream`` or ``webhook_receiver``)."""
-    return [e.source_name for e in scenario.observe if e.kind in HTTP_ENDPOINT_KINDS]
+    """The names of the HTTP endpoints these faults act on: those the scenario has the harness
+    play (``observe`` entries of kind ``downstream`` or ``webhook_receiver``), and a webhook
+    target's ``endpoint``."""
+    endpoint = [WEBHOOK_ENDPOINT] if scenario.target.webhook is not None else []
+    return [*endpoint, *(e.source_name for e in scenario.observe if e.kind in HTTP_ENDPOINT_KINDS)]
 
 
 def _delete_proxy(undo: Undo, repairs: Repairs) -> None:
@@ -160,7 +171,7 @@ class DownstreamFaultKind(FaultKind):
             yield Problem(
                 (),
                 "needs a downstream to act on: add an `observe: - downstream: {env: ...}` "
-                "entry to the scenario",
+                "entry to the scenario (or use a webhook target: name: endpoint)",
             )
         elif settings.name is None and len(names) > 1:
             yield Problem(("name",), f"several downstreams: name one of {', '.join(names)}")
