@@ -49,7 +49,7 @@ from harness.scenario.webhook import WebhookTarget
 from harness.stack import Stack
 from harness.stack.toxiproxy import ToxiproxyClient
 from harness.sut import ExternalEndpoint, WebhookEndpoint, build_external_sut
-from harness.webhooks import PRESETS, SCHEMES, RetryPolicy
+from harness.webhooks import PRESETS, SCHEMES, RetryPolicy, fresh_secret
 
 _COMMITS = {
     Commit.AFTER_EFFECT: CommitPolicy.AFTER_EFFECT,
@@ -310,18 +310,21 @@ def _webhook(
     target = scenario.target.webhook
     assert target is not None
     check_target(target.host)
+    starts_endpoint = scenario.system_under_test.command is not None
+    secrets, handed = webhook_secrets(target, make_missing=starts_endpoint)
     config = WebhookConfig(
         url=target.url,
         scheme=SCHEMES[target.scheme],
         policy=webhook_policy(target),
-        secrets=webhook_secrets(target),
+        secrets=secrets,
         headers=dict(target.headers),
         max_connections=target.max_connections,
     )
     sender = WebhookSender(config, recorder)
     consumer: Consumer
-    if scenario.system_under_test.command:
-        consumer = WebhookEndpoint(scenario, run_id, work, late_env=observers.env)
+    if starts_endpoint:
+        late = observers.env
+        consumer = WebhookEndpoint(scenario, run_id, work, late_env=lambda: {**handed, **late()})
     else:
         consumer = ExternalEndpoint(target.host, target.port)
     clients = Clients(sender, consumer, f"endpoint-{run_id}", "webhook")  # type: ignore[arg-type]
@@ -348,16 +351,23 @@ def webhook_policy(target: WebhookTarget) -> RetryPolicy:
     return policy.scaled(target.time_scale)
 
 
-def webhook_secrets(target: WebhookTarget) -> tuple[str, ...]:
-    """The signing secrets from the variables the target names (never shown)."""
+def webhook_secrets(
+    target: WebhookTarget, *, make_missing: bool = False
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The signing secrets from the variables the target names (never shown), and the ones made
+    for this run. A variable that is not set is an error, unless the harness starts the
+    endpoint itself (``make_missing``): then a fresh secret is made and handed to it under that
+    name, so a shipped scenario runs on a machine where nobody exported one."""
     missing = [name for name in target.secret_env if not os.environ.get(name)]
-    if missing:
+    if missing and not make_missing:
         raise ConfigError(
             f"target.webhook.secret_env names {', '.join(missing)}, but "
             f"{'it is' if len(missing) == 1 else 'they are'} not set (or empty); export the "
-            "signing secret there before the run"
+            "signing secret there before the run (the endpoint is not started by the harness, "
+            "so it cannot be handed one)"
         )
-    return tuple(os.environ[name] for name in target.secret_env)
+    handed = {name: fresh_secret(target.scheme) for name in missing}
+    return tuple(os.environ.get(n) or handed[n] for n in target.secret_env), handed
 
 
 def nats_target(scenario: Scenario, stack: Stack, run_id: str) -> NatsTarget:

@@ -5,7 +5,7 @@ policy = PRESETS["shopify"].scaled(0.01)
 """
 
 from harness.webhooks.retry_policy import PRESETS, RetryPolicy, parse_retry_after
-from harness.webhooks.signing import REASONS, SCHEMES, Scheme, Verification, header
+from harness.webhooks.signing import REASONS, SCHEMES, Scheme, Verification, fresh_secret, header
 
 __all__ = [
     "PRESETS",
@@ -14,6 +14,7 @@ __all__ = [
     "RetryPolicy",
     "Scheme",
     "Verification",
+    "fresh_secret",
     "header",
     "parse_retry_after",
 ]

@@ -29,6 +29,7 @@ import functools
 import hashlib
 import hmac
 import json
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -317,3 +318,12 @@ def _body_id(body: bytes) -> str | None:
 
 
 SCHEMES: dict[str, Scheme] = {s.name: s for s in (StandardWebhooks(), Stripe(), GitHub())}
+
+
+def fresh_secret(scheme: str) -> str:
+    """A new random signing secret in the scheme's usual form (Standard Webhooks: ``whsec_`` and
+    base64; the others: hex), for a run whose secret nobody supplied."""
+    raw = secrets.token_bytes(24)
+    if scheme == "standard":
+        return "whsec_" + base64.b64encode(raw).decode()
+    return raw.hex()

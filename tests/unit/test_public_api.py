@@ -207,6 +207,7 @@ FACES: dict[str, set[str]] = {
         "RetryPolicy",
         "Scheme",
         "Verification",
+        "fresh_secret",
         "header",
         "parse_retry_after",
     },

@@ -27,11 +27,9 @@ one is made for the run and handed to the service in it. It is never written to 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import random
-import secrets
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -41,7 +39,7 @@ from harness.observe.http_server import RecordingServer, RequestRecord, Screenin
 from harness.observe.kinds.downstream import Downstream
 from harness.safety import check_target
 from harness.scenario.observe import SenderRetryPolicy, WebhookReceiverSource
-from harness.webhooks import PRESETS, SCHEMES
+from harness.webhooks import PRESETS, SCHEMES, fresh_secret
 
 VALID = "valid"
 GROUP_PREFIX = "webhook:"
@@ -71,14 +69,6 @@ def declared_policy(policy: SenderRetryPolicy) -> dict[str, Any]:
     }
 
 
-def run_secret(scheme: str) -> str:
-    """A fresh signing secret in the scheme's usual form (Standard Webhooks: ``whsec_``)."""
-    raw = secrets.token_bytes(24)
-    if scheme == "standard":
-        return "whsec_" + base64.b64encode(raw).decode()
-    return raw.hex()
-
-
 class WebhookReceiver(Downstream):
     """The service's webhook endpoint (``kind: webhook_receiver``)."""
 
@@ -89,7 +79,7 @@ class WebhookReceiver(Downstream):
     def __init__(self, name: str, settings: WebhookReceiverSource, ctx: ObserveContext) -> None:
         check_target(settings.host)
         given = os.environ.get(settings.secret)
-        self._secret = given or run_secret(settings.scheme)
+        self._secret = given or fresh_secret(settings.scheme)
         self._hand_secret = not given
         self._scheme = SCHEMES[settings.scheme]
         self.policy = declared_policy(settings.retry_policy)
@@ -137,4 +127,4 @@ class WebhookReceiver(Downstream):
 
 KIND = WebhookReceiver
 
-__all__ = ["GROUP_PREFIX", "KIND", "VALID", "WebhookReceiver", "declared_policy", "run_secret"]
+__all__ = ["GROUP_PREFIX", "KIND", "VALID", "WebhookReceiver", "declared_policy"]
