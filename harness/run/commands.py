@@ -173,7 +173,10 @@ def run_one(
     except KeyboardInterrupt:
         error, code = "interrupted: faults healed, history kept", EXIT_INTERRUPTED
     except asyncio.CancelledError:
-        error, code = "terminated: faults healed, history kept", EXIT_INTERRUPTED
+        if status.terminated:
+            error, code = "terminated: faults healed, history kept", EXIT_INTERRUPTED
+        else:  # no SIGTERM arrived: something inside cancelled the run
+            error, code = CANCELLED_INSIDE, 2
     except HarnessError as failure:
         error, code = redact_text(str(failure)), 2
     verdict, code, error = conclude(scenario, out_dir, seed, record, code, error, source, report)
@@ -217,6 +220,11 @@ def conclude(
     return verdict, code, error
 
 
+CANCELLED_INSIDE = (
+    "The run was cancelled from inside, with no SIGTERM or Ctrl-C: this is a bug, please report "
+    "it with the run's folder (faults healed, history kept). It is not counted as interrupted."
+)
+
 NOTHING_SENT = (
     "The run sent no event, so there is nothing to judge: no delivery or effect guarantee can "
     "be claimed. Check that the stack answers (`harness stack status`), then run again."
@@ -249,7 +257,11 @@ async def _run_async(
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    def terminate() -> None:
+        status.terminated = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)
     try:
         async with show(status, scenario.name, progress):
             return await run_scenario(scenario, out_dir, seed, stack=stack, status=status)

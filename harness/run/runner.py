@@ -58,6 +58,8 @@ class RunStatus:
     storm_seconds: float = 0.0
     faults: list[str] = field(default_factory=list)
     stats: Callable[[], dict[str, int]] = field(default=lambda: {})
+    terminated: bool = False
+    """A SIGTERM asked the run to stop (so a cancellation is an interrupt, not a bug)."""
 
 
 @dataclass
