@@ -257,6 +257,7 @@ async def _run_async(
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
+
     def terminate() -> None:
         status.terminated = True
         task.cancel()
@@ -414,11 +415,12 @@ def _require_nats(stack: Stack, scenario: Scenario) -> None:
     nats = scenario.target.nats
     if nats is None:
         return
-    nodes = len(stack.nats_nodes())
+    nodes = stack.nats_node_count
     if not nodes:
         raise StackError(
             f"{scenario.name} targets NATS but the stack runs none; run `harness stack up "
-            "--with nats` (add --nats-nodes 3 for JetStream R3)."
+            "--with nats` (add --nats-nodes 3 for JetStream R3), or give the env file a nats: "
+            "section."
         )
     if nats.jetstream and nats.replicas > nodes:
         raise StackError(

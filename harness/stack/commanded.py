@@ -22,7 +22,7 @@ from pathlib import Path
 
 from harness.errors import StackError
 from harness.safety import redact_text, split_host_port
-from harness.stack import process
+from harness.stack import nats, process
 from harness.stack.envfile import NodeControl
 from harness.stack.handles import NodeHandle
 
@@ -96,6 +96,7 @@ class CommandedNode(NodeHandle):
             "kafka": process.kafka_ready,
             "rabbitmq": process.amqp_ready,
             "postgres": process.postgres_ready,
+            "nats": nats.info_ready,  # a NATS server greets every client with INFO
         }.get(self.kind)
         if check is None:
             return process.port_open(port, host, timeout)

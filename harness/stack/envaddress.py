@@ -46,6 +46,17 @@ def env_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
             yield "postgres.dsn", host
         if env.postgres.node is not None:
             yield from _node_addresses("postgres.node", env.postgres.node)
+    yield from _nats_addresses(env)
+
+
+def _nats_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
+    """The ``nats:`` section's addresses: every server URL's host:port, every node's."""
+    if env.nats is None:
+        return
+    for index, url in enumerate(env.nats.servers):
+        yield f"nats.servers[{index}]", url.partition("://")[2].rpartition("@")[2].rstrip("/")
+    for name, node in env.nats.nodes.items():
+        yield from _node_addresses(f"nats.nodes.{name}", node)
 
 
 def check_env_addresses(env: EnvFile, source: str) -> None:

@@ -6,6 +6,15 @@ up`` writes its own stack's env file in the same format (``$HARNESS_HOME/run/env
 
     version: 1
     toxiproxy: {api: "http://127.0.0.1:8474"}
+    nats:                                   # or kafka:, rabbitmq: (any broker sections)
+      servers: ["nats://127.0.0.1:4221"]    # the client URLs (usually the proxies')
+      nodes:
+        nats-1:                             # nats-<n>: what faults name
+          proxy: nats-1
+          listen: "127.0.0.1:4221"
+          address: "127.0.0.1:14221"        # the server's client port (answers INFO)
+          routes: [nats-route-1-2, nats-route-2-1]   # route proxies route_cut disables
+          control: {kill: docker kill nats-1, restart: docker restart nats-1}
     kafka:
       bootstrap: ["127.0.0.1:9091", "127.0.0.1:9092"]
       nodes:
@@ -196,6 +205,63 @@ class ToxiproxyEnv(StrictModel):
         return api.rstrip("/")
 
 
+# --- NATS: the ``nats:`` section ----------------------------------------------------------
+# Kept apart from the other brokers' models so each broker's section reads (and merges) alone.
+
+_NATS_NAME = re.compile(r"nats-([1-9][0-9]{0,5})")
+_PROXY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+NATS_SCHEMES = ("nats://", "tls://")
+
+
+def _nats_name(name: str) -> str:
+    if not _NATS_NAME.fullmatch(name):
+        raise ValueError(
+            f"the NATS node {name[:60]!r} must be named nats-<n> (nats-1, nats-2...), the "
+            "names faults target"
+        )
+    return name
+
+
+NatsName = Annotated[str, AfterValidator(_nats_name)]
+
+
+def _nats_url(value: Any) -> Any:
+    if not isinstance(value, str) or len(value) > 2000:
+        raise ValueError("give a NATS URL, e.g. nats://127.0.0.1:4221")
+    url = value.strip()
+    if not url.startswith(NATS_SCHEMES):
+        raise ValueError(
+            f"give a NATS URL (nats://host:port or tls://host:port), not {redact_url(url)[:80]!r}"
+        )
+    _host_port(url.partition("://")[2].rpartition("@")[2].rstrip("/"))
+    return url
+
+
+NatsUrl = Annotated[str, BeforeValidator(_nats_url)]
+
+
+def _proxy_name(value: Any) -> Any:
+    if not isinstance(value, str) or not _PROXY_NAME.fullmatch(value):
+        raise ValueError("a route is the name of a Toxiproxy proxy, e.g. nats-route-1-2")
+    return value
+
+
+class NatsNode(EnvNode):
+    """A NATS server: an env node, plus the route proxies that carry its cluster routes."""
+
+    routes: list[Annotated[str, BeforeValidator(_proxy_name)]] = Field(
+        default_factory=list, max_length=2 * MAX_NODES
+    )
+    """Every Toxiproxy proxy carrying a route to or from this node (both directions):
+    ``route_cut`` disables them all. Leave empty when routes do not cross Toxiproxy."""
+
+
+class NatsEnv(StrictModel):
+    servers: list[NatsUrl] = Field(min_length=1, max_length=MAX_NODES, repr=False)
+    """The client URLs (usually the proxies' listen addresses); may hold credentials."""
+    nodes: dict[NatsName, NatsNode] = Field(default_factory=dict, max_length=MAX_NODES)
+
+
 class EnvFile(StrictModel):
     """A whole env file."""
 
@@ -203,16 +269,17 @@ class EnvFile(StrictModel):
     kafka: KafkaEnv | None = None
     rabbitmq: RabbitEnv | None = None
     postgres: PostgresEnv | None = None
+    nats: NatsEnv | None = None
     toxiproxy: ToxiproxyEnv
 
     @model_validator(mode="after")
     def _something(self) -> EnvFile:
-        if self.kafka is None and self.rabbitmq is None:
-            raise ValueError("name a broker: a kafka: or a rabbitmq: section")
+        if self.kafka is None and self.rabbitmq is None and self.nats is None:
+            raise ValueError("name a broker: a kafka:, rabbitmq: or nats: section")
         return self
 
     def nodes(self) -> dict[str, tuple[str, EnvNode]]:
-        """Every node by name, with its kind (kafka, rabbitmq, postgres)."""
+        """Every node by name, with its kind (kafka, rabbitmq, postgres, nats)."""
         found: dict[str, tuple[str, EnvNode]] = {}
         if self.kafka is not None:
             found.update({name: ("kafka", node) for name, node in self.kafka.nodes.items()})
@@ -220,6 +287,8 @@ class EnvFile(StrictModel):
             found["rabbitmq"] = ("rabbitmq", self.rabbitmq.node)
         if self.postgres is not None and self.postgres.node is not None:
             found["postgres"] = ("postgres", self.postgres.node)
+        if self.nats is not None:
+            found.update({name: ("nats", node) for name, node in self.nats.nodes.items()})
         return found
 
 
@@ -294,22 +363,29 @@ def _known_fields(parent: tuple[str | int, ...]) -> list[str]:
     for part in parent:
         if isinstance(part, int) or model is None:
             return []
-        if model is EnvNode and part != "control":
+        if model in (EnvNode, NatsNode) and part != "control":
             return []
-        if model is KafkaEnv and part == "nodes":
-            model = _NODE_MAP
+        if model in _NODE_MAPS and part == "nodes":
+            model = _NODE_MAPS[model]
             continue
-        if model is _NODE_MAP:
-            model = EnvNode
+        if isinstance(model, _NodeMap):
+            model = model.node
             continue
         field = model.model_fields.get(part)
         model = _model_of(field.annotation) if field is not None else None
-    if model is None or model is _NODE_MAP:
+    if model is None or isinstance(model, _NodeMap):
         return []
     return list(model.model_fields)
 
 
-_NODE_MAP = object()
+class _NodeMap:
+    """A ``nodes:`` mapping (keys are node names) whose values are ``node`` models."""
+
+    def __init__(self, node: type[StrictModel]) -> None:
+        self.node = node
+
+
+_NODE_MAPS: dict[Any, _NodeMap] = {KafkaEnv: _NodeMap(EnvNode), NatsEnv: _NodeMap(NatsNode)}
 
 
 def _model_of(annotation: Any) -> Any:
@@ -328,6 +404,8 @@ def write_env(env: EnvFile, path: Path, header: str = "") -> None:
 
     data = env.model_dump(mode="json", exclude_none=True)
     for node in _all_nodes(data):
+        if node.get("routes") == []:
+            del node["routes"]  # a NATS node whose routes do not cross Toxiproxy
         control = node.get("control")
         if control:
             for name in CONTROLS:
@@ -349,6 +427,7 @@ def write_env(env: EnvFile, path: Path, header: str = "") -> None:
 
 def _all_nodes(data: dict[str, Any]) -> list[dict[str, Any]]:
     nodes = list((data.get("kafka") or {}).get("nodes", {}).values())
+    nodes += list((data.get("nats") or {}).get("nodes", {}).values())
     for section in ("rabbitmq", "postgres"):
         node = (data.get(section) or {}).get("node")
         if node:
@@ -363,6 +442,8 @@ __all__ = [
     "EnvFile",
     "EnvNode",
     "KafkaEnv",
+    "NatsEnv",
+    "NatsNode",
     "NodeControl",
     "PostgresEnv",
     "RabbitEnv",

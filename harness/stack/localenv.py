@@ -13,11 +13,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.stack import layout
+from harness.stack import layout, nats
 from harness.stack.envfile import (
     EnvFile,
     EnvNode,
     KafkaEnv,
+    NatsEnv,
+    NatsNode,
     NodeControl,
     PostgresEnv,
     RabbitEnv,
@@ -72,6 +74,29 @@ def _node(state: StackState, node: NodeState) -> EnvNode:
     )
 
 
+def _nats_node(state: StackState, node: NodeState) -> NatsNode:
+    """A NATS node: its address is the server's client port (it answers INFO there), and on
+    a local cluster its routes are the route proxies a ``route_cut`` disables."""
+    base = _node(state, node)
+    address = base.address
+    routes: list[str] = []
+    if state.backend != "compose":
+        address = f"{layout.HOST}:{node.ports['client']}" if "client" in node.ports else None
+        if state.nats_nodes > 1:
+            routes = nats.route_proxies_of(int(node.name.rsplit("-", 1)[1]), state.nats_nodes)
+    return NatsNode(
+        proxy=base.proxy, listen=base.listen, address=address, routes=routes,
+        control=base.control,
+    )  # fmt: skip
+
+
+def _nats_env(state: StackState) -> NatsEnv | None:
+    if not state.nats_servers:
+        return None
+    nodes = {n.name: _nats_node(state, n) for n in state.nodes.values() if n.kind == "nats"}
+    return NatsEnv(servers=state.nats_servers, nodes=nodes)
+
+
 def env_of_state(state: StackState) -> EnvFile:
     """The env file describing the stack ``state`` records."""
     by_kind = {kind: {n.name: n for n in state.nodes.values() if n.kind == kind}
@@ -89,7 +114,7 @@ def env_of_state(state: StackState) -> EnvFile:
         node = next(iter(by_kind["postgres"].values()), None)
         postgres = PostgresEnv(dsn=state.postgres_dsn, node=_node(state, node) if node else None)
     return EnvFile(
-        version=1, kafka=kafka, rabbitmq=rabbit, postgres=postgres,
+        version=1, kafka=kafka, rabbitmq=rabbit, postgres=postgres, nats=_nats_env(state),
         toxiproxy=ToxiproxyEnv(api=state.toxiproxy_url),
     )  # fmt: skip
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from harness.errors import StackError
 from harness.safety import split_host_port
-from harness.stack import layout, netcut
+from harness.stack import layout, nats, netcut
 from harness.stack.commanded import CommandedNode
 from harness.stack.envaddress import check_env_addresses
-from harness.stack.envfile import EnvFile, EnvNode, load_env
+from harness.stack.envfile import EnvFile, EnvNode, NatsNode, load_env
 from harness.stack.handles import NodeHandle
 from harness.stack.state import NodeState, ProxyState, StackState, load_state, save_state
 from harness.stack.toxiproxy import ToxiproxyClient
@@ -138,6 +138,20 @@ class Stack:
         return [h for h in self.nodes.values() if h.kind == "nats"]
 
     @property
+    def nats_node_count(self) -> int:
+        """How many NATS servers the stack has (an env file may list fewer nodes)."""
+        return max(self.state.nats_nodes, len(self.nats_nodes()))
+
+    def nats_route_proxies(self, name: str) -> list[str]:
+        """The route proxies carrying NATS node ``name``'s cluster routes (what ``route_cut``
+        disables): an env file's ``routes:`` for the node, else the local stack's layout."""
+        if self.env is not None:
+            node = self.env.nats.nodes.get(name) if self.env.nats is not None else None
+            return list(node.routes) if isinstance(node, NatsNode) else []
+        node_id = int(name.rsplit("-", 1)[1])
+        return nats.route_proxies_of(node_id, self.nats_node_count)
+
+    @property
     def has_postgres(self) -> bool:
         return bool(self.state.postgres_dsn)
 
@@ -205,7 +219,7 @@ class Stack:
 
 def _node_state(name: str, kind: str, node: EnvNode) -> NodeState:
     ports = {"proxy": split_host_port(node.listen)[1]} if node.listen else {}
-    probe = {"kafka": "kafka", "rabbitmq": "amqp", "postgres": "postgres"}[kind]
+    probe = {"kafka": "kafka", "rabbitmq": "amqp", "postgres": "postgres", "nats": "tcp"}[kind]
     return NodeState(
         name=name, kind=kind, argv=[], cwd="", data_dir="", log_file="", ports=ports,
         proxy=node.proxy, probe=probe,
@@ -226,6 +240,8 @@ def state_of_env(env: EnvFile) -> StackState:
         rabbitmq_url=env.rabbitmq.url if env.rabbitmq else None,
         postgres=env.postgres is not None,
         postgres_dsn=env.postgres.dsn if env.postgres else None,
+        nats_nodes=len(env.nats.servers) if env.nats else 0,
+        nats_servers=list(env.nats.servers) if env.nats else [],
         nodes=nodes,
         proxies=[
             ProxyState(name=node.proxy, listen=node.listen or "", upstream=node.address or "")

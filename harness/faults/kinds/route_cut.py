@@ -22,10 +22,10 @@ from harness.faults.healing import Undo
 from harness.faults.kind import ActiveFault, FaultContext, NodeFaultKind
 from harness.faults.kinds.proxy_down import ENABLE_PROXY
 from harness.scenario.base import Problem
-from harness.stack import nats
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
+    from harness.stack import Stack
 
 
 class RouteCut(NodeFaultKind):
@@ -41,16 +41,36 @@ class RouteCut(NodeFaultKind):
             return
         yield from super().validate(settings, scenario)
 
+    def environment_problem(self, settings: Any, stack: Stack) -> str | None:
+        if stack.env is None:
+            return None
+        target = getattr(settings, "target", None)
+        if (
+            isinstance(target, str)
+            and target in stack.nodes
+            and not stack.nats_route_proxies(target)
+        ):
+            return (
+                f"{stack.path} names no route proxies for {target}; list the Toxiproxy proxies "
+                f"that carry its cluster routes under nats.nodes.{target}.routes"
+            )
+        return None
+
     async def apply(self, settings: Any, ctx: FaultContext, active: ActiveFault) -> None:
-        count = len(ctx.stack.nats_nodes())
+        count = ctx.stack.nats_node_count
         if count < 2:
             raise FaultError(
                 f"route_cut needs a NATS cluster; this stack runs {count} NATS node(s). Start "
                 "one with `harness stack up --with nats --nats-nodes 3`."
             )
         for target in active.targets:
-            node_id = int(target.rsplit("-", 1)[1])
-            for proxy in nats.route_proxies_of(node_id, count):
+            proxies = ctx.stack.nats_route_proxies(target)
+            if not proxies:
+                raise FaultError(
+                    f"route_cut found no route proxies for {target}; name them in the env "
+                    f"file under nats.nodes.{target}.routes"
+                )
+            for proxy in proxies:
                 active.tokens.append(await ctx.healer.register(Undo("enable_proxy", proxy)))
                 await asyncio.to_thread(ctx.toxiproxy.disable, proxy)
 
