@@ -25,6 +25,7 @@ from typing import Any
 _FACE = {
     "HarnessUser": "users",
     "KafkaUser": "users",
+    "NatsUser": "users",
     "RabbitMQUser": "users",
     "SendNotAcknowledged": "users",
     "HeadlessLocust": "headless",

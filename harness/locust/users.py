@@ -1,4 +1,4 @@
-"""Locust users that send harness events to Kafka or RabbitMQ and record them in a history.
+"""Locust users that send harness events to Kafka, RabbitMQ or NATS and record them in a history.
 
 Importing this module imports Locust, which monkey-patches the process for gevent: import it
 only from a locustfile (``from harness.locust import KafkaUser``), never from the harness's
@@ -34,8 +34,16 @@ from locust import User, constant, events, task
 from locust.env import Environment
 
 from harness import clock
-from harness.drivers import AmqpTarget, RabbitPublisherConfig, RabbitPublisherDriver
+from harness.drivers import (
+    AmqpTarget,
+    NatsProducerConfig,
+    NatsProducerDriver,
+    NatsTarget,
+    RabbitPublisherConfig,
+    RabbitPublisherDriver,
+)
 from harness.locust import clocksync
+from harness.locust.greenloop import GreenletLoop
 from harness.locust.plan import Plan, RatePlan
 from harness.locust.rdkafka import RdKafkaConfig, RdKafkaProducer
 from harness.locust.shard import ShardRecorder, history_dir, worker_tag
@@ -295,6 +303,84 @@ class RabbitMQUser(HarnessUser):
         return _RabbitClient(RabbitPublisherDriver(config, sized))
 
 
+class _NatsClient:
+    """The harness's nats-py publisher driver on an asyncio loop hosted in a greenlet
+    (``harness.locust.greenloop``): sends are handed to the loop and never block a user."""
+
+    def __init__(self, driver: NatsProducerDriver, connect_timeout_s: float) -> None:
+        self.driver = driver
+        self.loop = GreenletLoop()
+        try:
+            self.loop.run(driver.start(), connect_timeout_s)
+        except BaseException:
+            self.loop.close()
+            raise
+
+    def send(self, event: Any) -> None:
+        self.loop.call(self.driver.send, event)
+
+    def flush(self, timeout_s: float) -> bool:
+        return bool(self.loop.run(self.driver.flush(timeout_s), timeout_s + 5.0))
+
+    def close(self, timeout_s: float) -> None:
+        try:
+            self.loop.run(self.driver.close(timeout_s), timeout_s + 10.0)
+        finally:
+            self.loop.close()
+
+
+class NatsUser(HarnessUser):
+    """Publishes harness events to a NATS subject with nats-py: core NATS, or a JetStream
+    stream (each publish acknowledged by its PubAck) when ``stream`` is set.
+
+    Set ``subject``; ``servers`` defaults to the local stack's proxied NATS URLs (or those of
+    ``$HARNESS_ENV``). ``msg_id`` (``Nats-Msg-Id`` deduplication), ``publish_timeout_s``,
+    ``retries``, ``replicas`` and ``duplicate_window_s`` mirror the scenario's ``target.nats``.
+    One locust process runs NATS users or RabbitMQ users, not both (``greenloop``).
+    """
+
+    abstract = True
+    request_type = "nats"
+    servers: ClassVar[list[str] | None] = None
+    subject: str = ""
+    stream: str | None = None
+    replicas: int = 1
+    duplicate_window_s: float = 120.0
+    msg_id: bool = True
+    publish_timeout_s: float = 2.0
+    retries: int = 0
+    connect_timeout_s: float = 30.0
+
+    def destination(self) -> str:
+        return self.subject
+
+    def open_client(self, recorder: ShardRecorder, fire: Any) -> _NatsClient:
+        if not self.subject:
+            raise ValueError(f"{type(self).__name__}.subject is empty; set the subject to send to.")
+        target = NatsTarget(
+            subject=self.subject,
+            servers=tuple(self.servers or _stack_nats_servers()),
+            stream=self.stream,
+            replicas=self.replicas,
+            duplicate_window_s=self.duplicate_window_s,
+        )
+        config = NatsProducerConfig(
+            target=target,
+            msg_id=self.msg_id and self.stream is not None,
+            publish_timeout_s=self.publish_timeout_s,
+            retries=self.retries,
+            name=f"locust-{recorder.worker}",
+        )
+        sized = _SizedRecorder(recorder, fire, self.payload_bytes)
+        return _NatsClient(NatsProducerDriver(config, sized), self.connect_timeout_s)
+
+
+def _stack_nats_servers() -> list[str]:
+    from harness.stack import Stack, env_path
+
+    return Stack.open(env_path(None)).nats_servers
+
+
 def _stack_bootstrap() -> str:
     from harness.stack import Stack, env_path
 
@@ -327,4 +413,4 @@ def _close_on_quit(environment: Environment, **_kwargs: Any) -> None:
 
 clocksync.install(events)
 
-__all__ = ["HarnessUser", "KafkaUser", "RabbitMQUser", "SendNotAcknowledged"]
+__all__ = ["HarnessUser", "KafkaUser", "NatsUser", "RabbitMQUser", "SendNotAcknowledged"]

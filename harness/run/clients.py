@@ -398,6 +398,14 @@ def _nats(
 ) -> Clients:
     spec = scenario.target.nats
     assert spec is not None
+    if scenario.system_under_test.command is not None:
+        # validation refuses this; a scenario built past it must not silently run the
+        # built-in consumer in the service's place
+        raise ConfigError(
+            f"Scenario {scenario.name!r}: system_under_test.command: a NATS target runs the "
+            "built-in consumer only so far; remove the command, or use a kafka: or rabbitmq: "
+            "target for your service."
+        )
     target = nats_target(scenario, stack, run_id)
     producer = NatsProducerDriver(
         NatsProducerConfig(

@@ -171,7 +171,10 @@ def _consumer(s: Scenario) -> Iterator[Problem]:
     if s.target.kind == "nats" and not sut.is_builtin:
         yield Problem(
             ("system_under_test", "command"),
-            "a NATS target runs the built-in consumer only so far; remove the command",
+            "a NATS target runs the built-in consumer only so far: a service started by "
+            "command needs a report channel and readiness on NATS, which the harness does not "
+            "offer yet; remove the command (mode: correct|buggy still picks the built-in "
+            "consumer's behaviour), or run the service against a kafka: or rabbitmq: target",
         )
     if sut.is_builtin:
         yield from _builtin_consumer(s)

@@ -17,8 +17,10 @@ stays silent).
 from __future__ import annotations
 
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.errors import StackError
 from harness.safety import redact_text, split_host_port
@@ -69,6 +71,10 @@ class CommandedNode(NodeHandle):
     source: str = "the env file"
     _paused: bool = field(default=False, repr=False)
     _killed: bool = field(default=False, repr=False)
+    _busy: Any = field(default_factory=threading.RLock, repr=False)
+    """Held while a command runs: a question about the node (``is_alive``) asked meanwhile
+    waits for the answer the command gives, so a restart due while a slow kill command still
+    runs is not skipped (the node would stay dead)."""
 
     def can(self, control: str) -> bool:
         return self.control is not None and self.control.has(control)
@@ -85,7 +91,8 @@ class CommandedNode(NodeHandle):
                 "given), or drop the fault that needs it"
             )
         argv = getattr(self.control, control)
-        run_command(argv, self.control.timeout, f"{control} {self.name} ({argv[0]})")
+        with self._busy:
+            run_command(argv, self.control.timeout, f"{control} {self.name} ({argv[0]})")
 
     def answers(self, timeout: float = 2.0) -> bool:
         """True when the node's address answers its protocol (False if none is known)."""
@@ -103,28 +110,33 @@ class CommandedNode(NodeHandle):
         return check(port, host, timeout)
 
     def is_alive(self) -> bool:
-        return not self._killed
+        with self._busy:
+            return not self._killed
 
     def is_paused(self) -> bool:
-        return self._paused
+        with self._busy:
+            return self._paused
 
     def is_healthy(self, timeout: float = 2.0) -> bool:
         """Not killed or paused by this harness, and (where its address is known) answering."""
-        if self._killed or self._paused:
+        if not self.is_alive() or self.is_paused():
             return False
         return self.answers(timeout) if self.address else True
 
     def kill(self) -> None:
-        self._run("kill")
-        self._killed = True
+        with self._busy:
+            self._run("kill")
+            self._killed = True
 
     def pause(self) -> None:
-        self._run("pause")
-        self._paused = True
+        with self._busy:
+            self._run("pause")
+            self._paused = True
 
     def resume(self) -> None:
-        self._run("resume")
-        self._paused = False
+        with self._busy:
+            self._run("resume")
+            self._paused = False
 
     def terminate(self, timeout: float = 30.0) -> None:
         raise StackError(
@@ -146,8 +158,9 @@ class CommandedNode(NodeHandle):
 
     def restart(self, timeout: float | None = None) -> None:
         """Run the restart command, then wait until the node's address answers."""
-        self._run("restart")
-        self._killed = self._paused = False
+        with self._busy:
+            self._run("restart")
+            self._killed = self._paused = False
         self.wait_healthy(max(timeout or 0.0, self._ready_timeout()))
 
     def heal(self, timeout: float | None = None) -> list[str]:

@@ -119,3 +119,21 @@ def test_heal_resumes_then_restarts_a_silent_node(tmp_path: Path) -> None:
     with pytest.raises(StackError):  # resumed, still silent, restarted, still silent
         node.heal()
     assert log.read_text() == "resume restart "
+
+
+def test_a_question_asked_during_a_slow_kill_waits_for_its_answer(tmp_path: Path) -> None:
+    """The restart due at ``restart_after`` asks ``is_alive`` while the kill command may still
+    run (``docker kill`` on a loaded host): it must see the node dead, not skip the restart."""
+    import threading
+    import time
+
+    started = tmp_path / "started"
+    control = NodeControl(kill=["sh", "-c", f"touch {started}; sleep 0.5"], timeout=10)
+    node = CommandedNode(_state("nats-1", "nats"), control=control)
+    killer = threading.Thread(target=node.kill)
+    killer.start()
+    deadline = time.monotonic() + 10
+    while not started.exists() and time.monotonic() < deadline:  # the kill command runs
+        time.sleep(0.01)
+    assert node.is_alive() is False  # waited for the kill to finish
+    killer.join()

@@ -97,6 +97,20 @@ def test_route_cut_needs_a_nats_node_and_a_nats_target():
 def test_a_nats_command_consumer_is_refused_for_now():
     error = scenario_error("{subject: o}", "system_under_test: {command: [python, x.py]}\n")
     assert "runs the built-in consumer only" in error
+    assert error.count("runs the built-in consumer only") == 1  # one error, naming the field
+    assert "system_under_test.command" in error and "kafka: or rabbitmq: target" in error
+
+
+def test_a_nats_command_past_validation_never_runs_the_built_in_consumer(tmp_path: Path):
+    from harness.run.clients import _nats
+    from harness.scenario.models import SystemUnderTest
+
+    scenario = parse_scenario(NATS_SCENARIO.format(nats="{subject: o}"), "x.yaml")
+    forced = scenario.model_copy(  # model_copy skips validation, as a programmatic edit may
+        update={"system_under_test": SystemUnderTest.model_construct(command=["python", "x.py"])}
+    )
+    with pytest.raises(ConfigError, match="runs the built-in consumer only"):
+        _nats(forced, None, "r1", None, tmp_path, None)  # type: ignore[arg-type]
 
 
 # --- stack layout and config --------------------------------------------------------------

@@ -216,6 +216,7 @@ FACES: dict[str, set[str]] = {
         "HeadlessLocust",
         "KafkaUser",
         "LocustResult",
+        "NatsUser",
         "RabbitMQUser",
         "STARTUP_LEAD_S",
         "SendNotAcknowledged",
@@ -226,7 +227,7 @@ FACES: dict[str, set[str]] = {
 
 # Resolving these imports Locust, which monkey-patches the whole process with gevent: they are
 # checked from the source instead (defined at the top level of the module the face names).
-LOCUST_USERS = {"HarnessUser", "KafkaUser", "RabbitMQUser", "SendNotAcknowledged"}
+LOCUST_USERS = {"HarnessUser", "KafkaUser", "NatsUser", "RabbitMQUser", "SendNotAcknowledged"}
 
 
 @pytest.mark.parametrize("face", sorted(FACES))
