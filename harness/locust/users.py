@@ -411,6 +411,17 @@ def _close_on_quit(environment: Environment, **_kwargs: Any) -> None:
     _close_shared(environment)
 
 
+@events.init.add_listener
+def _fresh_loop_clock(**_kwargs: Any) -> None:
+    """Refresh gevent's cached loop time before Locust schedules ``--run-time``.
+
+    libev caches "now" when the hub's loop is created (at monkey-patching, as Locust is
+    imported) and Locust arms its run-time timer with ``gevent.spawn_later`` before the loop
+    ever ran: the timer counts from the stale time, so every second the imports took is cut
+    from the run (on a loaded machine a 30 s run ended at once, with nothing sent)."""
+    gevent.get_hub().loop.update_now()
+
+
 clocksync.install(events)
 
 __all__ = ["HarnessUser", "KafkaUser", "NatsUser", "RabbitMQUser", "SendNotAcknowledged"]

@@ -295,7 +295,8 @@ def _load(s: Scenario) -> Iterator[Problem]:
         yield Problem(
             ("load", "engine"),
             f"the Locust engine has users for Kafka and RabbitMQ only, not {s.target.kind}; "
-            "use engine: harness",
+            "use engine: harness"
+            + (" (harness.locust.NatsUser serves your own locustfile)" if s.target.nats else ""),
         )
 
 
