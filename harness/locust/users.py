@@ -35,7 +35,7 @@ from locust.env import Environment
 
 from harness import clock
 from harness.drivers import AmqpTarget, RabbitPublisherConfig, RabbitPublisherDriver
-from harness.locust import clocksync
+from harness.locust import clocksync, finalflush
 from harness.locust.plan import Plan, RatePlan
 from harness.locust.rdkafka import RdKafkaConfig, RdKafkaProducer
 from harness.locust.shard import ShardRecorder, history_dir, worker_tag
@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 0.5
 """Longest a user sleeps at once, so it notices a stop promptly."""
+
+
+FINAL_FLUSH_DEADLINE_S = 40.0
+"""How long a master waits, at the end of a run, for its workers to give every send an outcome
+(a user's ``flush_timeout_s``, 30 s by default, bounds each worker's flush)."""
 
 
 class SendNotAcknowledged(Exception):
@@ -326,5 +331,6 @@ def _close_on_quit(environment: Environment, **_kwargs: Any) -> None:
 
 
 clocksync.install(events)
+finalflush.install(events, deadline_s=FINAL_FLUSH_DEADLINE_S)
 
 __all__ = ["HarnessUser", "KafkaUser", "RabbitMQUser", "SendNotAcknowledged"]
