@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -52,7 +53,15 @@ def events(n: int) -> list[Event]:
     return out
 
 
-async def bare(url: str, batch: list[Event]) -> float:
+@dataclass(frozen=True)
+class Round:
+    """One round of one path: deliveries per second, and this process's CPU seconds."""
+
+    rate: float
+    cpu_s: float
+
+
+async def bare(url: str, batch: list[Event]) -> Round:
     connector = aiohttp.TCPConnector(limit=CONCURRENCY, limit_per_host=CONCURRENCY)
     async with aiohttp.ClientSession(connector=connector) as session:
         queue = iter(batch)
@@ -62,28 +71,28 @@ async def bare(url: str, batch: list[Event]) -> float:
                 async with session.post(url, data=event.payload) as response:
                     await response.read()
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return len(batch) / (time.perf_counter() - start)
+        return Round(len(batch) / (time.perf_counter() - start), time.process_time() - cpu)
 
 
-async def signed(url: str, batch: list[Event], secret: str) -> float:
+async def signed(url: str, batch: list[Event], secret: str) -> Round:
     policy = RetryPolicy(delays=(0.01,), connect_timeout=5, total_timeout=10)
     config = WebhookConfig(url, SCHEMES["standard"], policy, (secret,),
                            max_connections=CONCURRENCY)  # fmt: skip
     recorder = ListRecorder()
     sender = WebhookSender(config, recorder)
     await sender.start()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for event in batch:
         sender.send(event)
     assert await sender.flush(300.0)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await sender.close()
     ok = sender.counts["ok"]
     if ok != len(batch):
         raise SystemExit(f"only {ok} of {len(batch)} deliveries succeeded")
-    return len(batch) / elapsed
+    return Round(len(batch) / elapsed, cpu)
 
 
 async def main_async(args: argparse.Namespace) -> int:
@@ -106,19 +115,34 @@ async def main_async(args: argparse.Namespace) -> int:
     finally:
         receiver.terminate()
         receiver.wait(10)
-    b, w = statistics.median(bare_rates), statistics.median(signed_rates)
+    b = statistics.median(r.rate for r in bare_rates)
+    w = statistics.median(r.rate for r in signed_rates)
     # Rounds alternate, so each pair saw the same machine state: the ratio is taken per pair.
-    ratios = [s / b for s, b in zip(signed_rates, bare_rates, strict=True)]
-    print(f"requests per round: {args.requests}, concurrency {CONCURRENCY}, body {BODY_SIZE} B")
+    pairs = list(zip(signed_rates, bare_rates, strict=True))
+    ratios = [s.rate / b.rate for s, b in pairs]
+    # The client's own CPU per delivery does not depend on what else the machine runs.
+    cpu_ratios = [b.cpu_s / s.cpu_s for s, b in pairs]
+    n = args.requests
+    rounds = ", ".join
+    print(f"requests per round: {n}, concurrency {CONCURRENCY}, body {BODY_SIZE} B")
     print(
-        f"bare aiohttp loop:   {b:8.0f} req/s  (rounds: {', '.join(f'{r:.0f}' for r in bare_rates)})"
+        f"bare aiohttp loop:   {b:8.0f} req/s  (rounds: {rounds(f'{r.rate:.0f}' for r in bare_rates)})"
     )
     print(
-        f"signed deliveries:   {w:8.0f} req/s  (rounds: {', '.join(f'{r:.0f}' for r in signed_rates)})"
+        f"signed deliveries:   {w:8.0f} req/s  (rounds: {rounds(f'{r.rate:.0f}' for r in signed_rates)})"
     )
-    print(f"ratio per round:     {', '.join(f'{r:.2f}' for r in ratios)}")
+    print(
+        f"client CPU per request, bare:   {statistics.median(r.cpu_s for r in bare_rates) / n * 1e6:6.0f} us"
+    )
+    print(
+        f"client CPU per request, signed: {statistics.median(r.cpu_s for r in signed_rates) / n * 1e6:6.0f} us"
+    )
+    print(f"ratio per round:     {rounds(f'{r:.2f}' for r in ratios)}")
     print(
         f"ratio signed/bare:   {statistics.median(ratios):8.2f}  (median of the rounds; target >= 0.8)"
+    )
+    print(
+        f"CPU ratio bare/signed: {statistics.median(cpu_ratios):6.2f}  (the sender's cost per delivery, load-independent)"
     )
     return 0
 

@@ -32,7 +32,7 @@ import nats.errors as nerr
 from harness import clock, events
 from harness.drivers._types import EffectMode, EffectStore, Recorder
 from harness.drivers.effects import EffectApplier, validate
-from harness.drivers.nats_target import NatsTarget, connect, consumer_config, ensure_stream
+from harness.drivers.nats_target import NatsTarget, connect, ensure_stream, pull_subscription
 from harness.errors import UnsafeTargetError
 
 log = logging.getLogger(__name__)
@@ -99,10 +99,7 @@ class NatsConsumerDriver:
         if target.jetstream:
             js = self._nc.jetstream()
             await ensure_stream(js, target)
-            self._sub = await js.pull_subscribe(
-                target.subject, durable=target.durable, stream=target.stream,
-                config=consumer_config(target),
-            )  # fmt: skip
+            self._sub = await pull_subscription(js, target)
             self._task = asyncio.get_running_loop().create_task(self._pull_loop())
         else:
             self._sub = await self._nc.subscribe(target.subject, cb=self._on_core)

@@ -216,39 +216,70 @@ def consumer_config(target: NatsTarget) -> jsapi.ConsumerConfig:
     )
 
 
-async def ensure_stream(js: Any, target: NatsTarget, timeout_s: float = 30.0) -> None:
-    """Create the target's stream (or update it to the same settings); retried while the
-    cluster elects a leader for it."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    config = stream_config(target)
+_ELECTING = (jserr.ServiceUnavailableError, nats.errors.TimeoutError, jserr.NoStreamResponseError)
+
+
+async def _while_electing(
+    attempt: Callable[[], Awaitable[Any]], what: str, timeout_s: float
+) -> Any:
+    """Run ``attempt`` until it succeeds, retrying while the cluster elects a leader for it
+    (no responder, a timeout, "unavailable"); a ``StackError`` naming ``what`` past the deadline."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
     while True:
         try:
-            try:
-                await js.add_stream(config)
-            except jserr.BadRequestError:
-                await js.update_stream(config)
-            return
-        except (
-            jserr.ServiceUnavailableError,
-            nats.errors.TimeoutError,
-            jserr.NoStreamResponseError,
-        ):
-            if asyncio.get_running_loop().time() > deadline:
+            return await attempt()
+        except _ELECTING:
+            if loop.time() > deadline:
                 raise StackError(
-                    f"JetStream did not create stream {target.stream!r} (R{target.replicas}) "
-                    f"within {timeout_s:.0f}s; is every NATS node up (`harness stack status`)?"
+                    f"JetStream did not {what} within {timeout_s:.0f}s; "
+                    "is every NATS node up (`harness stack status`)?"
                 ) from None
             await asyncio.sleep(0.5)
 
 
-async def delete_stream(target: NatsTarget) -> None:
+async def ensure_stream(js: Any, target: NatsTarget, timeout_s: float = 30.0) -> None:
+    """Create the target's stream (or update it to the same settings); retried while the
+    cluster elects a leader for it."""
+    config = stream_config(target)
+
+    async def attempt() -> None:
+        try:
+            await js.add_stream(config)
+        except jserr.BadRequestError:
+            await js.update_stream(config)
+
+    await _while_electing(
+        attempt, f"create stream {target.stream!r} (R{target.replicas})", timeout_s
+    )
+
+
+async def pull_subscription(js: Any, target: NatsTarget, timeout_s: float = 30.0) -> Any:
+    """Bind (creating it if needed) the durable pull consumer; retried while its replicas elect
+    a leader, which on a loaded machine can outlast one request's timeout right after the
+    stream was made."""
+
+    async def attempt() -> Any:
+        return await js.pull_subscribe(
+            target.subject, durable=target.durable, stream=target.stream,
+            config=consumer_config(target),
+        )  # fmt: skip
+
+    return await _while_electing(attempt, f"create consumer {target.durable!r}", timeout_s)
+
+
+async def delete_stream(target: NatsTarget, timeout_s: float = 30.0) -> None:
     """Delete the target's stream (its events are in the history by now); quiet if gone."""
     if target.stream is None:
         return
     nc = await connect(target, "harness-admin")
     try:
-        with contextlib.suppress(jserr.NotFoundError):
-            await nc.jetstream().delete_stream(target.stream)
+
+        async def attempt() -> None:
+            with contextlib.suppress(jserr.NotFoundError):
+                await nc.jetstream().delete_stream(target.stream)
+
+        await _while_electing(attempt, f"delete stream {target.stream!r}", timeout_s)
     finally:
         await nc.close()
 
@@ -261,5 +292,6 @@ __all__ = [
     "delete_stream",
     "ensure_stream",
     "pinned_servers",
+    "pull_subscription",
     "stream_config",
 ]

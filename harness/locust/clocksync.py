@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import clock
+from harness.locust.roles import is_master, is_worker
 from harness.locust.shard import history_dir, worker_tag
 
 log = logging.getLogger(__name__)
@@ -50,24 +51,12 @@ class ClockOffsets:
         self.path.write_text(json.dumps(self.best, indent=2, sort_keys=True) + "\n")
 
 
-def _is_master(environment: Any) -> bool:
-    from locust.runners import MasterRunner
-
-    return isinstance(environment.runner, MasterRunner)
-
-
-def _is_worker(environment: Any) -> bool:
-    from locust.runners import WorkerRunner
-
-    return isinstance(environment.runner, WorkerRunner)
-
-
 def install(events: Any) -> None:
     """Register the ping/pong messages and the test-start pings on Locust's ``events``."""
 
     @events.init.add_listener
     def _register(environment: Any, **_kwargs: Any) -> None:
-        if _is_master(environment):
+        if is_master(environment):
             offsets = ClockOffsets(history_dir() / OFFSETS_FILE)
             environment.harness_clock_offsets = offsets
 
@@ -75,7 +64,7 @@ def install(events: Any) -> None:
                 offsets.add(float(msg.data["t_master"]), clock.now(), msg.data, msg.node_id)
 
             environment.runner.register_message(PONG, on_pong)
-        elif _is_worker(environment):
+        elif is_worker(environment):
 
             def on_ping(environment: Any, msg: Any, **_kw: Any) -> None:
                 reply = {"t_master": msg.data["t_master"], "t_worker": clock.now()}
@@ -86,7 +75,7 @@ def install(events: Any) -> None:
 
     @events.test_start.add_listener
     def _ping(environment: Any, **_kwargs: Any) -> None:
-        if _is_master(environment):
+        if is_master(environment):
             import gevent
 
             gevent.spawn(_ping_workers, environment)

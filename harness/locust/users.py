@@ -42,7 +42,7 @@ from harness.drivers import (
     RabbitPublisherConfig,
     RabbitPublisherDriver,
 )
-from harness.locust import clocksync
+from harness.locust import clocksync, finalflush
 from harness.locust.greenloop import GreenletLoop
 from harness.locust.plan import Plan, RatePlan
 from harness.locust.rdkafka import RdKafkaConfig, RdKafkaProducer
@@ -52,6 +52,11 @@ log = logging.getLogger(__name__)
 
 MAX_WAIT_S = 0.5
 """Longest a user sleeps at once, so it notices a stop promptly."""
+
+
+FINAL_FLUSH_DEADLINE_S = 40.0
+"""How long a master waits, at the end of a run, for its workers to give every send an outcome
+(a user's ``flush_timeout_s``, 30 s by default, bounds each worker's flush)."""
 
 
 class SendNotAcknowledged(Exception):
@@ -423,5 +428,6 @@ def _fresh_loop_clock(**_kwargs: Any) -> None:
 
 
 clocksync.install(events)
+finalflush.install(events, deadline_s=FINAL_FLUSH_DEADLINE_S)
 
 __all__ = ["HarnessUser", "KafkaUser", "NatsUser", "RabbitMQUser", "SendNotAcknowledged"]

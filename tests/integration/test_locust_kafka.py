@@ -20,6 +20,7 @@ from harness.drivers import KafkaConsumerConfig, KafkaConsumerDriver, create_top
 from harness.history import HistoryWriter, merge_histories, read_history
 from harness.locust import HeadlessLocust
 from harness.stack import partition_leaders
+from harness.stack.toxiproxy import latency
 
 pytestmark = pytest.mark.integration
 
@@ -152,3 +153,50 @@ async def test_run_locust_storm_sends_exactly_the_scenario_storm(stack, topic_na
     assert len({r["worker"] for r in sends}) == 2
     assert len(result.clock_offsets) == 2
     assert all(abs(o["offset_s"]) <= o["rtt_s"] for o in result.clock_offsets.values())
+
+
+SATURATED = """
+import os
+from harness.locust import KafkaUser
+
+class Orders(KafkaUser):
+    bootstrap = os.environ["IT_BOOTSTRAP"]
+    topic = os.environ["IT_TOPIC"]
+    rate = 300.0
+    keys = 8
+    acks = "all"
+    run_id = "sat"
+"""
+
+
+async def test_locust_counts_the_sends_flushed_after_its_time_limit(
+    stack, toxiproxy, topic_name, tmp_path
+):
+    """No ``max_events``: the run-time limit stops the users with sends in flight (about 900),
+    held there by a 1.5 s latency on every broker. The workers' flush outlasts the half second Locust's master
+    waits after ``quit``, and still every outcome is in its counts."""
+    bootstrap = stack.kafka_bootstrap_servers
+    await create_topic(bootstrap, topic_name, partitions=3, replication_factor=3)
+    locustfile = tmp_path / "locustfile.py"
+    locustfile.write_text(SATURATED)
+    shards = tmp_path / "shards"
+    run = HeadlessLocust(
+        locustfile, shards, workers=2, users=2, run_time_s=8,
+        env={"IT_BOOTSTRAP": bootstrap, "IT_TOPIC": topic_name}, master_port=15567,
+    )  # fmt: skip
+    try:
+        await run.start()
+        # Slowed once sending, so that starting (a blocking metadata call) is not held up.
+        await wait_until(lambda: run.sends_recorded() >= 100, 60, "the first 100 acks")
+        for node in stack.kafka_nodes():
+            toxiproxy.add_toxic(node.proxy, latency(1500), name="slow-acks")
+        result = await run.wait(timeout_s=150)
+    finally:
+        await run.stop()
+        await delete_topic(bootstrap, topic_name)
+
+    assert result.returncodes == [0, 0, 0]
+    statuses = [st for s in result.shards for st in read_history(s).column("status").to_pylist()]
+    assert len(statuses) > 300, "the storm ran"
+    assert result.requests == len(statuses)
+    assert result.successes == statuses.count("ok")
