@@ -35,7 +35,9 @@ from confluent_kafka import Producer
 
 from harness import clock
 from harness.drivers import create_topic, delete_topic
-from harness.run import run_scenario
+from harness.history import HistoryWriter
+from harness.run import run_scenario, storm_shard
+from harness.run.shards import plan_for
 from harness.scenario import Scenario, build_scenario
 from harness.stack import Stack
 from harness.stack.provision import kafka_libs_dir
@@ -84,6 +86,26 @@ def history_rates(history: Path) -> tuple[float, float, int]:
     return len(ok) / span, float(np.percentile(slip, 99)), len(ok)
 
 
+def shard_alone(
+    bootstrap: str, events: int, args: argparse.Namespace, work: Path, client: str = "confluent"
+) -> tuple[float, int]:
+    """(acked rate, acked) of one storm shard's send loop and recording in this process, with
+    no consumer beside it: the engine's producer side alone."""
+    topic = asyncio.run(fresh_topic(bootstrap, args))
+    flat = scenario(events / 2.0, 2.0, client, args)
+    plan = plan_for(flat, work, 1, 1, bootstrap, topic)
+    storm_shard.wait_for_start = lambda: clock.now() + 0.1  # no parent to hand the start
+    path = work / f"alone-{uuid.uuid4().hex[:4]}.parquet"
+    try:
+        with HistoryWriter(path) as writer:
+            run = storm_shard.run_confluent if client == "confluent" else storm_shard.run_aiokafka
+            run(plan, 0, storm_shard.shard_storm(plan, 0), writer)
+    finally:
+        asyncio.run(delete_topic(bootstrap, topic))
+    rate, _, ok = history_rates(path)
+    return rate, ok
+
+
 def engine(
     rate: float, seconds: float, client: str, processes: int, args: argparse.Namespace, work: Path
 ) -> tuple[float, float, int]:
@@ -109,9 +131,17 @@ async def fresh_topic(bootstrap: str, args: argparse.Namespace) -> str:
 
 
 def bare_confluent(
-    bootstrap: str, events: int, size: int, args: argparse.Namespace, rate: float | None = None
+    bootstrap: str,
+    events: int,
+    size: int,
+    args: argparse.Namespace,
+    rate: float | None = None,
+    headers: bool = True,
 ) -> tuple[float, float, int]:
-    """(acked rate, slip p99 ms, acked) of the bare loop; flat out when ``rate`` is None."""
+    """(acked rate, slip p99 ms, acked) of the bare loop; flat out when ``rate`` is None.
+
+    With ``headers``, each record carries the engine's 11 CloudEvents headers (fixed bytes of
+    the same sizes, built once): the same records the engine hands the client."""
     topic = asyncio.run(fresh_topic(bootstrap, args))
     producer = Producer(
         {
@@ -124,6 +154,20 @@ def bare_confluent(
         }
     )
     payload = b"x" * size
+    fixed = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"e1-1234567"),
+        ("ce_source", b"/harness/storm"),
+        ("ce_type", b"dev.harness.storm.order"),
+        ("ce_time", b"2026-12-02T18:00:00.123456Z"),
+        ("ce_partitionkey", b"k-00012"),
+        ("ce_seq", b"1234"),
+        ("ce_intended", b"12345.678901234"),
+        ("ce_sent", b"12345.679001234"),
+        ("ce_poison", b"false"),
+        ("content-type", b"application/json"),
+    ]
+    record_headers = fixed if headers else None
     keys = [f"k{i}".encode() for i in range(64)]
     acked = [0]
     last = [0.0]
@@ -151,7 +195,9 @@ def bare_confluent(
             due = int(np.searchsorted(intended, t, side="right"))
             slip[row:due] = t - intended[row:due]
             for n in range(row, due):
-                producer.produce(topic, payload, keys[n % 64], on_delivery=report)
+                producer.produce(
+                    topic, payload, keys[n % 64], headers=record_headers, on_delivery=report
+                )
                 if n % 1000 == 0:
                     producer.poll(0)
             row = due
@@ -217,6 +263,13 @@ def main() -> None:
             bare, _, bare_ok = bare_confluent(bootstrap, args.events, args.size, args)
             print(f"ProducerPerformance:              {pp:10,.0f} ev/s")
             print(f"bare confluent-kafka loop:        {bare:10,.0f} ev/s ({bare_ok} acked)")
+            for client in ("confluent", "aiokafka"):
+                alone, ok = shard_alone(bootstrap, args.events, args, work, client)
+                print(
+                    f"one shard {client:9}, recorded:  {alone:10,.0f} ev/s ({ok} acked) = "
+                    f"{alone / pp:.2f}x ProducerPerformance, {alone / bare:.2f}x bare loop "
+                    "(no consumer beside it)"
+                )
             for client, processes in (("confluent", 1), ("confluent", 2), ("aiokafka", 1)):
                 rate, _, ok = engine(flat, 2.0, client, processes, args, work)
                 print(
