@@ -65,7 +65,20 @@ def storm_processes(scenario: Scenario, requested: int | None) -> int:
                 "processes; drop --processes (or load.processes) for this scenario"
             )
         return 1
+    if _reads_live_acks(scenario):
+        if asked is not None and asked > 1:
+            raise ConfigError(
+                f"processes={asked}: a lag_above trigger reads the producer's acknowledgements "
+                "as the storm goes, which only the in-process engine has; drop --processes "
+                "(or load.processes) for this scenario, or use another trigger"
+            )
+        return 1
     return asked or default_processes()
+
+
+def _reads_live_acks(scenario: Scenario) -> bool:
+    """Does a fault read the in-process producer's counts during the storm (lag_above)?"""
+    return any(getattr(f.settings, "when", None) == "lag_above" for f in scenario.faults)
 
 
 @dataclass

@@ -139,3 +139,11 @@ def test_append_table_refuses_a_column_of_the_wrong_type(tmp_path: Path) -> None
     with HistoryWriter(tmp_path / "h.parquet") as writer:
         with pytest.raises(HistoryError, match="seq"):
             writer.append_table(pa.table({"op": ["send"], "seq": ["not a number"]}))
+
+
+def test_a_lag_above_trigger_keeps_the_storm_in_process() -> None:
+    crash = {"at": 0.5, "consumer_crash": {"when": "lag_above", "lag": 50}}
+    scenario = _scenario(KAFKA, faults=[crash])
+    assert storm_processes(scenario, None) == 1
+    with pytest.raises(ConfigError, match="lag_above"):
+        storm_processes(scenario, 2)
