@@ -99,9 +99,7 @@ def test_columnar_rows_follow_the_history_schema(tmp_path: Path) -> None:
     sends.errors[1] = "NOT_ENOUGH_REPLICAS: x"
     table = sends.table(np.array([0, 1, 2]), storm.t_offset + 100.0)
     with HistoryWriter(tmp_path / "h.parquet") as writer:
-        writer.append(
-            {"op": "send", "id": "first", "key": "k", "seq": 1, "t": 0.5, "status": "ok"}
-        )
+        writer.append({"op": "send", "id": "first", "key": "k", "seq": 1, "t": 0.5, "status": "ok"})
         writer.append_table(table, source="test")
     rows = read_history(tmp_path / "h.parquet").to_pylist()
     assert rows[0]["id"] == "first"  # buffered rows go first
