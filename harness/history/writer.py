@@ -24,7 +24,7 @@ import pyarrow as pa
 from harness.errors import HistoryError
 from harness.history.jsonl import field_problem
 from harness.history.reader import partial_path, read_partial, write_parquet
-from harness.history.schema import FIELDS, SCHEMA, unknown_fields
+from harness.history.schema import FIELDS, SCHEMA, conform, unknown_fields
 
 FLUSH_CHUNK = 256
 """Rows converted per Arrow call. The conversion holds the GIL; converting a second's worth of
@@ -72,6 +72,20 @@ class HistoryWriter:
         """Buffer several ops (each checked as ``append`` does)."""
         for record in records:
             self.append(record)
+
+    def append_table(self, table: pa.Table, *, source: str = "rows") -> None:
+        """Write ``table`` (history columns, any subset; see ``conform``) as durable batches
+        now, after the rows buffered so far: the columnar path, no Python object per row."""
+        with self._lock:
+            self._raise_if_unusable()
+        batch = conform(table, source=source).select(SCHEMA.names).cast(SCHEMA)
+        with self._flush_lock:
+            with self._lock:
+                rows, self._rows = self._rows, []
+            if rows:
+                self._stream.write_batch(_to_batch(rows))
+            self._stream.write_table(batch)
+            self._sync()
 
     def flush(self) -> None:
         """Write the buffered ops as one durable batch now."""

@@ -89,6 +89,9 @@ def summary(
                 "storm_end": record.storm_end,
                 "wall_offset": record.wall_offset,
                 "events_planned": record.events_planned,
+                "processes": record.processes,
+                "slip_p99_ms": record.slip_p99_ms,
+                "shard_slips": record.shard_slips,
             },
             "versions": versions(),
         }

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,6 +40,8 @@ class Outcome:
     exit_code: int
     seconds: float
     error: str = ""
+    shards: list[str] = field(default_factory=list)
+    """One line per storm shard's schedule slip, and the merged one (a sharded storm)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,6 +69,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--no-progress", action="store_true", help="no live progress output")
     run.add_argument("--no-report", action="store_true", help="skip report.html")
+    run.add_argument(
+        "--processes",
+        metavar="N",
+        help="send a Kafka storm from N processes, sharded by key (default: the scenario's "
+        "load.processes, else the core count)",
+    )
     _env_option(run)
     run.set_defaults(func=_run_command)
 
@@ -118,6 +126,7 @@ def check_faults_possible(stack: Stack, scenarios: list[Scenario]) -> None:
 def _run_command(args: argparse.Namespace) -> int:
     args.seed = None if args.seed is None else parse_seed(args.seed)
     args.duration_scale = parse_scale(args.duration_scale)
+    processes = parse_processes(args.processes)
     suite = load_suite(args.paths)  # the same validation as `harness validate`
     scenarios = [scenario for _, scenario in suite]
     sources = _sources(suite)
@@ -140,6 +149,7 @@ def _run_command(args: argparse.Namespace) -> int:
             sources.get(scenario.name),
             progress=not args.no_progress,
             report=not args.no_report,
+            processes=processes,
         )
         outcomes.append(outcome)
         _print_outcome(outcome)
@@ -148,6 +158,19 @@ def _run_command(args: argparse.Namespace) -> int:
     if len(scenarios) > 1:
         _write_suite(out, outcomes)
     return max(o.exit_code for o in outcomes)
+
+
+def parse_processes(text: str | None) -> int | None:
+    """``--processes``: a whole number from 1 to 64, or None when not given."""
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 64:
+        raise ConfigError(f"--processes: {text!r} is not a whole number from 1 to 64; give e.g. 2")
+    return value
 
 
 def run_one(
@@ -159,6 +182,7 @@ def run_one(
     *,
     progress: bool = True,
     report: bool = True,
+    processes: int | None = None,
 ) -> Outcome:
     """Run, judge and write the artifacts of one scenario; never raises for run failures.
 
@@ -169,7 +193,9 @@ def run_one(
     status = RunStatus()
     record, error, code = None, "", 0
     try:
-        record = asyncio.run(_run_async(scenario, out_dir, seed, stack, status, progress))
+        record = asyncio.run(
+            _run_async(scenario, out_dir, seed, stack, status, progress, processes)
+        )
     except KeyboardInterrupt:
         error, code = "interrupted: faults healed, history kept", EXIT_INTERRUPTED
     except asyncio.CancelledError:
@@ -180,7 +206,19 @@ def run_one(
     except HarnessError as failure:
         error, code = redact_text(str(failure)), 2
     verdict, code, error = conclude(scenario, out_dir, seed, record, code, error, source, report)
-    return Outcome(scenario, out_dir, verdict, code, time.monotonic() - started, error)
+    seconds = time.monotonic() - started
+    return Outcome(scenario, out_dir, verdict, code, seconds, error, _shard_lines(record))
+
+
+def _shard_lines(record: RunRecord | None) -> list[str]:
+    if record is None or not record.shard_slips:
+        return []
+    lines = [
+        f"storm shard {i}: slip p50 {s['p50_ms']:.2f} ms, p99 {s['p99_ms']:.2f} ms, max "
+        f"{s['max_ms']:.1f} ms over {s['count']} events"
+        for i, s in enumerate(record.shard_slips)
+    ]
+    return [*lines, f"all {record.processes} shards: slip p99 {record.slip_p99_ms:.2f} ms"]
 
 
 def conclude(
@@ -252,7 +290,13 @@ def _judge(
 
 
 async def _run_async(
-    scenario: Scenario, out_dir: Path, seed: int, stack: Stack, status: RunStatus, progress: bool
+    scenario: Scenario,
+    out_dir: Path,
+    seed: int,
+    stack: Stack,
+    status: RunStatus,
+    progress: bool,
+    processes: int | None = None,
 ) -> RunRecord:
     task = asyncio.current_task()
     assert task is not None
@@ -265,7 +309,9 @@ async def _run_async(
     loop.add_signal_handler(signal.SIGTERM, terminate)
     try:
         async with show(status, scenario.name, progress):
-            return await run_scenario(scenario, out_dir, seed, stack=stack, status=status)
+            return await run_scenario(
+                scenario, out_dir, seed, stack=stack, status=status, processes=processes
+            )
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
 
@@ -368,6 +414,7 @@ def _print_outcome(outcome: Outcome) -> None:
         for condition in verdict.conditions:
             mark = "ok  " if condition.passed else "FAIL"
             lines.append(f"  {mark} {condition.name} (measured {condition.measured:g})")
+    lines += [f"  {line}" for line in outcome.shards]
     for error in verdict.errors if verdict is not None else []:
         if error != outcome.error:
             lines.append(f"  error: {error}")

@@ -33,10 +33,11 @@ from harness.history import HistoryWriter
 from harness.load import Pacer, Storm, build_storm
 from harness.run.clients import Clients, Repair, build_clients
 from harness.run.readings import RunReadings
+from harness.run.shards import plan_for, run_sharded_storm, storm_processes
 from harness.safety import check_address, check_target
 from harness.scenario import Scenario
 from harness.scenario.faults import duplicate_windows
-from harness.scenario.models import Engine
+from harness.scenario.models import Engine, KafkaClient
 from harness.stack import Stack
 
 STORM_LEAD_S = 0.5
@@ -77,6 +78,9 @@ class RunRecord:
     slip_p99_ms: float
     errors: list[str]
     destination: str
+    processes: int = 1
+    shard_slips: list[dict[str, float]] = field(default_factory=list)
+    """Schedule slip of each storm shard (``SlipStats`` fields), when the storm was sharded."""
 
 
 def resolve_seed(scenario: Scenario, seed: int | None) -> int:
@@ -106,8 +110,12 @@ async def run_scenario(
     *,
     stack: Stack | None = None,
     status: RunStatus | None = None,
+    processes: int | None = None,
 ) -> RunRecord:
-    """Run ``scenario`` once and return its record; the history is at ``out_dir``."""
+    """Run ``scenario`` once and return its record; the history is at ``out_dir``.
+
+    ``processes``: storm shards (``harness.run.shards``; default the scenario's, else the
+    core count, for Kafka storms of the harness engine)."""
     stack = stack or Stack.load()
     check_stack_is_safe(stack)
     status = status or RunStatus()
@@ -119,6 +127,11 @@ async def run_scenario(
     status.storm_seconds = scenario.storm.duration
     history_path = out_dir / "history.parquet"
     errors: list[str] = []
+    shards = storm_processes(scenario, processes)
+    sharded = shards > 1 or (
+        scenario.target.kafka is not None and scenario.producer.client is KafkaClient.CONFLUENT
+    )
+    shard_slips: list[dict[str, float]] = []
     with HistoryWriter(history_path) as writer:
         toxiproxy = stack.toxiproxy()
         healer = Healer(undo_on_stack(stack, toxiproxy), Journal.for_run(run_id))
@@ -148,12 +161,33 @@ async def run_scenario(
         slip_p99 = float("nan")
         locust = scenario.load.engine is Engine.LOCUST
         try:
-            await _prepare(clients, scenario, status, start_producer=not locust)
+            await _prepare(clients, scenario, status, start_producer=not (locust or sharded))
             status.phase = "storm"
             if locust:
                 storm_start, acked = await _locust_storm(
                     scenario, stack, out_dir, seed, clients, writer, timeline, status
                 )
+            elif sharded:
+                plan = plan_for(
+                    scenario,
+                    out_dir / "shards",
+                    seed,
+                    shards,
+                    clients.bootstrap,
+                    clients.destination,
+                )
+                starts: list[float] = []
+
+                def begin(start: float) -> None:
+                    starts.append(start)
+                    status.started_at = start
+                    timeline.start(start)
+
+                result = await run_sharded_storm(plan, writer, begin)
+                storm_start = starts[0]
+                acked, status.sent = result.acked, result.sent
+                slip_p99 = result.merged.p99_ms
+                shard_slips = [vars(s) for s in result.slips]
             else:
                 storm_start = clock.now() + STORM_LEAD_S
                 status.started_at = storm_start
@@ -166,7 +200,7 @@ async def run_scenario(
             await heal_to_the_end(timeline, errors)
             status.faults = []
             status.phase = "drain"
-            if not locust:
+            if not (locust or sharded):
                 await clients.producer.flush(scenario.drain.timeout)
                 acked = _acked(clients)
             await _drain(clients, acked, scenario.drain.timeout)
@@ -191,6 +225,8 @@ async def run_scenario(
         slip_p99_ms=slip_p99,
         errors=errors,
         destination=clients.destination,
+        processes=shards if sharded else 1,
+        shard_slips=shard_slips,
     )
 
 

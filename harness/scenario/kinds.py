@@ -55,7 +55,15 @@ class Engine(StrEnum):
     LOCUST = "locust"
 
 
+class KafkaClient(StrEnum):
+    """The Kafka client the harness engine produces with."""
+
+    AIOKAFKA = "aiokafka"
+    CONFLUENT = "confluent"
+
+
 KAFKA_PRODUCER_FIELDS = (
+    "client",
     "acks",
     "enable_idempotence",
     "retries",
@@ -73,6 +81,7 @@ class NatsStorage(StrEnum):
 
 
 __all__ = [
+    "KafkaClient",
     "KAFKA_NODES",
     "KAFKA_PRODUCER_FIELDS",
     "NATS_NODES",

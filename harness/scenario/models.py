@@ -49,6 +49,7 @@ from harness.scenario.kinds import (
     DeliveryMode,
     Distribution,
     Engine,
+    KafkaClient,
     NatsStorage,
     Shape,
     SutMode,
@@ -188,6 +189,8 @@ class Target(StrictModel):
 class Producer(StrictModel):
     """Producer guarantees. Kafka fields and RabbitMQ fields; set only those of the target."""
 
+    client: KafkaClient = KafkaClient.AIOKAFKA
+    """Kafka only: ``aiokafka`` (asyncio) or ``confluent`` (librdkafka, in storm processes)."""
     acks: Acks = Acks.ALL
     enable_idempotence: bool = False
     retries: int | None = Field(default=None, ge=0, le=MAX_INT32)
@@ -336,12 +339,19 @@ class Load(StrictModel):
     users: int = Field(default=1, ge=1, le=10_000)
     workers: int = Field(default=1, ge=1, le=64)
     spawn_rate: float | None = Field(default=None, gt=0)
+    processes: int | None = Field(default=None, ge=1, le=64)
+    """Engine ``harness``, Kafka target: storm shards (by key), one process each; default the
+    core count (``harness run --processes`` overrides it)."""
 
     @model_validator(mode="after")
     def _fits_engine(self) -> Load:
         if self.engine is Engine.HARNESS and (self.users, self.workers) != (1, 1):
             raise ValueError(
                 "users and workers apply to engine 'locust' only; set engine: locust or drop them"
+            )
+        if self.engine is Engine.LOCUST and self.processes is not None:
+            raise ValueError(
+                "processes applies to engine 'harness' only (Locust has workers); drop it"
             )
         if self.users % self.workers:
             raise ValueError(
