@@ -146,6 +146,9 @@ if step == "read":
     columns = json.loads(sys.argv[3])
     present = [c for c in columns if c in pq.read_schema(path).names]
     out = {"rows": pq.read_table(path, columns=present).num_rows}
+elif step == "read-jsonl":
+    import pyarrow.json as pj
+    out = {"rows": pj.read_json(path).num_rows}
 elif step == "duckdb":
     import duckdb
     out = {"lost": duckdb.connect().execute(sys.argv[3], {"path": path}).fetchone()[0]}
