@@ -257,7 +257,6 @@ async def _run_async(
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
-
     def terminate() -> None:
         status.terminated = True
         task.cancel()
