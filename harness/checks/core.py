@@ -55,8 +55,9 @@ def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResul
     policy = policy or CheckPolicy.default()
     limit = policy.max_examples
     facts = id_facts(history)
-    findings = [delivery.unexpected(facts, limit), log.duplicate_write(history, limit)]
-    findings.append(log.inconsistent_offset(history, limit))
+    where = log.positions(history)
+    findings = [delivery.unexpected(facts, limit), log.duplicate_write(history, limit, where)]
+    findings.append(log.inconsistent_offset(history, limit, where))
     skipped: list[str] = []
     if history.black_box:
         skipped += list(DELIVERY_CHECKS)

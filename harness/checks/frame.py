@@ -80,6 +80,8 @@ _READ = (
     "policy",
     *_FAULT_COLUMNS,  # ``reason`` among them: webhook attempts use it too
 )
+READ_COLUMNS = _READ
+"""The columns a check reads from a history file (the rest are never read)."""
 WEBHOOK_SOURCES = ("webhook", "webhook_attack")
 """``request`` rows of these sources are the harness's own webhook deliveries (provider mode),
 not calls a downstream received: they go to ``Prepared.webhook``, not ``requests``."""
@@ -327,6 +329,7 @@ class _Builder:
                 self.webhook.append(chunk.select(list(_WEBHOOK_COLUMNS)).take(rows))
                 op = op.copy()
                 op[rows] = -1  # not a downstream's call
+        whole: dict[str, np.ndarray] = {}  # a column shared by several kinds, converted once
         for kind, names in _USED.items():
             rows = np.flatnonzero(op == kind)
             if len(rows) == 0:
@@ -334,7 +337,13 @@ class _Builder:
             at = slice(self.filled[kind], self.filled[kind] + len(rows))
             self.ids[kind].extend(_plain(chunk.column("id")).take(rows).chunks)
             for name in names[1:]:
-                self.columns[kind][name][at] = self._numeric(name, chunk.column(name).take(rows))
+                if name in _CODED:  # codes follow first appearance per kind: code the rows
+                    values = self._numeric(name, chunk.column(name).take(rows))
+                else:
+                    if name not in whole:
+                        whole[name] = self._numeric(name, chunk.column(name))
+                    values = whole[name][rows]
+                self.columns[kind][name][at] = values
             self.filled[kind] = at.stop
             if kind == REQUEST:
                 self.endpoint_codes.append(self.endpoints.encode(chunk.column("source").take(rows)))
@@ -431,6 +440,9 @@ def _decoded(table: pa.Table) -> pa.Table:
     """``table`` with dictionary columns as plain ones (chunks may differ in dictionaries)."""
     return pa.table({name: _plain(table.column(name)) for name in table.column_names})
 
+
+_CODED = frozenset({"key", "group", "msg_id"})
+"""Columns coded by a ``_Coder`` (the rest are converted value by value)."""
 
 _DTYPES: dict[str, type] = {
     "t": np.float64,
@@ -553,6 +565,7 @@ __all__ = [
     "FAIL",
     "NULL_SEQ",
     "OK",
+    "READ_COLUMNS",
     "SIGNATURE_VALID",
     "UNKNOWN",
     "Ops",

@@ -19,9 +19,14 @@ import pandas as pd
 from harness.checks.frame import FAIL, Prepared
 from harness.checks.model import Finding
 
+Positions = tuple[np.ndarray, np.ndarray, np.ndarray]
 
-def _positions(history: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(id, partition, offset) of every send and receive that carries a position."""
+
+def positions(history: Prepared) -> Positions:
+    """(id, partition, offset) of every send and receive that carries a position.
+
+    Both checks take it, so a caller running both gathers the positions once.
+    """
     parts = []
     for ops in (history.sends, history.recvs):
         has = (ops.partition >= 0) & (ops.offset >= 0)
@@ -32,8 +37,8 @@ def _positions(history: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return ids, partitions, offsets
 
 
-def duplicate_write(history: Prepared, limit: int) -> Finding:
-    ids, partitions, offsets = _positions(history)
+def duplicate_write(history: Prepared, limit: int, where: Positions | None = None) -> Finding:
+    ids, partitions, offsets = where or positions(history)
     if len(ids) == 0:
         return Finding("duplicate_write", 0)
     # Compare every row with one reference row of its id: an id has two positions iff some
@@ -45,8 +50,8 @@ def duplicate_write(history: Prepared, limit: int) -> Finding:
     return Finding.from_codes("duplicate_write", ids[differs], limit)
 
 
-def inconsistent_offset(history: Prepared, limit: int) -> Finding:
-    ids, partitions, offsets = _positions(history)
+def inconsistent_offset(history: Prepared, limit: int, where: Positions | None = None) -> Finding:
+    ids, partitions, offsets = where or positions(history)
     if len(ids) == 0:
         return Finding("inconsistent_offset", 0)
     position = _position_codes(partitions, offsets)
@@ -76,4 +81,4 @@ def _position_codes(partitions: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-__all__ = ["duplicate_write", "inconsistent_offset"]
+__all__ = ["Positions", "duplicate_write", "inconsistent_offset", "positions"]

@@ -218,7 +218,8 @@ def to_png(figure: Figure) -> bytes:
     """The figure as PNG bytes; the figure is closed."""
     buffer = io.BytesIO()
     try:
-        figure.savefig(buffer, format="png", dpi=DPI)
+        # zlib level 3, not 6: about 25% less time in the encoder for files ~15% larger
+        figure.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 3})
     finally:
         plt.close(figure)
     return buffer.getvalue()

@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from harness.checks import check
+from harness.checks import check, check_file
+from harness.history.schema import conform
 
 Row = dict[str, Any]
 
@@ -298,3 +301,22 @@ def test_effect_order_matches_a_running_max_reference(
     assert result.anomalies["out_of_order_effect"] == late
     assert result.anomalies["duplicate_effect"] == len(set(applied_twice))
     assert result.effect_guarantee == ("at-least-once" if applied_twice else "exactly-once")
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shape=shapes, planted=plants, group_rows=st.integers(1, 40))
+def test_parquet_row_groups_give_the_in_memory_result(
+    shape: Shape, planted: dict[str, int], group_rows: int, tmp_path_factory: Any
+) -> None:
+    """``check_file`` streams Parquet a row group at a time, converting each column once per
+    group; whatever the row groups, its result is ``check``'s on the whole table."""
+    shape.plant = planted
+    builder = Builder(shape)
+    clean(builder)
+    plant(builder)
+    frame = history_of(builder, shape.seed)
+    assume(len(frame) > 0)  # check_file refuses an empty history; check does not
+    path = tmp_path_factory.mktemp("groups") / "history.parquet"
+    table = conform(pa.Table.from_pandas(frame, preserve_index=False), source="test")
+    pq.write_table(table, path, row_group_size=group_rows)
+    assert check_file(path).to_json() == check(frame).to_json()
