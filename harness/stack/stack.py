@@ -138,6 +138,16 @@ class Stack:
         return [h for h in self.nodes.values() if h.kind == "nats"]
 
     @property
+    def moto_endpoint(self) -> str:
+        """The proxied endpoint URL of the SNS/EventBridge emulator (``http://127.0.0.1:4566``)."""
+        if not self.state.moto_endpoint:
+            raise StackError(
+                "This stack runs no SNS/EventBridge emulator. Start it with `harness stack up "
+                "--with sns` (on a running stack, that adds it)."
+            )
+        return self.state.moto_endpoint
+
+    @property
     def has_postgres(self) -> bool:
         return bool(self.state.postgres_dsn)
 
