@@ -64,7 +64,7 @@ def ready(port: int, host: str = layout.HOST, timeout: float = PROBE_TIMEOUT) ->
     too: the probe the stack uses to prove the ``moto`` proxy routes)."""
     url = f"http://{host}:{port}{READY_PATH}"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, timeout=timeout) as reply:
             return bool(reply.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False
