@@ -1,7 +1,8 @@
 """SNS and EventBridge producer driver: boto3 ``Publish`` / ``PutEvents`` on its own threads.
 
 ``send(event)`` never blocks: the call runs on a thread pool of ``threads`` workers (boto3 is
-blocking; the event loop never waits on it). Each event gets exactly one ``send`` row when its
+blocking; the event loop never waits on it); a send row's ``t`` is when a worker started the
+call, so an event queued behind a busy pool shows as schedule slip. Each event gets exactly one ``send`` row when its
 outcome is known (``harness.drivers.outcomes.classify_aws``): ``ok`` once ``Publish`` returned
 a MessageId (kept in ``msg_id``) or the ``PutEvents`` entry came back without an ErrorCode.
 Neither service has a log position, so send rows carry none; ``queue`` names the topic or bus.
@@ -74,9 +75,8 @@ class FanoutProducerDriver:
                 "has been closed; start a new producer to send more."
             )
         loop = asyncio.get_running_loop()
-        t = clock.now()
         self._log.sent()
-        future = loop.run_in_executor(self._pool, self._publish, event, t)
+        future = loop.run_in_executor(self._pool, self._publish, event)
         self._tasks.add(future)
         future.add_done_callback(self._tasks.discard)
 
@@ -84,8 +84,12 @@ class FanoutProducerDriver:
     def in_flight(self) -> int:
         return len(self._tasks)
 
-    def _publish(self, event: EventLike, t: float) -> None:
-        """One call on a pool thread; records the outcome (the recorder is thread-safe)."""
+    def _publish(self, event: EventLike) -> None:
+        """One call on a pool thread; records the outcome (the recorder is thread-safe).
+
+        The send's ``t`` is when a thread took the event up, so time spent queued behind a
+        busy pool counts as schedule slip."""
+        t = clock.now()
         topology = self.config.topology
         value = self.config.value_of(event.key)
         body = json.dumps(event_body(event, self.config.attribute, value))
