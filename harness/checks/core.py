@@ -11,6 +11,7 @@ from harness.checks import (
     delivery,
     dlq,
     downstream,
+    fanout,
     idempotency,
     log,
     ordering,
@@ -18,7 +19,7 @@ from harness.checks import (
     webhook,
     webhook_receiver,
 )
-from harness.checks.facts import id_facts
+from harness.checks.facts import IdFacts, id_facts
 from harness.checks.frame import Prepared, prepare, prepare_file
 from harness.checks.latency import latency_report
 from harness.checks.model import ANOMALIES, DELIVERY_CHECKS, CheckResult, Finding
@@ -56,18 +57,29 @@ def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResul
     limit = policy.max_examples
     facts = id_facts(history)
     where = log.positions(history)
-    findings = [delivery.unexpected(facts, limit), log.duplicate_write(history, limit, where)]
+    per_subscriber = fanout.applies(history)
+    findings = [
+        fanout.unexpected(history, facts, limit)
+        if per_subscriber
+        else delivery.unexpected(facts, limit),
+        log.duplicate_write(history, limit, where),
+    ]
     findings.append(log.inconsistent_offset(history, limit, where))
     skipped: list[str] = []
     if history.black_box:
         skipped += list(DELIVERY_CHECKS)
     else:
         findings += [
-            delivery.lost(history, facts, limit),
+            fanout.lost(history, facts, limit)
+            if per_subscriber
+            else delivery.lost(history, facts, limit),
             delivery.duplicate_delivery(history, limit),
-            ordering.out_of_order(history, limit),
             delivery.recovered(facts, limit),
         ]
+        if per_subscriber:  # standard SNS topics and EventBridge buses promise no order
+            skipped.append("out_of_order")
+        else:
+            findings.append(ordering.out_of_order(history, limit))
     if idempotency.applies(history):
         findings.append(ordering.out_of_order_effect(history, limit))
         findings.append(idempotency.duplicate_effect(history, limit))
@@ -90,7 +102,8 @@ def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResul
         findings += webhook_receiver.findings(history, limit)
     else:
         skipped += list(webhook_receiver.NAMES)
-    return _result(history, findings, tuple(skipped), policy, facts.sent.sum())
+    extra = _subscriber_counts(history, facts, per_subscriber)
+    return _result(history, findings, tuple(skipped), policy, facts.sent.sum(), extra)
 
 
 def _result(
@@ -99,6 +112,7 @@ def _result(
     skipped: tuple[str, ...],
     policy: CheckPolicy,
     events: int,
+    extra: dict[str, int] | None = None,
 ) -> CheckResult:
     by_name = {f.name: f for f in findings}
     anomalies = {name: by_name[name].count if name in by_name else 0 for name in ANOMALIES}
@@ -114,11 +128,22 @@ def _result(
         ),
         anomalies=anomalies,
         examples=examples,
-        counts=_counts(history, int(events)),
+        counts=_counts(history, int(events)) | (extra or {}),
         latency=latency_report(history),
         skipped=skipped,
         invalidating=bad,
     )
+
+
+def _subscriber_counts(history: Prepared, facts: IdFacts, applies: bool) -> dict[str, int]:
+    """``subscriber:<name>:lost`` and ``...:unexpected`` of a fan-out run (none otherwise)."""
+    if not applies:
+        return {}
+    return {
+        f"subscriber:{group}:{name}": n
+        for group, counts in fanout.per_subscriber(history, facts).items()
+        for name, n in counts.items()
+    }
 
 
 def _counts(history: Prepared, events: int) -> dict[str, int]:

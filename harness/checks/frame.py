@@ -132,7 +132,10 @@ class Prepared:
     reported: dict[str, int] = field(default_factory=dict)
     """Rows of an observed op that the checks set aside because they were only reported."""
     policies: dict[str, str] = field(default_factory=dict)
-    """The retry policy (JSON) each webhook receiver declared for its sender, by source."""
+    """The retry policy (JSON) each webhook receiver declared for its sender, by source (and
+    each fan-out subscriber's expected keys, ``harness.checks.fanout``)."""
+    key_names: list[str | None] = field(default_factory=list)
+    """The key of each key code (the ``key`` columns of the ops are codes)."""
     endpoints: list[str | None] = field(default_factory=list)
     """The ``source`` of request rows, indexed by their ``endpoint`` code."""
     webhook: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_WEBHOOK_COLUMNS))
@@ -397,6 +400,7 @@ class _Builder:
             observed=frozenset(self.observed),
             reported=reported,
             policies=self.policies,
+            key_names=list(self.keys.names()),
             endpoints=list(self.endpoints.names()),
             webhook=_webhook_frame(self.webhook),
         )

@@ -1,7 +1,8 @@
 """Drivers: produce and consume events on real brokers, recording every op into the history.
 
 Two small interfaces, each with a Kafka (aiokafka), a RabbitMQ (pika, on its own thread) and a
-NATS (nats-py: core subjects or JetStream streams) implementation:
+NATS (nats-py: core subjects or JetStream streams) implementation, and an SNS/EventBridge
+producer (boto3 on its own threads, against the moto emulator):
 
 - ``Producer``: ``start()``, ``send(event)`` (never blocks; records one ``send`` row when the
   outcome is known), ``flush()``, ``close()``.
@@ -31,7 +32,14 @@ from harness.drivers.kafka_group import GroupOffsets
 from harness.drivers.nats import NatsProducerConfig, NatsProducerDriver
 from harness.drivers.nats_consumer import NatsConsumerConfig, NatsConsumerDriver
 from harness.drivers.nats_target import NatsTarget, delete_stream, ensure_stream
-from harness.drivers.outcomes import Outcome, Stage, classify_amqp, classify_kafka, classify_nats
+from harness.drivers.outcomes import (
+    Outcome,
+    Stage,
+    classify_amqp,
+    classify_aws,
+    classify_kafka,
+    classify_nats,
+)
 from harness.drivers.rabbitmq import RabbitPublisherConfig, RabbitPublisherDriver
 from harness.drivers.rabbitmq_consumer import RabbitConsumerConfig, RabbitConsumerDriver
 from harness.drivers.rabbitmq_topology import (
@@ -41,6 +49,8 @@ from harness.drivers.rabbitmq_topology import (
     delete_blocking,
 )
 from harness.drivers.rows import SendLog, send_row
+from harness.drivers.sns import FanoutProducerConfig, FanoutProducerDriver
+from harness.drivers.sns_topology import FanoutTopology, SubscriberPlan, aws_client
 from harness.drivers.webhook import WebhookConfig, WebhookSender
 
 
@@ -105,6 +115,9 @@ __all__ = [
     "EffectMode",
     "EffectStore",
     "EventLike",
+    "FanoutProducerConfig",
+    "FanoutProducerDriver",
+    "FanoutTopology",
     "GroupOffsets",
     "KafkaConsumerConfig",
     "KafkaConsumerDriver",
@@ -125,9 +138,12 @@ __all__ = [
     "Recorder",
     "SendLog",
     "Stage",
+    "SubscriberPlan",
     "WebhookConfig",
     "WebhookSender",
+    "aws_client",
     "classify_amqp",
+    "classify_aws",
     "classify_kafka",
     "classify_nats",
     "create_topic",

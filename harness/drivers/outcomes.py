@@ -61,6 +61,22 @@ ProtocolSyntaxError (e.g. BodyTooLongError),
 UnroutableError, NackError                      fail       rejected before or by the broker
 any other exception                             unknown    the safe default
 ==============================================  =========  ===========================================
+
+SNS and EventBridge (boto3/botocore, ``classify_aws``):
+
+==============================================  =========  ===========================================
+situation                                       outcome    why
+==============================================  =========  ===========================================
+``Publish`` returned a MessageId                ok         the service took responsibility
+``PutEvents`` entry without an ErrorCode        ok         the bus took the entry
+``PutEvents`` entry with an ErrorCode           fail       the bus refused that entry
+EndpointConnectionError, ConnectTimeoutError    fail       no request reached the service
+ParamValidationError                            fail       botocore refused it before sending
+ClientError with a 4xx status                   fail       the service refused the request
+ClientError with a 5xx status, ReadTimeoutError,
+ConnectionClosedError                           unknown    the request may have been applied
+any other exception                             unknown    the safe default
+==============================================  =========  ===========================================
 """
 
 from __future__ import annotations
@@ -69,6 +85,7 @@ import asyncio
 from enum import StrEnum
 
 import aiokafka.errors as kerr
+import botocore.exceptions as berr
 import nats.errors as nerr
 import nats.js.errors as jserr
 import pika.exceptions as perr
@@ -178,6 +195,29 @@ def classify_nats(exc: BaseException, *, jetstream: bool) -> Outcome:
     return Outcome.UNKNOWN
 
 
+_AWS_NOT_SENT: tuple[type[BaseException], ...] = (
+    berr.EndpointConnectionError,
+    berr.ConnectTimeoutError,
+    berr.ParamValidationError,
+)
+
+
+def classify_aws(exc: BaseException) -> Outcome:
+    """Outcome of an SNS ``Publish`` or EventBridge ``PutEvents`` call that raised ``exc``.
+
+    >>> classify_aws(berr.EndpointConnectionError(endpoint_url="http://127.0.0.1:4566"))
+    <Outcome.FAIL: 'fail'>
+    >>> classify_aws(berr.ReadTimeoutError(endpoint_url="http://127.0.0.1:4566"))
+    <Outcome.UNKNOWN: 'unknown'>
+    """
+    if isinstance(exc, _AWS_NOT_SENT):
+        return Outcome.FAIL
+    if isinstance(exc, berr.ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return Outcome.FAIL if 400 <= status < 500 else Outcome.UNKNOWN
+    return Outcome.UNKNOWN
+
+
 def describe(exc: BaseException) -> str:
     """A short, stable error text for the history's ``error`` column."""
     if isinstance(exc, asyncio.CancelledError):
@@ -189,4 +229,12 @@ def describe(exc: BaseException) -> str:
     return text if name in text else f"{name}: {text}"
 
 
-__all__ = ["Outcome", "Stage", "classify_amqp", "classify_kafka", "classify_nats", "describe"]
+__all__ = [
+    "Outcome",
+    "Stage",
+    "classify_amqp",
+    "classify_aws",
+    "classify_kafka",
+    "classify_nats",
+    "describe",
+]

@@ -19,6 +19,9 @@ from harness.drivers import (
     CommitPolicy,
     Consumer,
     EffectMode,
+    FanoutProducerConfig,
+    FanoutProducerDriver,
+    FanoutTopology,
     KafkaConsumerConfig,
     KafkaConsumerDriver,
     KafkaProducerConfig,
@@ -34,15 +37,19 @@ from harness.drivers import (
     RabbitPublisherConfig,
     RabbitPublisherDriver,
     Recorder,
+    SubscriberPlan,
     create_topic,
     delete_stream,
     delete_topic,
 )
+from harness.drivers.sns import EmulatorDelivers
 from harness.drivers.webhook import WebhookConfig, WebhookSender
 from harness.errors import ConfigError
 from harness.faults import Healer, Undo
+from harness.load.keys import key_names
 from harness.observe import ObserveContext, Observers, build_observers
 from harness.observe.endpoint_front import ENDPOINT_NAME, EndpointFront
+from harness.observe.kinds.sns_subscriber import SnsSubscriber, SubscriberQueue
 from harness.safety import check_address, check_target
 from harness.scenario import Acks, Commit, DeliveryMode, Scenario, SutMode
 from harness.scenario.webhook import WebhookTarget
@@ -76,6 +83,8 @@ class Clients:
     nats: NatsTarget | None = None
     """The NATS subject and stream of the run (its stream is deleted by ``discard``)."""
     front: EndpointFront | None = None
+    fanout: FanoutTopology | None = None
+    """An SNS or EventBridge run's topic or bus, subscriber queues and subscriptions."""
     """A webhook target's HTTP fault point (fault target ``endpoint``), started by ``prepare``."""
 
     def fronts(self) -> dict[str, EndpointFront]:
@@ -88,6 +97,9 @@ class Clients:
         webhook = scenario.target.webhook
         if webhook is not None:
             await self._proxy_endpoint(webhook)
+            return
+        if self.fanout is not None:
+            await asyncio.to_thread(self.fanout.create)
             return
         kafka = scenario.target.kafka
         if kafka is not None:
@@ -152,6 +164,8 @@ class Clients:
             await delete_topic(self.bootstrap, self.dead_letters)
         if self.nats is not None:
             await delete_stream(self.nats)
+        if self.fanout is not None:
+            await asyncio.to_thread(self.fanout.delete)
 
 
 @dataclass(frozen=True)
@@ -182,6 +196,8 @@ def build_clients(
         clients = _kafka(scenario, stack, run_id, recorder, work, mode, observers)
     elif scenario.target.nats is not None:
         clients = _nats(scenario, stack, run_id, recorder, work, mode)
+    elif scenario.target.fanout is not None:
+        clients = _fanout(scenario, stack, run_id, recorder, work, observers)
     else:
         clients = _rabbitmq(scenario, stack, run_id, recorder, work, mode, observers)
     if scenario.observe:
@@ -329,6 +345,55 @@ def _webhook(
         consumer = ExternalEndpoint(target.host, target.port)
     clients = Clients(sender, consumer, f"endpoint-{run_id}", "webhook")  # type: ignore[arg-type]
     clients.front = EndpointFront(f"{target.host}:{target.port}")
+    return clients
+
+
+def _fanout(
+    scenario: Scenario,
+    stack: Stack,
+    run_id: str,
+    recorder: Recorder,
+    work: Path,
+    observers: Observers,
+) -> Clients:
+    """SNS or EventBridge: a producer on boto3 threads and one source per subscriber."""
+    target = scenario.target.fanout
+    assert target is not None
+    kind = scenario.target.kind
+    base = scenario.target.sns.topic if scenario.target.sns else scenario.target.eventbridge.bus  # type: ignore[union-attr]
+    name = f"{base}-{run_id.replace('.', '-')}"[:200]
+    plans = tuple(
+        SubscriberPlan(sub.name, f"{name}-{sub.name}"[:80], sub.filter_policy, sub.pattern,
+                       sub.subscribe)
+        for sub in target.subscribers
+    )  # fmt: skip
+    source = scenario.target.eventbridge.source if scenario.target.eventbridge else ""
+    topology = FanoutTopology(kind, stack.moto_endpoint, name, plans, event_source=source)
+    detail_type = scenario.target.eventbridge.detail_type if scenario.target.eventbridge else ""
+    producer = FanoutProducerDriver(
+        FanoutProducerConfig(
+            topology, target.attribute, target.value_of, detail_type=detail_type,
+            publish_timeout_s=target.publish_timeout, threads=target.threads,
+            name=f"{kind}-producer",
+        ),
+        recorder,
+    )  # fmt: skip
+    clients = Clients(producer, EmulatorDelivers(), name, kind)  # type: ignore[arg-type]
+    clients.fanout = topology
+    ctx = ObserveContext(
+        stack=stack, run_id=run_id, recorder=recorder, work_dir=work,
+        state_dir=work / "sut-state" / run_id, target_kind=kind, destination=name,
+        dead_letters="",
+    )  # fmt: skip
+    keys = [str(k) for k in key_names(scenario.storm.keys.count)]
+    observers.sources.extend(
+        SnsSubscriber(
+            f"subscriber-{sub.name}",
+            SubscriberQueue(sub.name, topology, tuple(target.expected_keys(sub, keys))),
+            ctx,
+        )
+        for sub in target.subscribers
+    )
     return clients
 
 

@@ -430,12 +430,15 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
     needs_rabbit = any(s.target.rabbitmq is not None for s in scenarios)
     needs_kafka = any(s.target.kafka is not None for s in scenarios)
     needs_nats = any(s.target.nats is not None for s in scenarios)
+    needs_moto = any(s.target.fanout is not None for s in scenarios)
     for handle in [*stack.nodes.values(), *stack.services.values()]:
         if handle.kind == "rabbitmq" and not needs_rabbit:
             continue
         if handle.kind == "kafka" and not needs_kafka:
             continue
         if handle.kind == "nats" and not needs_nats:
+            continue
+        if handle.kind == "moto" and not needs_moto:
             continue
         if not handle.is_healthy():
             if stack.env is not None:
@@ -447,6 +450,8 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
                 f"{handle.name} is not healthy (see `harness stack status`, its log "
                 f"{handle.log_file}); run `harness heal` or `harness stack up` first."
             )
+    if needs_moto:
+        stack.moto_endpoint  # noqa: B018 - raises, naming `harness stack up --with sns`
     for scenario in scenarios:
         _require_nats(stack, scenario)
         kafka = scenario.target.kafka

@@ -12,7 +12,8 @@ from enum import StrEnum
 KAFKA_NODES: tuple[str, ...] = ("kafka-1", "kafka-2", "kafka-3")
 RABBITMQ_NODES: tuple[str, ...] = ("rabbitmq",)
 NATS_NODES: tuple[str, ...] = ("nats-1", "nats-2", "nats-3")
-TARGET_KINDS: tuple[str, ...] = ("kafka", "rabbitmq", "nats")
+MOTO_NODES: tuple[str, ...] = ("moto",)
+TARGET_KINDS: tuple[str, ...] = ("kafka", "rabbitmq", "nats", "sns", "eventbridge")
 
 
 class Acks(StrEnum):
@@ -84,6 +85,7 @@ __all__ = [
     "KafkaClient",
     "KAFKA_NODES",
     "KAFKA_PRODUCER_FIELDS",
+    "MOTO_NODES",
     "NATS_NODES",
     "TARGET_KINDS",
     "NatsStorage",

@@ -37,10 +37,12 @@ from harness.scenario.base import (
 )
 from harness.scenario.durations import Duration
 from harness.scenario.explore import Explore, explore_problems
+from harness.scenario.fanout import EventBridgeTarget, SnsTarget
 from harness.scenario.faults import Fault
 from harness.scenario.kinds import (
     KAFKA_NODES,
     KAFKA_PRODUCER_FIELDS,
+    MOTO_NODES,
     NATS_NODES,
     RABBITMQ_NODES,
     RABBITMQ_PRODUCER_FIELDS,
@@ -153,34 +155,46 @@ class NatsTarget(StrictModel):
 
 
 class Target(StrictModel):
-    """Exactly one of ``kafka``, ``rabbitmq``, ``nats`` or ``webhook``."""
+    """Exactly one of ``kafka``, ``rabbitmq``, ``nats``, ``webhook``, ``sns`` or
+    ``eventbridge``."""
 
     kafka: KafkaTarget | None = None
     rabbitmq: RabbitMQTarget | None = None
     nats: NatsTarget | None = None
     webhook: WebhookTarget | None = None
+    sns: SnsTarget | None = None
+    eventbridge: EventBridgeTarget | None = None
 
     @property
-    def kind(self) -> Literal["kafka", "rabbitmq", "nats", "webhook"]:
+    def kind(self) -> Literal["kafka", "rabbitmq", "nats", "webhook", "sns", "eventbridge"]:
         if self.kafka is not None:
             return "kafka"
         if self.nats is not None:
             return "nats"
         if self.webhook is not None:
             return "webhook"
+        if self.sns is not None:
+            return "sns"
+        if self.eventbridge is not None:
+            return "eventbridge"
         return "rabbitmq"
+
+    @property
+    def fanout(self) -> SnsTarget | EventBridgeTarget | None:
+        """The SNS or EventBridge target (both fan out to subscribers), if either is set."""
+        return self.sns or self.eventbridge
 
     @property
     def nodes(self) -> tuple[str, ...]:
         """The stack's node names this target runs on (a webhook endpoint is on none)."""
-        return {"kafka": KAFKA_NODES, "rabbitmq": RABBITMQ_NODES, "nats": NATS_NODES}.get(
-            self.kind, ()
-        )
+        return {"kafka": KAFKA_NODES, "rabbitmq": RABBITMQ_NODES, "nats": NATS_NODES,
+                "sns": MOTO_NODES, "eventbridge": MOTO_NODES}.get(self.kind, ())  # fmt: skip
 
     @property
     def given(self) -> int:
         """How many of the target kinds are set (a valid target has exactly one)."""
-        return sum(t is not None for t in (self.kafka, self.rabbitmq, self.nats, self.webhook))
+        kinds = (self.kafka, self.rabbitmq, self.nats, self.webhook, self.sns, self.eventbridge)
+        return sum(t is not None for t in kinds)
 
 
 # --- clients ------------------------------------------------------------------------------

@@ -60,7 +60,10 @@ def cross_check(scenario: Scenario) -> list[Problem]:
 def _target(s: Scenario) -> Iterator[Problem]:
     target = s.target
     if target.given != 1:
-        yield Problem(("target",), "set exactly one of 'kafka', 'rabbitmq', 'nats' or 'webhook'")
+        yield Problem(
+            ("target",),
+            "set exactly one of 'kafka', 'rabbitmq', 'nats', 'webhook', 'sns' or 'eventbridge'",
+        )
         return
     yield from _nats_target(s)
     kafka = target.kafka
@@ -109,8 +112,8 @@ def _producer(s: Scenario) -> Iterator[Problem]:
     if s.target.kind == "nats":
         yield from _nats_producer(s)
         return
-    if s.target.kind == "webhook":
-        return  # a webhook's delivery settings are under target.webhook
+    if s.target.kind in ("webhook", "sns", "eventbridge"):
+        return  # their delivery settings are under target.<kind>
     is_kafka = s.target.kind == "kafka"
     foreign = RABBITMQ_PRODUCER_FIELDS if is_kafka else KAFKA_PRODUCER_FIELDS
     # A foreign field at its default is harmless (a dumped scenario carries every default).
@@ -168,6 +171,12 @@ def _consumer(s: Scenario) -> Iterator[Problem]:
         yield Problem(("system_under_test", "env"), "env applies only to a 'command'")
     if sut.is_builtin and sut.ready is not None:
         yield Problem(("system_under_test", "ready"), "ready applies only to a 'command'")
+    if s.target.kind in ("sns", "eventbridge") and not sut.is_builtin:
+        yield Problem(
+            ("system_under_test", "command"),
+            f"an {s.target.kind} target's subscribers are queues the harness reads; remove the "
+            "command",
+        )
     if s.target.kind == "nats" and not sut.is_builtin:
         yield Problem(
             ("system_under_test", "command"),

@@ -18,7 +18,7 @@ from harness.stack.provision import provision
 from harness.stack.stack import Stack
 from harness.stack.state import load_state
 
-OPTIONAL_NODES = ["postgres", "nats"]
+OPTIONAL_NODES = ["postgres", "nats", "sns"]
 
 
 def _provision(args: argparse.Namespace) -> int:
@@ -39,7 +39,11 @@ def _up(args: argparse.Namespace) -> int:
     with_rabbitmq = not args.no_rabbitmq
     with_postgres = "postgres" in args.with_
     nats_nodes = args.nats_nodes if "nats" in args.with_ else 0
+    with_moto = "sns" in args.with_
     if args.backend == "compose":
+        if with_moto:
+            raise StackError("The compose backend does not start moto yet; run `docker compose "
+                             "--profile sns up -d moto` beside it, or use the local backend.")  # fmt: skip
         if nats_nodes > 1:
             raise StackError("The compose backend runs one NATS server; use --nats-nodes 1, or "
                              "the local backend for a three-node cluster.")  # fmt: skip
@@ -47,7 +51,9 @@ def _up(args: argparse.Namespace) -> int:
             args.kafka_brokers, with_rabbitmq, with_postgres, with_nats=bool(nats_nodes)
         )
     else:
-        state = local.up(args.kafka_brokers, with_rabbitmq, args.timeout, with_postgres, nats_nodes)
+        state = local.up(
+            args.kafka_brokers, with_rabbitmq, args.timeout, with_postgres, nats_nodes, with_moto
+        )
     print(f"stack up in {time.monotonic() - started:.1f}s ({state.backend} backend)")
     print(f"kafka bootstrap:  {','.join(state.kafka_bootstrap)}")
     if state.rabbitmq_url:
@@ -56,8 +62,13 @@ def _up(args: argparse.Namespace) -> int:
         print(f"postgres dsn:     {redact_url(state.postgres_dsn)}")
     if state.nats_servers:
         print(f"nats servers:     {','.join(state.nats_servers)}")
+    if state.moto_endpoint:
+        print(f"sns/eventbridge:  {state.moto_endpoint}  (moto, an emulator)")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
-    print(f"env file:         {write_local_env(state)}  (harness run --env FILE)")
+    if state.kafka_bootstrap or state.rabbitmq_url:
+        print(f"env file:         {write_local_env(state)}  (harness run --env FILE)")
+    else:  # env files name a Kafka or RabbitMQ broker; NATS and moto have no section yet
+        print("env file:         none (an env file needs Kafka or RabbitMQ in the stack)")
     return 0
 
 
@@ -111,6 +122,7 @@ def status_report(stack: Stack) -> dict[str, Any]:
         "rabbitmq_url": redact_url(stack.state.rabbitmq_url) if stack.state.rabbitmq_url else None,
         "postgres_dsn": redact_url(stack.state.postgres_dsn) if stack.state.postgres_dsn else None,
         "nats_servers": list(stack.state.nats_servers),
+        "moto_endpoint": stack.state.moto_endpoint,
         "toxiproxy_url": stack.toxiproxy_url,
         "healthy": all(n["healthy"] for n in nodes.values()),
         "nodes": nodes,
@@ -187,7 +199,8 @@ def _with_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--with", dest="with_", action="append", default=[], choices=OPTIONAL_NODES,
         metavar="NODE",
-        help="also start an optional node: postgres, nats (on a running stack: add it)",
+        help="also start an optional node: postgres, nats, sns (moto: SNS and EventBridge; on a "
+        "running stack: add it)",
     )  # fmt: skip
 
 
@@ -203,7 +216,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     up = commands.add_parser("up", help="start Kafka, RabbitMQ and Toxiproxy on loopback")
     up.add_argument("--kafka-brokers", type=int, choices=[0, 1, 2, 3], default=1,
-                    help="Kafka nodes (0 only with --with nats)")  # fmt: skip
+                    help="Kafka nodes (0 only with --with nats or sns)")  # fmt: skip
     up.add_argument("--nats-nodes", type=int, choices=list(layout.NATS_NODE_COUNTS), default=1,
                     help="with --with nats: one server, or three (JetStream R3)")  # fmt: skip
     up.add_argument("--no-rabbitmq", action="store_true", help="start Kafka and Toxiproxy only")

@@ -57,11 +57,15 @@ def compose_argv(*args: str, file: Path | None = None) -> list[str]:
 
 
 def services_for(
-    with_rabbitmq: bool, with_postgres: bool = False, with_nats: bool = False
+    with_rabbitmq: bool,
+    with_postgres: bool = False,
+    with_nats: bool = False,
+    with_moto: bool = False,
 ) -> list[str]:
     kafka = [layout.kafka_node_name(n) for n in range(1, COMPOSE_BROKERS + 1)]
     optional = [*(["rabbitmq"] if with_rabbitmq else []), *(["postgres"] if with_postgres else [])]
     optional += [layout.nats_node_name(1)] if with_nats else []
+    optional += ["moto"] if with_moto else []  # profile sns; `stack up --backend compose` skips it
     return ["toxiproxy", *kafka, *optional]
 
 

@@ -21,6 +21,8 @@ NATS node N, upstream       127.0.0.1:1422N             the server's client list
 NATS node N, monitoring     127.0.0.1:1423N             HTTP ``/healthz``, ``/routez``
 NATS node N, cluster        127.0.0.1:1424N             route listener (3 nodes)
 NATS route N->M             127.0.0.1:14250+10N+M       proxy ``nats-route-N-M`` (3 nodes)
+moto (SNS, EventBridge)     127.0.0.1:4566              proxy ``moto`` (``--with sns``)
+moto, upstream              127.0.0.1:14566             the emulator's own listener
 ==========================  ==========================  ===============================
 
 ``$HARNESS_PORT_OFFSET`` shifts every port by the same amount (a second stack beside the first).
@@ -67,6 +69,9 @@ NATS_ROUTE_PROXY_BASE = 14250
 NATS_NODE_COUNTS = (1, 3)
 NATS_CLUSTER_NAME = "harness"
 
+MOTO_PROXY_PORT = 4566
+MOTO_PORT = 14566
+
 
 def port_offset() -> int:
     """Added to every port, so a second stack (``$HARNESS_PORT_OFFSET``, with its own
@@ -100,6 +105,14 @@ def postgres_proxy_port() -> int:
 
 def postgres_port() -> int:
     return POSTGRES_PORT + port_offset()
+
+
+def moto_proxy_port() -> int:
+    return MOTO_PROXY_PORT + port_offset()
+
+
+def moto_port() -> int:
+    return MOTO_PORT + port_offset()
 
 
 @dataclass(frozen=True)
@@ -223,10 +236,12 @@ def toxiproxy_url() -> str:
 
 
 def stack_ports(
-    brokers: int, rabbitmq: bool, postgres: bool = False, nats_nodes: int = 0
+    brokers: int, rabbitmq: bool, postgres: bool = False, nats_nodes: int = 0, moto: bool = False
 ) -> list[int]:
     """Every port a stack of this shape listens on (used to check they are free, and closed)."""
     ports = [toxiproxy_api_port(), *nats_ports(nats_nodes)]
+    if moto:
+        ports.extend([moto_proxy_port(), moto_port()])
     for n in range(1, brokers + 1):
         ports.extend(KafkaPorts(n).as_dict().values())
     if rabbitmq:
@@ -258,6 +273,8 @@ __all__ = [
     "harness_home",
     "kafka_bootstrap",
     "kafka_node_name",
+    "moto_port",
+    "moto_proxy_port",
     "nats_node_name",
     "nats_ports",
     "nats_route_proxy_name",

@@ -151,6 +151,15 @@ class Stack:
         node_id = int(name.rsplit("-", 1)[1])
         return nats.route_proxies_of(node_id, self.nats_node_count)
 
+    def moto_endpoint(self) -> str:
+        """The proxied endpoint URL of the SNS/EventBridge emulator (``http://127.0.0.1:4566``)."""
+        if not self.state.moto_endpoint:
+            raise StackError(
+                "This stack runs no SNS/EventBridge emulator. Start it with `harness stack up "
+                "--with sns` (on a running stack, that adds it)."
+            )
+        return self.state.moto_endpoint
+
     @property
     def has_postgres(self) -> bool:
         return bool(self.state.postgres_dsn)

@@ -16,6 +16,7 @@ SOURCE_KINDS: dict[str, str] = {
     "downstream": "harness.observe.kinds.downstream",
     "database": "harness.observe.kinds.database",
     "webhook_receiver": "harness.observe.kinds.webhook_receiver",
+    "sns_subscriber": "harness.observe.kinds.sns_subscriber",
 }
 
 
