@@ -257,6 +257,7 @@ async def _run_async(
     task = asyncio.current_task()
     assert task is not None
     loop = asyncio.get_running_loop()
+
     def terminate() -> None:
         status.terminated = True
         task.cancel()

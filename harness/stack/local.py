@@ -1,7 +1,8 @@
 """The local backend: brings the stack up as supervised processes on loopback, and down.
 
 ``up`` starts Toxiproxy (with one proxy per client-facing listener), RabbitMQ with its own
-epmd, 0-3 Kafka nodes and, asked for, one or three NATS servers on fresh data dirs, saving the state file after every start so a
+epmd, 0-3 Kafka nodes and, asked for, one or three NATS servers and the Pub/Sub emulator
+on fresh data dirs, saving the state file after every start so a
 failed or interrupted ``up`` can still be taken ``down``. It returns once every node answers
 its protocol *through its proxy*, which proves the proxies route.
 """
@@ -16,9 +17,9 @@ import time
 from pathlib import Path
 
 from harness.errors import HarnessError, StackError
-from harness.stack import kafka, layout, nats, netcut, postgres, process, rabbitmq
+from harness.stack import kafka, layout, nats, netcut, postgres, process, pubsub, rabbitmq
 from harness.stack.handles import NodeHandle
-from harness.stack.provision import Artifacts, provision
+from harness.stack.provision import Artifacts, provision, provision_pubsub
 from harness.stack.state import NodeState, ProxyState, StackState, clear_state, load_state
 from harness.stack.state import save_state as _save
 from harness.stack.toxiproxy import ToxiproxyClient
@@ -32,7 +33,11 @@ def _say(message: str) -> None:
 
 
 def proxies_for(
-    brokers: int, with_rabbitmq: bool, with_postgres: bool = False, nats_nodes: int = 0
+    brokers: int,
+    with_rabbitmq: bool,
+    with_postgres: bool = False,
+    nats_nodes: int = 0,
+    with_pubsub: bool = False,
 ) -> list[ProxyState]:
     """One proxy per client-facing listener, named after its node (and one per NATS route)."""
     host = layout.HOST
@@ -55,6 +60,8 @@ def proxies_for(
     if with_postgres:
         proxies.append(postgres_proxy())
     proxies.extend(nats.proxies(nats_nodes))
+    if with_pubsub:
+        proxies.append(pubsub.proxy())
     return proxies
 
 
@@ -94,9 +101,10 @@ def plan(
     run_dir: Path,
     with_postgres: bool = False,
     nats_nodes: int = 0,
+    with_pubsub: bool = False,
 ) -> StackState:
     """Write every node's config under ``run_dir``; return the state to start from."""
-    proxies = proxies_for(brokers, with_rabbitmq, with_postgres, nats_nodes)
+    proxies = proxies_for(brokers, with_rabbitmq, with_postgres, nats_nodes, with_pubsub)
     state = StackState(
         kafka_brokers=brokers,
         rabbitmq=with_rabbitmq,
@@ -117,7 +125,21 @@ def plan(
         _plan_postgres(state, run_dir)
     if nats_nodes:
         _plan_nats(state, run_dir, nats_nodes)
+    if with_pubsub:
+        _plan_pubsub(state, run_dir, artifacts)
     return state
+
+
+def _plan_pubsub(state: StackState, run_dir: Path, artifacts: Artifacts | None) -> NodeState:
+    if artifacts is not None and artifacts.pubsub_server is not None:
+        server, flavour = artifacts.pubsub_server, artifacts.pubsub_flavour
+    else:
+        server, flavour = pubsub.locate_server()
+    node = pubsub.prepare_node(server, flavour, run_dir)
+    state.nodes[node.name] = node
+    state.pubsub = True
+    state.pubsub_emulator_host = layout.pubsub_emulator_host()
+    return node
 
 
 def _plan_nats(state: StackState, run_dir: Path, nodes: int) -> list[NodeState]:
@@ -139,12 +161,12 @@ def _plan_postgres(state: StackState, run_dir: Path) -> NodeState:
     return node
 
 
-def check_brokers(brokers: int, nats_nodes: int = 0) -> None:
-    low = 0 if nats_nodes else 1
+def check_brokers(brokers: int, nats_nodes: int = 0, with_pubsub: bool = False) -> None:
+    low = 0 if nats_nodes or with_pubsub else 1
     if not low <= brokers <= layout.MAX_KAFKA_BROKERS:
         raise StackError(
             f"--kafka-brokers must be between {low} and {layout.MAX_KAFKA_BROKERS}, got "
-            f"{brokers!r}. Give a count in that range (0 only with --with nats)."
+            f"{brokers!r}. Give a count in that range (0 only with --with nats or pubsub)."
         )
     if nats_nodes:
         nats.check_nodes(nats_nodes)
@@ -155,9 +177,13 @@ def running_nodes(state: StackState) -> list[str]:
 
 
 def _check_ports_free(
-    brokers: int, with_rabbitmq: bool, with_postgres: bool = False, nats_nodes: int = 0
+    brokers: int,
+    with_rabbitmq: bool,
+    with_postgres: bool = False,
+    nats_nodes: int = 0,
+    with_pubsub: bool = False,
 ) -> None:
-    ports = layout.stack_ports(brokers, with_rabbitmq, with_postgres, nats_nodes)
+    ports = layout.stack_ports(brokers, with_rabbitmq, with_postgres, nats_nodes, with_pubsub)
     busy = [p for p in ports if not process.port_free(p)]
     if busy:
         raise StackError(
@@ -197,7 +223,7 @@ def _start_all(state: StackState, artifacts: Artifacts) -> None:
     if state.postgres:
         handles[postgres.NODE].start()
     for node in state.nodes.values():
-        if node.kind == nats.KIND:
+        if node.kind in (nats.KIND, pubsub.KIND):
             handles[node.name].start()
     kafka_nodes = [n for n in state.nodes.values() if n.kind == "kafka"]
     if kafka_nodes:
@@ -228,10 +254,11 @@ def up(
     timeout: float = UP_TIMEOUT,
     with_postgres: bool = False,
     nats_nodes: int = 0,
+    with_pubsub: bool = False,
 ) -> StackState:
     """Bring the local stack up (or return the one already running with this shape; asked for
-    PostgreSQL or NATS, a running stack without it gets it added)."""
-    check_brokers(brokers, nats_nodes)
+    PostgreSQL, NATS or Pub/Sub, a running stack without it gets it added)."""
+    check_brokers(brokers, nats_nodes, with_pubsub)
     existing = _existing(brokers, with_rabbitmq)
     if existing is not None:
         _say("the stack is already up")
@@ -239,13 +266,17 @@ def up(
             add_postgres(existing, timeout)
         if nats_nodes:
             add_nats(existing, nats_nodes, timeout)
+        if with_pubsub:
+            add_pubsub(existing, timeout)
         return existing
-    _check_ports_free(brokers, with_rabbitmq, with_postgres, nats_nodes)
-    artifacts = provision(rabbitmq=with_rabbitmq, postgres=with_postgres, kafka=brokers > 0)
+    _check_ports_free(brokers, with_rabbitmq, with_postgres, nats_nodes, with_pubsub)
+    artifacts = provision(
+        rabbitmq=with_rabbitmq, postgres=with_postgres, kafka=brokers > 0, pubsub=with_pubsub
+    )
     run_dir = layout.run_dir()
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    state = plan(brokers, with_rabbitmq, artifacts, run_dir, with_postgres, nats_nodes)
+    state = plan(brokers, with_rabbitmq, artifacts, run_dir, with_postgres, nats_nodes, with_pubsub)
     _save(state)
     try:
         _start_all(state, artifacts)
@@ -375,6 +406,68 @@ def remove_nats(state: StackState) -> None:
     _save(state)
 
 
+def add_pubsub(state: StackState, timeout: float = UP_TIMEOUT) -> NodeState:
+    """Start the Pub/Sub emulator (and its proxy) on a running local stack.
+
+    What ``harness stack up --with pubsub`` does to a stack that runs without it."""
+    if state.backend != "local":
+        raise StackError(
+            f"Pub/Sub can be added only to a local stack; this one is {state.backend!r}. "
+            "Start the compose stack's pubsub service instead."
+        )
+    if state.pubsub and layout.PUBSUB_NODE in state.nodes:
+        return state.nodes[layout.PUBSUB_NODE]
+    busy = [p for p in (layout.pubsub_proxy_port(), layout.pubsub_port())
+            if not process.port_free(p)]  # fmt: skip
+    if busy:
+        raise StackError(
+            f"Ports {busy} on {layout.HOST} are already in use, so the Pub/Sub emulator cannot "
+            "start there. Stop whatever listens there (`ss -ltnp` names it)."
+        )
+    server, flavour = provision_pubsub()
+    node = pubsub.prepare_node(server, flavour, layout.run_dir())
+    state.nodes[node.name] = node
+    state.pubsub = True
+    state.pubsub_emulator_host = layout.pubsub_emulator_host()
+    wanted = pubsub.proxy()
+    _save(state)
+    try:
+        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
+            if wanted.name in toxiproxy.proxies():
+                toxiproxy.delete_proxy(wanted.name)
+            toxiproxy.create_proxy(wanted.name, wanted.listen, wanted.upstream)
+        state.proxies = [*(p for p in state.proxies if p.name != wanted.name), wanted]
+        _save(state)
+        NodeHandle(node, lambda: _save(state)).start()
+        NodeHandle(node).wait_healthy(timeout)
+        process.wait_until(lambda: pubsub.grpc_ready(node.ports["proxy"]), 20,
+                           "pubsub via its proxy")  # fmt: skip
+    except BaseException:
+        _say(f"the Pub/Sub emulator failed to start; see {node.log_file}")
+        remove_pubsub(state)
+        raise
+    _say(f"pubsub ready (pid {node.pid}, clients at {state.pubsub_emulator_host})")
+    return node
+
+
+def remove_pubsub(state: StackState) -> None:
+    """Stop the Pub/Sub emulator and delete its proxy; the stack runs on without it."""
+    node = state.nodes.pop(layout.PUBSUB_NODE, None)
+    if node is not None:
+        NodeHandle(node).terminate()
+        shutil.rmtree(node.cwd, ignore_errors=True)
+    try:
+        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
+            if layout.PUBSUB_NODE in toxiproxy.proxies():
+                toxiproxy.delete_proxy(layout.PUBSUB_NODE)
+    except HarnessError as error:
+        _say(f"could not delete the pubsub proxy: {error}")
+    state.proxies = [p for p in state.proxies if p.name != layout.PUBSUB_NODE]
+    state.pubsub = False
+    state.pubsub_emulator_host = None
+    _save(state)
+
+
 def remove_postgres(state: StackState) -> None:
     """Stop PostgreSQL, delete its proxy and data; the stack runs on without it."""
     node = state.nodes.get(postgres.NODE)
@@ -426,7 +519,7 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
     if postgres.NODE in state.nodes:
         postgres.remove(state.nodes[postgres.NODE])  # its data may live outside the run dir
     ports = layout.stack_ports(
-        state.kafka_brokers, state.rabbitmq, state.postgres, state.nats_nodes
+        state.kafka_brokers, state.rabbitmq, state.postgres, state.nats_nodes, state.pubsub
     )
     process.wait_until(
         lambda: all(process.port_free(p) for p in ports), 15, f"ports {ports} to close"
@@ -440,12 +533,14 @@ _READY = {
     "rabbitmq": process.amqp_ready,
     "postgres": process.postgres_ready,
     "nats": nats.info_ready,
+    "pubsub": pubsub.grpc_ready,
 }
 
 
 __all__ = [
     "add_nats",
     "add_postgres",
+    "add_pubsub",
     "check_brokers",
     "down",
     "plan",
@@ -453,6 +548,7 @@ __all__ = [
     "proxies_for",
     "remove_nats",
     "remove_postgres",
+    "remove_pubsub",
     "stop_processes",
     "toxiproxy_config",
     "up",

@@ -138,6 +138,16 @@ class Stack:
         return [h for h in self.nodes.values() if h.kind == "nats"]
 
     @property
+    def pubsub_emulator_host(self) -> str:
+        """``host:port`` of the Pub/Sub emulator's proxy (what ``PUBSUB_EMULATOR_HOST`` holds)."""
+        if not self.state.pubsub_emulator_host:
+            raise StackError(
+                "This stack runs no Pub/Sub emulator. Start it with `harness stack up --with "
+                "pubsub` (on a running stack, that adds it)."
+            )
+        return self.state.pubsub_emulator_host
+
+    @property
     def has_postgres(self) -> bool:
         return bool(self.state.postgres_dsn)
 

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from harness.errors import StackError
 from harness.stack import layout
 
-NodeKind = Literal["kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats"]
-ProbeKind = Literal["kafka", "amqp", "http", "tcp", "postgres", "nats"]
+NodeKind = Literal["kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats", "pubsub"]
+ProbeKind = Literal["kafka", "amqp", "http", "tcp", "postgres", "nats", "pubsub"]
 StopSignal = Literal["SIGTERM", "SIGINT"]
 
 
@@ -70,6 +70,10 @@ class StackState(BaseModel):
     postgres_dsn: str | None = Field(default=None, repr=False)  # holds the superuser's password
     nats_nodes: int = Field(default=0, description="NATS servers (0: none, 1, or 3 clustered)")
     nats_servers: list[str] = Field(default_factory=list)
+    pubsub: bool = Field(default=False, description="the Pub/Sub emulator runs (--with pubsub)")
+    pubsub_emulator_host: str | None = Field(
+        default=None, description="host:port of the emulator's proxy (PUBSUB_EMULATOR_HOST)"
+    )
     nodes: dict[str, NodeState] = Field(default_factory=dict)
     services: dict[str, NodeState] = Field(default_factory=dict)
     proxies: list[ProxyState] = Field(default_factory=list)
