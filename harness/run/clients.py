@@ -38,6 +38,9 @@ from harness.drivers import (
     delete_stream,
     delete_topic,
 )
+from harness.drivers.pubsub import PubsubProducerConfig, PubsubProducerDriver
+from harness.drivers.pubsub_consumer import PubsubConsumerConfig, PubsubConsumerDriver
+from harness.drivers.pubsub_target import PubsubTarget, delete_topology
 from harness.drivers.webhook import WebhookConfig, WebhookSender
 from harness.errors import ConfigError
 from harness.faults import Healer, Undo
@@ -64,7 +67,7 @@ class Clients:
     producer: Producer
     consumer: Consumer
     destination: str
-    kind: str  # "kafka", "rabbitmq", "nats" or "webhook"
+    kind: str  # "kafka", "rabbitmq", "nats", "pubsub" or "webhook"
     bootstrap: str = ""
     dead_letters: str = ""
     observers: Observers = field(default_factory=lambda: Observers([]))
@@ -75,6 +78,8 @@ class Clients:
     _proxy_token: int | None = None
     nats: NatsTarget | None = None
     """The NATS subject and stream of the run (its stream is deleted by ``discard``)."""
+    pubsub: PubsubTarget | None = None
+    """The Pub/Sub topic and subscription of the run (deleted by ``discard``)."""
     front: EndpointFront | None = None
     """A webhook target's HTTP fault point (fault target ``endpoint``), started by ``prepare``."""
 
@@ -152,6 +157,8 @@ class Clients:
             await delete_topic(self.bootstrap, self.dead_letters)
         if self.nats is not None:
             await delete_stream(self.nats)
+        if self.pubsub is not None:
+            await delete_topology(self.pubsub)
 
 
 @dataclass(frozen=True)
@@ -182,6 +189,8 @@ def build_clients(
         clients = _kafka(scenario, stack, run_id, recorder, work, mode, observers)
     elif scenario.target.nats is not None:
         clients = _nats(scenario, stack, run_id, recorder, work, mode)
+    elif scenario.target.pubsub is not None:
+        clients = _pubsub(scenario, stack, run_id, recorder, work, mode)
     else:
         clients = _rabbitmq(scenario, stack, run_id, recorder, work, mode, observers)
     if scenario.observe:
@@ -425,8 +434,52 @@ def _nats(
     return Clients(producer, consumer, target.stream or target.subject, "nats", nats=target)
 
 
+def pubsub_target(scenario: Scenario, stack: Stack, run_id: str) -> PubsubTarget:
+    """The driver-level target of a scenario's ``target.pubsub`` on ``stack`` (run-suffixed)."""
+    spec = scenario.target.pubsub
+    assert spec is not None
+    suffix = run_id.replace(".", "-")
+    subscription = spec.subscription or f"{spec.topic}-{scenario.consumer.group}"
+    return PubsubTarget(
+        topic=f"{spec.topic}-{suffix}",
+        subscription=f"{subscription}-{suffix}",
+        project=spec.project,
+        emulator=stack.pubsub_emulator_host,
+        ack_deadline_s=spec.ack_deadline_s,
+        ordering=spec.ordering_keys,
+        push_endpoint=spec.push_endpoint,
+    )
+
+
+def _pubsub(
+    scenario: Scenario,
+    stack: Stack,
+    run_id: str,
+    recorder: Recorder,
+    work: Path,
+    mode: EffectMode,
+) -> Clients:
+    spec = scenario.target.pubsub
+    assert spec is not None
+    target = pubsub_target(scenario, stack, run_id)
+    producer = PubsubProducerDriver(
+        PubsubProducerConfig(target=target, publish_timeout_s=spec.publish_timeout), recorder
+    )
+    consumer = PubsubConsumerDriver(
+        PubsubConsumerConfig(
+            target=target,
+            mode=mode,
+            batch=scenario.consumer.prefetch,
+            process_ms=spec.process_ms,
+            effect_store=work / "effects.txt",
+        ),
+        recorder,
+    )
+    return Clients(producer, consumer, target.subscription, "pubsub", pubsub=target)
+
+
 def _acks(acks: Acks) -> int | str:
     return "all" if acks is Acks.ALL else int(acks.value)
 
 
-__all__ = ["Clients", "Repair", "build_clients", "nats_target"]
+__all__ = ["Clients", "Repair", "build_clients", "nats_target", "pubsub_target"]

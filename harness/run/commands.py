@@ -383,12 +383,15 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
     needs_rabbit = any(s.target.rabbitmq is not None for s in scenarios)
     needs_kafka = any(s.target.kafka is not None for s in scenarios)
     needs_nats = any(s.target.nats is not None for s in scenarios)
+    needs_pubsub = any(s.target.pubsub is not None for s in scenarios)
     for handle in [*stack.nodes.values(), *stack.services.values()]:
         if handle.kind == "rabbitmq" and not needs_rabbit:
             continue
         if handle.kind == "kafka" and not needs_kafka:
             continue
         if handle.kind == "nats" and not needs_nats:
+            continue
+        if handle.kind == "pubsub" and not needs_pubsub:
             continue
         if not handle.is_healthy():
             if stack.env is not None:
@@ -402,6 +405,11 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
             )
     for scenario in scenarios:
         _require_nats(stack, scenario)
+        if scenario.target.pubsub is not None and not stack.state.pubsub_emulator_host:
+            raise StackError(
+                f"{scenario.name} targets Pub/Sub but the stack runs no emulator; run "
+                "`harness stack up --with pubsub` (on a running stack, that adds it)."
+            )
         kafka = scenario.target.kafka
         if kafka is not None and kafka.replication_factor > stack.kafka_brokers:
             raise StackError(

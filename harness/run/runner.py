@@ -96,6 +96,8 @@ def check_stack_is_safe(stack: Stack) -> None:
         check_target(urlsplit(stack.state.rabbitmq_url).hostname or "")
     for url in stack.state.nats_servers:
         check_target(urlsplit(url).hostname or "")
+    if stack.state.pubsub_emulator_host:
+        check_address(stack.state.pubsub_emulator_host)
     check_target(urlsplit(stack.toxiproxy_url).hostname or "")
 
 

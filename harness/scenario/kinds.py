@@ -12,7 +12,8 @@ from enum import StrEnum
 KAFKA_NODES: tuple[str, ...] = ("kafka-1", "kafka-2", "kafka-3")
 RABBITMQ_NODES: tuple[str, ...] = ("rabbitmq",)
 NATS_NODES: tuple[str, ...] = ("nats-1", "nats-2", "nats-3")
-TARGET_KINDS: tuple[str, ...] = ("kafka", "rabbitmq", "nats")
+PUBSUB_NODES: tuple[str, ...] = ("pubsub",)
+TARGET_KINDS: tuple[str, ...] = ("kafka", "rabbitmq", "nats", "pubsub")
 
 
 class Acks(StrEnum):
@@ -76,6 +77,7 @@ __all__ = [
     "KAFKA_NODES",
     "KAFKA_PRODUCER_FIELDS",
     "NATS_NODES",
+    "PUBSUB_NODES",
     "TARGET_KINDS",
     "NatsStorage",
     "RABBITMQ_NODES",

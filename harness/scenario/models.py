@@ -42,6 +42,7 @@ from harness.scenario.kinds import (
     KAFKA_NODES,
     KAFKA_PRODUCER_FIELDS,
     NATS_NODES,
+    PUBSUB_NODES,
     RABBITMQ_NODES,
     RABBITMQ_PRODUCER_FIELDS,
     Acks,
@@ -151,20 +152,51 @@ class NatsTarget(StrictModel):
         return re.sub(r"[^A-Za-z0-9_-]", "_", self.subject).upper()
 
 
+_PUBSUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._~+-]{2,200}$")
+
+
+class PubsubTarget(StrictModel):
+    """A Google Cloud Pub/Sub topic on the emulator, and the one subscription the harness
+    creates on it: its ack deadline, whether it delivers in ordering-key order (and the
+    producer publishes with the event key as ordering key), and a push endpoint."""
+
+    topic: str = Field(min_length=3, max_length=200)
+    subscription: str | None = Field(default=None, min_length=3, max_length=200)
+    project: str = Field(default="harness-project", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    ack_deadline_s: int = Field(default=10, ge=1, le=600)
+    ordering_keys: bool = False
+    push_endpoint: str | None = Field(default=None, min_length=1, max_length=2000)
+    publish_timeout: Duration = 30.0
+    process_ms: float = Field(default=0.0, ge=0, le=60_000)
+
+    @field_validator("topic", "subscription")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        if name is not None and (not _PUBSUB_NAME.match(name) or name.startswith("goog")):
+            raise ValueError(
+                f"{name!r} is not a Pub/Sub name: letters, digits and - _ . ~ +, starting "
+                "with a letter (not 'goog')"
+            )
+        return name
+
+
 class Target(StrictModel):
-    """Exactly one of ``kafka``, ``rabbitmq``, ``nats`` or ``webhook``."""
+    """Exactly one of ``kafka``, ``rabbitmq``, ``nats``, ``pubsub`` or ``webhook``."""
 
     kafka: KafkaTarget | None = None
     rabbitmq: RabbitMQTarget | None = None
     nats: NatsTarget | None = None
+    pubsub: PubsubTarget | None = None
     webhook: WebhookTarget | None = None
 
     @property
-    def kind(self) -> Literal["kafka", "rabbitmq", "nats", "webhook"]:
+    def kind(self) -> Literal["kafka", "rabbitmq", "nats", "pubsub", "webhook"]:
         if self.kafka is not None:
             return "kafka"
         if self.nats is not None:
             return "nats"
+        if self.pubsub is not None:
+            return "pubsub"
         if self.webhook is not None:
             return "webhook"
         return "rabbitmq"
@@ -172,14 +204,18 @@ class Target(StrictModel):
     @property
     def nodes(self) -> tuple[str, ...]:
         """The stack's node names this target runs on (a webhook endpoint is on none)."""
-        return {"kafka": KAFKA_NODES, "rabbitmq": RABBITMQ_NODES, "nats": NATS_NODES}.get(
-            self.kind, ()
-        )
+        return {
+            "kafka": KAFKA_NODES,
+            "rabbitmq": RABBITMQ_NODES,
+            "nats": NATS_NODES,
+            "pubsub": PUBSUB_NODES,
+        }.get(self.kind, ())
 
     @property
     def given(self) -> int:
         """How many of the target kinds are set (a valid target has exactly one)."""
-        return sum(t is not None for t in (self.kafka, self.rabbitmq, self.nats, self.webhook))
+        given = (self.kafka, self.rabbitmq, self.nats, self.pubsub, self.webhook)
+        return sum(t is not None for t in given)
 
 
 # --- clients ------------------------------------------------------------------------------
@@ -461,6 +497,7 @@ __all__ = [
     "Expect",
     "KafkaTarget",
     "NatsTarget",
+    "PubsubTarget",
     "Keys",
     "Load",
     "Payload",
