@@ -6,7 +6,9 @@ delivery it records ``recv`` with the Pub/Sub message id as the position (``msg_
 ``partition`` 0 / ``offset`` = the id when numeric), the subscription as ``queue`` and the
 delivery attempt when the subscription reports one. A poison message (payload fails
 validation) is acked and recorded ``dead_letter``; any other message gets its effect
-(``harness.drivers.effects``), then its ack.
+(``harness.drivers.effects``), then its ack. Acks are sent in batches by one task (every
+``ack_interval_s``, one ``acknowledge`` call for all that are due), so the worker never waits
+for an ack's round trip.
 
 Unary pulls never extend a message's lease (the streaming client's lease manager would):
 a message still in hand when the subscription's ack deadline passes is delivered again
@@ -44,6 +46,7 @@ class PubsubConsumerConfig:
     mode: EffectMode = EffectMode.CORRECT
     batch: int = 100
     pull_timeout_s: float = 2.0
+    ack_interval_s: float = 0.05
     process_ms: float = 0.0
     effect_store: Path | None = None
     name: str = "pubsub-consumer"
@@ -60,6 +63,8 @@ class PubsubConsumerDriver:
         )
         self._client: Any = None
         self._task: asyncio.Task[None] | None = None
+        self._acker: asyncio.Task[None] | None = None
+        self._due: list[str] = []
         self._stopping = asyncio.Event()
         self.counts = {"received": 0, "dead_lettered": 0, "pull_errors": 0, "ack_errors": 0}
 
@@ -68,7 +73,9 @@ class PubsubConsumerDriver:
         await ensure_topology(self.config.target)
         self._client = await asyncio.to_thread(subscriber_client, self.config.target)
         self._stopping.clear()
-        self._task = asyncio.get_running_loop().create_task(self._pull_loop())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._pull_loop())
+        self._acker = loop.create_task(self._ack_loop())
 
     async def _pull_loop(self) -> None:
         inbox: asyncio.Queue[Any] = asyncio.Queue()
@@ -144,7 +151,18 @@ class PubsubConsumerDriver:
         await self._ack(ack_id)
 
     async def _ack(self, ack_id: str) -> None:
-        request = {"subscription": self.config.target.subscription_path, "ack_ids": [ack_id]}
+        self._due.append(ack_id)
+
+    async def _ack_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.ack_interval_s)
+            await self._send_acks()
+
+    async def _send_acks(self) -> None:
+        due, self._due = self._due, []
+        if not due or self._client is None:
+            return
+        request = {"subscription": self.config.target.subscription_path, "ack_ids": due}
         try:  # a lost ack means a redelivery, as it should
             await asyncio.to_thread(self._client.acknowledge, request=request, timeout=5.0)
         except Exception as exc:
@@ -164,11 +182,13 @@ class PubsubConsumerDriver:
 
     async def _stop(self) -> None:
         self._stopping.set()
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for task in (self._task, self._acker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._task = self._acker = None
+        await self._send_acks()
         client, self._client = self._client, None
         if client is not None:
             with contextlib.suppress(Exception):
