@@ -110,10 +110,16 @@ async def main_async(args: argparse.Namespace) -> int:
     # Rounds alternate, so each pair saw the same machine state: the ratio is taken per pair.
     ratios = [s / b for s, b in zip(signed_rates, bare_rates, strict=True)]
     print(f"requests per round: {args.requests}, concurrency {CONCURRENCY}, body {BODY_SIZE} B")
-    print(f"bare aiohttp loop:   {b:8.0f} req/s  (rounds: {', '.join(f'{r:.0f}' for r in bare_rates)})")
-    print(f"signed deliveries:   {w:8.0f} req/s  (rounds: {', '.join(f'{r:.0f}' for r in signed_rates)})")
+    print(
+        f"bare aiohttp loop:   {b:8.0f} req/s  (rounds: {', '.join(f'{r:.0f}' for r in bare_rates)})"
+    )
+    print(
+        f"signed deliveries:   {w:8.0f} req/s  (rounds: {', '.join(f'{r:.0f}' for r in signed_rates)})"
+    )
     print(f"ratio per round:     {', '.join(f'{r:.2f}' for r in ratios)}")
-    print(f"ratio signed/bare:   {statistics.median(ratios):8.2f}  (median of the rounds; target >= 0.8)")
+    print(
+        f"ratio signed/bare:   {statistics.median(ratios):8.2f}  (median of the rounds; target >= 0.8)"
+    )
     return 0
 
 

@@ -69,7 +69,7 @@ def test_a_subject_must_be_literal(subject):
 
 def test_two_targets_are_refused_naming_every_kind():
     error = scenario_error("{subject: orders}\n  kafka: {topic: orders}")
-    assert "set exactly one of 'kafka', 'rabbitmq', 'nats' or 'webhook'" in error
+    assert "set exactly one of 'kafka', 'rabbitmq', 'nats', 'pubsub' or 'webhook'" in error
 
 
 def test_kafka_producer_settings_are_refused_on_nats_but_retries_are_kept():
