@@ -77,6 +77,24 @@ ClientError with a 5xx status, ReadTimeoutError,
 ConnectionClosedError                           unknown    the request may have been applied
 any other exception                             unknown    the safe default
 ==============================================  =========  ===========================================
+
+Google Cloud Pub/Sub (google-cloud-pubsub; the publish future's exception, after the client's
+own retries):
+
+================================================  =========  ===========================================
+exception                                         outcome    why
+================================================  =========  ===========================================
+PublishToPausedOrderingKeyException               fail       an earlier publish of the key failed; never sent
+MessageTooLargeError, FlowControlLimitError       fail       refused by the client before sending
+InvalidArgument, NotFound, PermissionDenied,
+FailedPrecondition, Unauthenticated,
+AlreadyExists, OutOfRange                         fail       the server refused it before storing
+ResourceExhausted                                 fail       quota refused before storing
+DeadlineExceeded, ServiceUnavailable, Aborted,
+InternalServerError, Unknown, Cancelled,
+RetryError, asyncio.CancelledError                unknown    the request may have been stored
+any other exception                               unknown    the safe default
+================================================  =========  ===========================================
 """
 
 from __future__ import annotations
@@ -89,6 +107,8 @@ import botocore.exceptions as berr
 import nats.errors as nerr
 import nats.js.errors as jserr
 import pika.exceptions as perr
+from google.api_core import exceptions as gexc
+from google.cloud.pubsub_v1.publisher import exceptions as psexc
 
 
 class Outcome(StrEnum):
@@ -218,6 +238,34 @@ def classify_aws(exc: BaseException) -> Outcome:
     return Outcome.UNKNOWN
 
 
+_PUBSUB_NOT_WRITTEN: tuple[type[BaseException], ...] = (
+    psexc.PublishToPausedOrderingKeyException,
+    psexc.MessageTooLargeError,
+    psexc.FlowControlLimitError,
+    gexc.InvalidArgument,
+    gexc.NotFound,
+    gexc.PermissionDenied,
+    gexc.FailedPrecondition,
+    gexc.Unauthenticated,
+    gexc.AlreadyExists,
+    gexc.OutOfRange,
+    gexc.ResourceExhausted,
+)
+
+
+def classify_pubsub(exc: BaseException) -> Outcome:
+    """Outcome of a Pub/Sub publish whose future ended with ``exc``.
+
+    >>> classify_pubsub(gexc.ServiceUnavailable("reset"))
+    <Outcome.UNKNOWN: 'unknown'>
+    >>> classify_pubsub(gexc.NotFound("no topic"))
+    <Outcome.FAIL: 'fail'>
+    """
+    if isinstance(exc, _PUBSUB_NOT_WRITTEN):
+        return Outcome.FAIL
+    return Outcome.UNKNOWN
+
+
 def describe(exc: BaseException) -> str:
     """A short, stable error text for the history's ``error`` column."""
     if isinstance(exc, asyncio.CancelledError):
@@ -236,5 +284,6 @@ __all__ = [
     "classify_aws",
     "classify_kafka",
     "classify_nats",
+    "classify_pubsub",
     "describe",
 ]

@@ -42,6 +42,9 @@ from harness.drivers import (
     delete_stream,
     delete_topic,
 )
+from harness.drivers.pubsub import PubsubProducerConfig, PubsubProducerDriver
+from harness.drivers.pubsub_consumer import PubsubConsumerConfig, PubsubConsumerDriver
+from harness.drivers.pubsub_target import PubsubTarget, delete_topology
 from harness.drivers.sns import EmulatorDelivers
 from harness.drivers.webhook import WebhookConfig, WebhookSender
 from harness.errors import ConfigError
@@ -71,7 +74,7 @@ class Clients:
     producer: Producer
     consumer: Consumer
     destination: str
-    kind: str  # "kafka", "rabbitmq", "nats" or "webhook"
+    kind: str  # "kafka", "rabbitmq", "nats", "pubsub" or "webhook"
     bootstrap: str = ""
     dead_letters: str = ""
     observers: Observers = field(default_factory=lambda: Observers([]))
@@ -82,6 +85,8 @@ class Clients:
     _proxy_token: int | None = None
     nats: NatsTarget | None = None
     """The NATS subject and stream of the run (its stream is deleted by ``discard``)."""
+    pubsub: PubsubTarget | None = None
+    """The Pub/Sub topic and subscription of the run (deleted by ``discard``)."""
     front: EndpointFront | None = None
     fanout: FanoutTopology | None = None
     """An SNS or EventBridge run's topic or bus, subscriber queues and subscriptions."""
@@ -166,6 +171,8 @@ class Clients:
             await delete_stream(self.nats)
         if self.fanout is not None:
             await asyncio.to_thread(self.fanout.delete)
+        if self.pubsub is not None:
+            await delete_topology(self.pubsub)
 
 
 @dataclass(frozen=True)
@@ -198,6 +205,8 @@ def build_clients(
         clients = _nats(scenario, stack, run_id, recorder, work, mode)
     elif scenario.target.fanout is not None:
         clients = _fanout(scenario, stack, run_id, recorder, work, observers)
+    elif scenario.target.pubsub is not None:
+        clients = _pubsub(scenario, stack, run_id, recorder, work, mode)
     else:
         clients = _rabbitmq(scenario, stack, run_id, recorder, work, mode, observers)
     if scenario.observe:
@@ -498,8 +507,52 @@ def _nats(
     return Clients(producer, consumer, target.stream or target.subject, "nats", nats=target)
 
 
+def pubsub_target(scenario: Scenario, stack: Stack, run_id: str) -> PubsubTarget:
+    """The driver-level target of a scenario's ``target.pubsub`` on ``stack`` (run-suffixed)."""
+    spec = scenario.target.pubsub
+    assert spec is not None
+    suffix = run_id.replace(".", "-")
+    subscription = spec.subscription or f"{spec.topic}-{scenario.consumer.group}"
+    return PubsubTarget(
+        topic=f"{spec.topic}-{suffix}",
+        subscription=f"{subscription}-{suffix}",
+        project=spec.project,
+        emulator=stack.pubsub_emulator_host,
+        ack_deadline_s=spec.ack_deadline_s,
+        ordering=spec.ordering_keys,
+        push_endpoint=spec.push_endpoint,
+    )
+
+
+def _pubsub(
+    scenario: Scenario,
+    stack: Stack,
+    run_id: str,
+    recorder: Recorder,
+    work: Path,
+    mode: EffectMode,
+) -> Clients:
+    spec = scenario.target.pubsub
+    assert spec is not None
+    target = pubsub_target(scenario, stack, run_id)
+    producer = PubsubProducerDriver(
+        PubsubProducerConfig(target=target, publish_timeout_s=spec.publish_timeout), recorder
+    )
+    consumer = PubsubConsumerDriver(
+        PubsubConsumerConfig(
+            target=target,
+            mode=mode,
+            batch=scenario.consumer.prefetch,
+            process_ms=spec.process_ms,
+            effect_store=work / "effects.txt",
+        ),
+        recorder,
+    )
+    return Clients(producer, consumer, target.subscription, "pubsub", pubsub=target)
+
+
 def _acks(acks: Acks) -> int | str:
     return "all" if acks is Acks.ALL else int(acks.value)
 
 
-__all__ = ["Clients", "Repair", "build_clients", "nats_target"]
+__all__ = ["Clients", "Repair", "build_clients", "nats_target", "pubsub_target"]

@@ -431,6 +431,7 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
     needs_kafka = any(s.target.kafka is not None for s in scenarios)
     needs_nats = any(s.target.nats is not None for s in scenarios)
     needs_moto = any(s.target.fanout is not None for s in scenarios)
+    needs_pubsub = any(s.target.pubsub is not None for s in scenarios)
     for handle in [*stack.nodes.values(), *stack.services.values()]:
         if handle.kind == "rabbitmq" and not needs_rabbit:
             continue
@@ -439,6 +440,8 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
         if handle.kind == "nats" and not needs_nats:
             continue
         if handle.kind == "moto" and not needs_moto:
+            continue
+        if handle.kind == "pubsub" and not needs_pubsub:
             continue
         if not handle.is_healthy():
             if stack.env is not None:
@@ -454,6 +457,11 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
         stack.moto_endpoint  # noqa: B018 - raises, naming `harness stack up --with sns`
     for scenario in scenarios:
         _require_nats(stack, scenario)
+        if scenario.target.pubsub is not None and not stack.state.pubsub_emulator_host:
+            raise StackError(
+                f"{scenario.name} targets Pub/Sub but the stack runs no emulator; run "
+                "`harness stack up --with pubsub` (on a running stack, that adds it)."
+            )
         kafka = scenario.target.kafka
         if kafka is not None and kafka.replication_factor > stack.kafka_brokers:
             raise StackError(

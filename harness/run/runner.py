@@ -102,6 +102,8 @@ def check_stack_is_safe(stack: Stack) -> None:
         check_target(urlsplit(url).hostname or "")
     if stack.state.moto_endpoint:
         check_target(urlsplit(stack.state.moto_endpoint).hostname or "")
+    if stack.state.pubsub_emulator_host:
+        check_address(stack.state.pubsub_emulator_host)
     check_target(urlsplit(stack.toxiproxy_url).hostname or "")
 
 

@@ -13,7 +13,8 @@ KAFKA_NODES: tuple[str, ...] = ("kafka-1", "kafka-2", "kafka-3")
 RABBITMQ_NODES: tuple[str, ...] = ("rabbitmq",)
 NATS_NODES: tuple[str, ...] = ("nats-1", "nats-2", "nats-3")
 MOTO_NODES: tuple[str, ...] = ("moto",)
-TARGET_KINDS: tuple[str, ...] = ("kafka", "rabbitmq", "nats", "sns", "eventbridge")
+PUBSUB_NODES: tuple[str, ...] = ("pubsub",)
+TARGET_KINDS: tuple[str, ...] = ("kafka", "rabbitmq", "nats", "pubsub", "sns", "eventbridge")
 
 
 class Acks(StrEnum):
@@ -87,6 +88,7 @@ __all__ = [
     "KAFKA_PRODUCER_FIELDS",
     "MOTO_NODES",
     "NATS_NODES",
+    "PUBSUB_NODES",
     "TARGET_KINDS",
     "NatsStorage",
     "RABBITMQ_NODES",

@@ -44,6 +44,7 @@ from harness.scenario.kinds import (
     KAFKA_PRODUCER_FIELDS,
     MOTO_NODES,
     NATS_NODES,
+    PUBSUB_NODES,
     RABBITMQ_NODES,
     RABBITMQ_PRODUCER_FIELDS,
     Acks,
@@ -154,23 +155,56 @@ class NatsTarget(StrictModel):
         return re.sub(r"[^A-Za-z0-9_-]", "_", self.subject).upper()
 
 
+_PUBSUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._~+-]{2,200}$")
+
+
+class PubsubTarget(StrictModel):
+    """A Google Cloud Pub/Sub topic on the emulator, and the one subscription the harness
+    creates on it: its ack deadline, whether it delivers in ordering-key order (and the
+    producer publishes with the event key as ordering key), and a push endpoint."""
+
+    topic: str = Field(min_length=3, max_length=200)
+    subscription: str | None = Field(default=None, min_length=3, max_length=200)
+    project: str = Field(default="harness-project", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+    ack_deadline_s: int = Field(default=10, ge=1, le=600)
+    ordering_keys: bool = False
+    push_endpoint: str | None = Field(default=None, min_length=1, max_length=2000)
+    publish_timeout: Duration = 30.0
+    process_ms: float = Field(default=0.0, ge=0, le=60_000)
+
+    @field_validator("topic", "subscription")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        if name is not None and (not _PUBSUB_NAME.match(name) or name.startswith("goog")):
+            raise ValueError(
+                f"{name!r} is not a Pub/Sub name: letters, digits and - _ . ~ +, starting "
+                "with a letter (not 'goog')"
+            )
+        return name
+
+
 class Target(StrictModel):
-    """Exactly one of ``kafka``, ``rabbitmq``, ``nats``, ``webhook``, ``sns`` or
+    """Exactly one of ``kafka``, ``rabbitmq``, ``nats``, ``pubsub``, ``webhook``, ``sns`` or
     ``eventbridge``."""
 
     kafka: KafkaTarget | None = None
     rabbitmq: RabbitMQTarget | None = None
     nats: NatsTarget | None = None
+    pubsub: PubsubTarget | None = None
     webhook: WebhookTarget | None = None
     sns: SnsTarget | None = None
     eventbridge: EventBridgeTarget | None = None
 
     @property
-    def kind(self) -> Literal["kafka", "rabbitmq", "nats", "webhook", "sns", "eventbridge"]:
+    def kind(
+        self,
+    ) -> Literal["kafka", "rabbitmq", "nats", "pubsub", "webhook", "sns", "eventbridge"]:
         if self.kafka is not None:
             return "kafka"
         if self.nats is not None:
             return "nats"
+        if self.pubsub is not None:
+            return "pubsub"
         if self.webhook is not None:
             return "webhook"
         if self.sns is not None:
@@ -188,12 +222,14 @@ class Target(StrictModel):
     def nodes(self) -> tuple[str, ...]:
         """The stack's node names this target runs on (a webhook endpoint is on none)."""
         return {"kafka": KAFKA_NODES, "rabbitmq": RABBITMQ_NODES, "nats": NATS_NODES,
-                "sns": MOTO_NODES, "eventbridge": MOTO_NODES}.get(self.kind, ())  # fmt: skip
+                "pubsub": PUBSUB_NODES, "sns": MOTO_NODES,
+                "eventbridge": MOTO_NODES}.get(self.kind, ())  # fmt: skip
 
     @property
     def given(self) -> int:
         """How many of the target kinds are set (a valid target has exactly one)."""
-        kinds = (self.kafka, self.rabbitmq, self.nats, self.webhook, self.sns, self.eventbridge)
+        kinds = (self.kafka, self.rabbitmq, self.nats, self.pubsub, self.webhook, self.sns,
+                 self.eventbridge)  # fmt: skip
         return sum(t is not None for t in kinds)
 
 
@@ -485,6 +521,7 @@ __all__ = [
     "Expect",
     "KafkaTarget",
     "NatsTarget",
+    "PubsubTarget",
     "Keys",
     "Load",
     "Payload",

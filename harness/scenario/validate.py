@@ -62,10 +62,17 @@ def _target(s: Scenario) -> Iterator[Problem]:
     if target.given != 1:
         yield Problem(
             ("target",),
-            "set exactly one of 'kafka', 'rabbitmq', 'nats', 'webhook', 'sns' or 'eventbridge'",
+            "set exactly one of 'kafka', 'rabbitmq', 'nats', 'pubsub', 'webhook', 'sns' or "
+            "'eventbridge'",
         )
         return
     yield from _nats_target(s)
+    if target.pubsub is not None and target.pubsub.push_endpoint is not None:
+        yield Problem(
+            ("target", "pubsub", "push_endpoint"),
+            "push delivery is not wired into runs yet (the built-in consumer pulls); remove "
+            "push_endpoint",
+        )
     kafka = target.kafka
     if kafka is None:
         return
@@ -109,7 +116,7 @@ def _nats_target(s: Scenario) -> Iterator[Problem]:
 def _producer(s: Scenario) -> Iterator[Problem]:
     if s.target.given != 1:
         return
-    if s.target.kind == "nats":
+    if s.target.kind in ("nats", "pubsub"):
         yield from _nats_producer(s)
         return
     if s.target.kind in ("webhook", "sns", "eventbridge"):
@@ -149,8 +156,8 @@ def _nats_producer(s: Scenario) -> Iterator[Problem]:
         if getattr(s.producer, name) != defaults[name].get_default(call_default_factory=True):
             yield Problem(
                 ("producer", name),
-                "a Kafka or RabbitMQ producer setting; this scenario targets nats (its "
-                "settings are under target.nats, retries under producer)",
+                f"a Kafka or RabbitMQ producer setting; this scenario targets {s.target.kind} "
+                f"(its settings are under target.{s.target.kind})",
             )
 
 
@@ -176,6 +183,17 @@ def _consumer(s: Scenario) -> Iterator[Problem]:
             ("system_under_test", "command"),
             f"an {s.target.kind} target's subscribers are queues the harness reads; remove the "
             "command",
+        )
+    if s.target.kind == "pubsub" and not sut.is_builtin:
+        yield Problem(
+            ("system_under_test", "command"),
+            "a pubsub target runs the built-in consumer only so far; remove the command",
+        )
+    if s.target.kind == "pubsub" and s.producer.retries:
+        yield Problem(
+            ("producer", "retries"),
+            "the Pub/Sub client retries on its own until target.pubsub.publish_timeout; "
+            "remove retries",
         )
     if s.target.kind == "nats" and not sut.is_builtin:
         yield Problem(

@@ -18,18 +18,23 @@ from harness.stack.provision import provision
 from harness.stack.stack import Stack
 from harness.stack.state import load_state
 
-OPTIONAL_NODES = ["postgres", "nats", "sns"]
+OPTIONAL_NODES = ["postgres", "nats", "sns", "pubsub"]
 
 
 def _provision(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    artifacts = provision(rabbitmq=not args.no_rabbitmq, postgres="postgres" in args.with_)
+    artifacts = provision(
+        rabbitmq=not args.no_rabbitmq, postgres="postgres" in args.with_,
+        pubsub="pubsub" in args.with_,
+    )  # fmt: skip
     print(f"kafka libs:        {artifacts.kafka_libs}")
     print(f"toxiproxy server:  {artifacts.toxiproxy_server} ({artifacts.toxiproxy_flavour})")
     if not args.no_rabbitmq:
         print(f"rabbitmq:          {artifacts.rabbitmq_bin}")
     if artifacts.postgres_bin:
         print(f"postgresql:        {artifacts.postgres_bin}")
+    if artifacts.pubsub_server:
+        print(f"pubsub server:     {artifacts.pubsub_server} ({artifacts.pubsub_flavour})")
     print(f"ready in {time.monotonic() - started:.1f}s")
     return 0
 
@@ -40,6 +45,7 @@ def _up(args: argparse.Namespace) -> int:
     with_postgres = "postgres" in args.with_
     nats_nodes = args.nats_nodes if "nats" in args.with_ else 0
     with_moto = "sns" in args.with_
+    with_pubsub = "pubsub" in args.with_
     if args.backend == "compose":
         if with_moto:
             raise StackError("The compose backend does not start moto yet; run `docker compose "
@@ -48,12 +54,14 @@ def _up(args: argparse.Namespace) -> int:
             raise StackError("The compose backend runs one NATS server; use --nats-nodes 1, or "
                              "the local backend for a three-node cluster.")  # fmt: skip
         state = compose.up(
-            args.kafka_brokers, with_rabbitmq, with_postgres, with_nats=bool(nats_nodes)
-        )
+            args.kafka_brokers, with_rabbitmq, with_postgres, with_nats=bool(nats_nodes),
+            with_pubsub=with_pubsub,
+        )  # fmt: skip
     else:
         state = local.up(
-            args.kafka_brokers, with_rabbitmq, args.timeout, with_postgres, nats_nodes, with_moto
-        )
+            args.kafka_brokers, with_rabbitmq, args.timeout, with_postgres, nats_nodes,
+            with_moto=with_moto, with_pubsub=with_pubsub,
+        )  # fmt: skip
     print(f"stack up in {time.monotonic() - started:.1f}s ({state.backend} backend)")
     print(f"kafka bootstrap:  {','.join(state.kafka_bootstrap)}")
     if state.rabbitmq_url:
@@ -64,10 +72,13 @@ def _up(args: argparse.Namespace) -> int:
         print(f"nats servers:     {','.join(state.nats_servers)}")
     if state.moto_endpoint:
         print(f"sns/eventbridge:  {state.moto_endpoint}  (moto, an emulator)")
+    if state.pubsub_emulator_host:
+        print(f"pubsub emulator:  {state.pubsub_emulator_host}  (PUBSUB_EMULATOR_HOST)")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
     if state.kafka_bootstrap or state.rabbitmq_url:
         print(f"env file:         {write_local_env(state)}  (harness run --env FILE)")
-    else:  # env files name a Kafka or RabbitMQ broker; NATS and moto have no section yet
+    else:  # env files name a Kafka or RabbitMQ broker; moto and Pub/Sub have no section yet
+        env_file().unlink(missing_ok=True)
         print("env file:         none (an env file needs Kafka or RabbitMQ in the stack)")
     return 0
 
@@ -123,6 +134,7 @@ def status_report(stack: Stack) -> dict[str, Any]:
         "postgres_dsn": redact_url(stack.state.postgres_dsn) if stack.state.postgres_dsn else None,
         "nats_servers": list(stack.state.nats_servers),
         "moto_endpoint": stack.state.moto_endpoint,
+        "pubsub_emulator_host": stack.state.pubsub_emulator_host,
         "toxiproxy_url": stack.toxiproxy_url,
         "healthy": all(n["healthy"] for n in nodes.values()),
         "nodes": nodes,
@@ -195,12 +207,32 @@ def _register_node_actions(commands: argparse._SubParsersAction) -> None:
         parser.set_defaults(func=_node_action, node_action=action)
 
 
+class _WithNodes(argparse.Action):
+    """``--with a,b`` and ``--with a --with b`` alike: the named optional nodes, checked."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        names = [n.strip() for n in str(values).split(",") if n.strip()]
+        unknown = [n for n in names if n not in OPTIONAL_NODES]
+        if unknown or not names:
+            parser.error(
+                f"--with takes optional nodes from {', '.join(OPTIONAL_NODES)} (comma-separated "
+                f"or repeated), got {values!r}"
+            )
+        chosen = list(getattr(namespace, self.dest, None) or [])
+        setattr(namespace, self.dest, [*chosen, *(n for n in names if n not in chosen)])
+
+
 def _with_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--with", dest="with_", action="append", default=[], choices=OPTIONAL_NODES,
-        metavar="NODE",
-        help="also start an optional node: postgres, nats, sns (moto: SNS and EventBridge; on a "
-        "running stack: add it)",
+        "--with", dest="with_", action=_WithNodes, default=[], metavar="NODE[,NODE]",
+        help="also start optional nodes: postgres, nats, sns (moto: SNS and EventBridge), "
+        "pubsub; comma-separated or repeated (on a running stack: add them)",
     )  # fmt: skip
 
 
@@ -216,7 +248,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     up = commands.add_parser("up", help="start Kafka, RabbitMQ and Toxiproxy on loopback")
     up.add_argument("--kafka-brokers", type=int, choices=[0, 1, 2, 3], default=1,
-                    help="Kafka nodes (0 only with --with nats or sns)")  # fmt: skip
+                    help="Kafka nodes (0 only with --with nats, sns or pubsub)")  # fmt: skip
     up.add_argument("--nats-nodes", type=int, choices=list(layout.NATS_NODE_COUNTS), default=1,
                     help="with --with nats: one server, or three (JetStream R3)")  # fmt: skip
     up.add_argument("--no-rabbitmq", action="store_true", help="start Kafka and Toxiproxy only")

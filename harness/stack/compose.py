@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import layout, local, nats, process
+from harness.stack import layout, local, nats, process, pubsub
 from harness.stack.postgres import dsn
 from harness.stack.state import NodeState, StackState, clear_state, load_state, save_state
 
@@ -61,11 +61,13 @@ def services_for(
     with_postgres: bool = False,
     with_nats: bool = False,
     with_moto: bool = False,
+    with_pubsub: bool = False,
 ) -> list[str]:
     kafka = [layout.kafka_node_name(n) for n in range(1, COMPOSE_BROKERS + 1)]
     optional = [*(["rabbitmq"] if with_rabbitmq else []), *(["postgres"] if with_postgres else [])]
     optional += [layout.nats_node_name(1)] if with_nats else []
     optional += ["moto"] if with_moto else []  # profile sns; `stack up --backend compose` skips it
+    optional += [layout.PUBSUB_NODE] if with_pubsub else []
     return ["toxiproxy", *kafka, *optional]
 
 
@@ -77,11 +79,17 @@ def _node_shape(name: str) -> tuple[str, int]:
         return "postgres", layout.POSTGRES_PROXY_PORT
     if name.startswith("nats-"):
         return "nats", layout.NATS_PROXY_BASE + int(name[-1])
+    if name == layout.PUBSUB_NODE:
+        return "pubsub", layout.PUBSUB_PROXY_PORT
     return "rabbitmq", layout.RABBITMQ_PROXY_PORT
 
 
 def _state(
-    with_rabbitmq: bool, file: Path, with_postgres: bool = False, with_nats: bool = False
+    with_rabbitmq: bool,
+    file: Path,
+    with_postgres: bool = False,
+    with_nats: bool = False,
+    with_pubsub: bool = False,
 ) -> StackState:
     state = StackState(
         backend="compose",
@@ -96,8 +104,10 @@ def _state(
         compose_file=str(file),
         nats_nodes=1 if with_nats else 0,
         nats_servers=[f"nats://{layout.HOST}:{layout.NATS_PROXY_BASE + 1}"] if with_nats else [],
+        pubsub=with_pubsub,
+        pubsub_emulator_host=f"{layout.HOST}:{layout.PUBSUB_PROXY_PORT}" if with_pubsub else None,
     )
-    for name in services_for(with_rabbitmq, with_postgres, with_nats)[1:]:
+    for name in services_for(with_rabbitmq, with_postgres, with_nats, with_pubsub)[1:]:
         kind, port = _node_shape(name)
         # A compose NATS node is probed through its proxy (its monitoring port is not published).
         probe = {"rabbitmq": "amqp", "nats": "tcp"}.get(kind, kind)
@@ -114,6 +124,7 @@ def up(
     with_postgres: bool = False,
     timeout: float = 240.0,
     with_nats: bool = False,
+    with_pubsub: bool = False,
 ) -> StackState:
     """``docker compose up -d`` the topology and wait until every node answers via its proxy."""
     if brokers != COMPOSE_BROKERS:
@@ -133,10 +144,11 @@ def up(
             "Start Docker, or use the local backend: `harness stack up` (no Docker needed)."
         )
     file = compose_file()
-    services = services_for(with_rabbitmq, with_postgres, with_nats)
+    services = services_for(with_rabbitmq, with_postgres, with_nats, with_pubsub)
     profiles = ["--profile", "nats"] if with_nats else []
+    profiles += ["--profile", "pubsub"] if with_pubsub else []
     subprocess.run(compose_argv(*profiles, "up", "-d", *services, file=file), check=True)
-    state = _state(with_rabbitmq, file, with_postgres, with_nats)
+    state = _state(with_rabbitmq, file, with_postgres, with_nats, with_pubsub)
     save_state(state)
     deadline = time.monotonic() + timeout
     for node in state.nodes.values():
@@ -144,6 +156,7 @@ def up(
             "kafka": process.kafka_ready,
             "postgres": process.postgres_ready,
             "nats": nats.info_ready,
+            "pubsub": pubsub.grpc_ready,
         }.get(node.kind, process.amqp_ready)
         remaining = max(1.0, deadline - time.monotonic())
         process.wait_until(lambda n=node, r=ready: r(n.probe_port), remaining, node.name)

@@ -23,6 +23,8 @@ NATS node N, cluster        127.0.0.1:1424N             route listener (3 nodes)
 NATS route N->M             127.0.0.1:14250+10N+M       proxy ``nats-route-N-M`` (3 nodes)
 moto (SNS, EventBridge)     127.0.0.1:4566              proxy ``moto`` (``--with sns``)
 moto, upstream              127.0.0.1:14566             the emulator's own listener
+Pub/Sub emulator, clients   127.0.0.1:8085              proxy ``pubsub`` (``--with pubsub``)
+Pub/Sub emulator, upstream  127.0.0.1:18085             the emulator's own gRPC listener
 ==========================  ==========================  ===============================
 
 ``$HARNESS_PORT_OFFSET`` shifts every port by the same amount (a second stack beside the first).
@@ -71,6 +73,13 @@ NATS_CLUSTER_NAME = "harness"
 
 MOTO_PROXY_PORT = 4566
 MOTO_PORT = 14566
+
+PUBSUB_PROXY_PORT = 8085  # the emulator's customary port, so PUBSUB_EMULATOR_HOST reads as usual
+PUBSUB_PORT = 18085
+PUBSUB_NODE = "pubsub"
+PUBSUB_PROJECT = "harness-project"
+PUBSUB_FALLBACK_MODULE = "cloud.google.com/go/pubsub/v2"
+PUBSUB_FALLBACK_VERSION = "v2.9.0"
 
 
 def port_offset() -> int:
@@ -173,6 +182,19 @@ def nats_ports(nodes: int) -> list[int]:
     return ports
 
 
+def pubsub_proxy_port() -> int:
+    return PUBSUB_PROXY_PORT + port_offset()
+
+
+def pubsub_port() -> int:
+    return PUBSUB_PORT + port_offset()
+
+
+def pubsub_emulator_host() -> str:
+    """What ``PUBSUB_EMULATOR_HOST`` holds for the local stack: the proxy's address."""
+    return f"{HOST}:{pubsub_proxy_port()}"
+
+
 def harness_home() -> Path:
     """The root of everything the harness caches or runs (``$HARNESS_HOME``)."""
     return Path(os.environ.get(HOME_ENV) or Path.home() / ".cache" / "harness").expanduser()
@@ -236,12 +258,19 @@ def toxiproxy_url() -> str:
 
 
 def stack_ports(
-    brokers: int, rabbitmq: bool, postgres: bool = False, nats_nodes: int = 0, moto: bool = False
+    brokers: int,
+    rabbitmq: bool,
+    postgres: bool = False,
+    nats_nodes: int = 0,
+    moto: bool = False,
+    pubsub: bool = False,
 ) -> list[int]:
     """Every port a stack of this shape listens on (used to check they are free, and closed)."""
     ports = [toxiproxy_api_port(), *nats_ports(nats_nodes)]
     if moto:
         ports.extend([moto_proxy_port(), moto_port()])
+    if pubsub:
+        ports.extend([pubsub_proxy_port(), pubsub_port()])
     for n in range(1, brokers + 1):
         ports.extend(KafkaPorts(n).as_dict().values())
     if rabbitmq:
@@ -260,12 +289,17 @@ __all__ = [
     "TOXIPROXY_VERSION",
     "NATS_NODE_COUNTS",
     "NATS_SERVER_VERSION",
+    "PUBSUB_NODE",
+    "PUBSUB_PROJECT",
     "KafkaPorts",
     "NatsPorts",
     "epmd_port",
     "port_offset",
     "postgres_port",
     "postgres_proxy_port",
+    "pubsub_emulator_host",
+    "pubsub_port",
+    "pubsub_proxy_port",
     "rabbitmq_amqp_port",
     "rabbitmq_dist_port",
     "rabbitmq_proxy_port",

@@ -1,8 +1,8 @@
 """The local backend: brings the stack up as supervised processes on loopback, and down.
 
 ``up`` starts Toxiproxy (with one proxy per client-facing listener), RabbitMQ with its own
-epmd, 0-3 Kafka nodes and, asked for, one or three NATS servers and the moto emulator (SNS,
-EventBridge) on fresh data dirs, saving the state file after every start so a
+epmd, 0-3 Kafka nodes and, asked for, one or three NATS servers, the moto emulator (SNS,
+EventBridge) and the Pub/Sub emulator on fresh data dirs, saving the state file after every start so a
 failed or interrupted ``up`` can still be taken ``down``. It returns once every node answers
 its protocol *through its proxy*, which proves the proxies route.
 """
@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 
 from harness.errors import HarnessError, StackError
-from harness.stack import kafka, layout, moto, nats, netcut, postgres, process, rabbitmq
+from harness.stack import kafka, layout, moto, nats, netcut, postgres, process, pubsub, rabbitmq
 from harness.stack.handles import NodeHandle
-from harness.stack.provision import Artifacts, provision
+from harness.stack.provision import Artifacts, provision, provision_pubsub
 from harness.stack.state import NodeState, ProxyState, StackState, clear_state, load_state
 from harness.stack.state import save_state as _save
 from harness.stack.toxiproxy import ToxiproxyClient
@@ -38,6 +38,7 @@ def proxies_for(
     with_postgres: bool = False,
     nats_nodes: int = 0,
     with_moto: bool = False,
+    with_pubsub: bool = False,
 ) -> list[ProxyState]:
     """One proxy per client-facing listener, named after its node (and one per NATS route)."""
     host = layout.HOST
@@ -62,6 +63,8 @@ def proxies_for(
     proxies.extend(nats.proxies(nats_nodes))
     if with_moto:
         proxies.append(moto.proxy())
+    if with_pubsub:
+        proxies.append(pubsub.proxy())
     return proxies
 
 
@@ -102,9 +105,13 @@ def plan(
     with_postgres: bool = False,
     nats_nodes: int = 0,
     with_moto: bool = False,
+    with_pubsub: bool = False,
 ) -> StackState:
     """Write every node's config under ``run_dir``; return the state to start from."""
-    proxies = proxies_for(brokers, with_rabbitmq, with_postgres, nats_nodes, with_moto)
+    proxies = proxies_for(
+        brokers, with_rabbitmq, with_postgres, nats_nodes, with_moto=with_moto,
+        with_pubsub=with_pubsub,
+    )  # fmt: skip
     state = StackState(
         kafka_brokers=brokers,
         rabbitmq=with_rabbitmq,
@@ -127,6 +134,8 @@ def plan(
         _plan_nats(state, run_dir, nats_nodes)
     if with_moto:
         _plan_moto(state, run_dir)
+    if with_pubsub:
+        _plan_pubsub(state, run_dir, artifacts)
     return state
 
 
@@ -134,6 +143,18 @@ def _plan_moto(state: StackState, run_dir: Path) -> NodeState:
     node = moto.prepare(run_dir)
     state.nodes[node.name] = node
     state.moto_endpoint = moto.endpoint()
+    return node
+
+
+def _plan_pubsub(state: StackState, run_dir: Path, artifacts: Artifacts | None) -> NodeState:
+    if artifacts is not None and artifacts.pubsub_server is not None:
+        server, flavour = artifacts.pubsub_server, artifacts.pubsub_flavour
+    else:
+        server, flavour = pubsub.locate_server()
+    node = pubsub.prepare_node(server, flavour, run_dir)
+    state.nodes[node.name] = node
+    state.pubsub = True
+    state.pubsub_emulator_host = layout.pubsub_emulator_host()
     return node
 
 
@@ -156,12 +177,14 @@ def _plan_postgres(state: StackState, run_dir: Path) -> NodeState:
     return node
 
 
-def check_brokers(brokers: int, nats_nodes: int = 0, with_moto: bool = False) -> None:
-    low = 0 if nats_nodes or with_moto else 1
+def check_brokers(
+    brokers: int, nats_nodes: int = 0, with_moto: bool = False, with_pubsub: bool = False
+) -> None:
+    low = 0 if nats_nodes or with_moto or with_pubsub else 1
     if not low <= brokers <= layout.MAX_KAFKA_BROKERS:
         raise StackError(
             f"--kafka-brokers must be between {low} and {layout.MAX_KAFKA_BROKERS}, got "
-            f"{brokers!r}. Give a count in that range (0 only with --with nats or sns)."
+            f"{brokers!r}. Give a count in that range (0 only with --with nats, sns or pubsub)."
         )
     if nats_nodes:
         nats.check_nodes(nats_nodes)
@@ -177,8 +200,11 @@ def _check_ports_free(
     with_postgres: bool = False,
     nats_nodes: int = 0,
     with_moto: bool = False,
+    with_pubsub: bool = False,
 ) -> None:
-    ports = layout.stack_ports(brokers, with_rabbitmq, with_postgres, nats_nodes, with_moto)
+    ports = layout.stack_ports(
+        brokers, with_rabbitmq, with_postgres, nats_nodes, moto=with_moto, pubsub=with_pubsub
+    )
     busy = [p for p in ports if not process.port_free(p)]
     if busy:
         raise StackError(
@@ -218,7 +244,7 @@ def _start_all(state: StackState, artifacts: Artifacts) -> None:
     if state.postgres:
         handles[postgres.NODE].start()
     for node in state.nodes.values():
-        if node.kind in (nats.KIND, moto.KIND):
+        if node.kind in (nats.KIND, moto.KIND, pubsub.KIND):
             handles[node.name].start()
     kafka_nodes = [n for n in state.nodes.values() if n.kind == "kafka"]
     if kafka_nodes:
@@ -250,10 +276,11 @@ def up(
     with_postgres: bool = False,
     nats_nodes: int = 0,
     with_moto: bool = False,
+    with_pubsub: bool = False,
 ) -> StackState:
     """Bring the local stack up (or return the one already running with this shape; asked for
-    PostgreSQL, NATS or moto, a running stack without it gets it added)."""
-    check_brokers(brokers, nats_nodes, with_moto)
+    PostgreSQL, NATS, moto or Pub/Sub, a running stack without it gets it added)."""
+    check_brokers(brokers, nats_nodes, with_moto, with_pubsub)
     existing = _existing(brokers, with_rabbitmq)
     if existing is not None:
         _say("the stack is already up")
@@ -263,13 +290,23 @@ def up(
             add_nats(existing, nats_nodes, timeout)
         if with_moto:
             add_moto(existing, timeout)
+        if with_pubsub:
+            add_pubsub(existing, timeout)
         return existing
-    _check_ports_free(brokers, with_rabbitmq, with_postgres, nats_nodes, with_moto)
-    artifacts = provision(rabbitmq=with_rabbitmq, postgres=with_postgres, kafka=brokers > 0)
+    _check_ports_free(
+        brokers, with_rabbitmq, with_postgres, nats_nodes, with_moto=with_moto,
+        with_pubsub=with_pubsub,
+    )  # fmt: skip
+    artifacts = provision(
+        rabbitmq=with_rabbitmq, postgres=with_postgres, kafka=brokers > 0, pubsub=with_pubsub
+    )
     run_dir = layout.run_dir()
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
-    state = plan(brokers, with_rabbitmq, artifacts, run_dir, with_postgres, nats_nodes, with_moto)
+    state = plan(
+        brokers, with_rabbitmq, artifacts, run_dir, with_postgres, nats_nodes,
+        with_moto=with_moto, with_pubsub=with_pubsub,
+    )  # fmt: skip
     _save(state)
     try:
         _start_all(state, artifacts)
@@ -454,6 +491,68 @@ def remove_moto(state: StackState) -> None:
     _save(state)
 
 
+def add_pubsub(state: StackState, timeout: float = UP_TIMEOUT) -> NodeState:
+    """Start the Pub/Sub emulator (and its proxy) on a running local stack.
+
+    What ``harness stack up --with pubsub`` does to a stack that runs without it."""
+    if state.backend != "local":
+        raise StackError(
+            f"Pub/Sub can be added only to a local stack; this one is {state.backend!r}. "
+            "Start the compose stack's pubsub service instead."
+        )
+    if state.pubsub and layout.PUBSUB_NODE in state.nodes:
+        return state.nodes[layout.PUBSUB_NODE]
+    busy = [p for p in (layout.pubsub_proxy_port(), layout.pubsub_port())
+            if not process.port_free(p)]  # fmt: skip
+    if busy:
+        raise StackError(
+            f"Ports {busy} on {layout.HOST} are already in use, so the Pub/Sub emulator cannot "
+            "start there. Stop whatever listens there (`ss -ltnp` names it)."
+        )
+    server, flavour = provision_pubsub()
+    node = pubsub.prepare_node(server, flavour, layout.run_dir())
+    state.nodes[node.name] = node
+    state.pubsub = True
+    state.pubsub_emulator_host = layout.pubsub_emulator_host()
+    wanted = pubsub.proxy()
+    _save(state)
+    try:
+        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
+            if wanted.name in toxiproxy.proxies():
+                toxiproxy.delete_proxy(wanted.name)
+            toxiproxy.create_proxy(wanted.name, wanted.listen, wanted.upstream)
+        state.proxies = [*(p for p in state.proxies if p.name != wanted.name), wanted]
+        _save(state)
+        NodeHandle(node, lambda: _save(state)).start()
+        NodeHandle(node).wait_healthy(timeout)
+        process.wait_until(lambda: pubsub.grpc_ready(node.ports["proxy"]), 20,
+                           "pubsub via its proxy")  # fmt: skip
+    except BaseException:
+        _say(f"the Pub/Sub emulator failed to start; see {node.log_file}")
+        remove_pubsub(state)
+        raise
+    _say(f"pubsub ready (pid {node.pid}, clients at {state.pubsub_emulator_host})")
+    return node
+
+
+def remove_pubsub(state: StackState) -> None:
+    """Stop the Pub/Sub emulator and delete its proxy; the stack runs on without it."""
+    node = state.nodes.pop(layout.PUBSUB_NODE, None)
+    if node is not None:
+        NodeHandle(node).terminate()
+        shutil.rmtree(node.cwd, ignore_errors=True)
+    try:
+        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
+            if layout.PUBSUB_NODE in toxiproxy.proxies():
+                toxiproxy.delete_proxy(layout.PUBSUB_NODE)
+    except HarnessError as error:
+        _say(f"could not delete the pubsub proxy: {error}")
+    state.proxies = [p for p in state.proxies if p.name != layout.PUBSUB_NODE]
+    state.pubsub = False
+    state.pubsub_emulator_host = None
+    _save(state)
+
+
 def remove_postgres(state: StackState) -> None:
     """Stop PostgreSQL, delete its proxy and data; the stack runs on without it."""
     node = state.nodes.get(postgres.NODE)
@@ -506,7 +605,7 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
         postgres.remove(state.nodes[postgres.NODE])  # its data may live outside the run dir
     ports = layout.stack_ports(
         state.kafka_brokers, state.rabbitmq, state.postgres, state.nats_nodes,
-        moto.NODE in state.nodes,
+        moto=moto.NODE in state.nodes, pubsub=state.pubsub,
     )  # fmt: skip
     process.wait_until(
         lambda: all(process.port_free(p) for p in ports), 15, f"ports {ports} to close"
@@ -521,6 +620,7 @@ _READY = {
     "postgres": process.postgres_ready,
     "nats": nats.info_ready,
     "moto": moto.ready,
+    "pubsub": pubsub.grpc_ready,
 }
 
 
@@ -528,6 +628,7 @@ __all__ = [
     "add_moto",
     "add_nats",
     "add_postgres",
+    "add_pubsub",
     "check_brokers",
     "down",
     "plan",
@@ -536,6 +637,7 @@ __all__ = [
     "remove_moto",
     "remove_nats",
     "remove_postgres",
+    "remove_pubsub",
     "stop_processes",
     "toxiproxy_config",
     "up",

@@ -6,6 +6,10 @@
   Go module proxy does not serve it, the API-compatible ``noxious-server`` from crates.io.
 - RabbitMQ: Debian's ``rabbitmq-server`` package, installed by ``scripts/bootstrap``; here it
   is only located.
+- Pub/Sub (``--with pubsub``): Debian's ``google-cloud-cli-pubsub-emulator``, installed by
+  ``scripts/bootstrap`` and only located here; where it is absent, the Go fallback server
+  (``cloud.google.com/go/pubsub/v2`` ``pstest`` behind a small ``main``) built with Go into
+  ``bin/`` (``harness.stack.pubsub``).
 - PostgreSQL (``--with postgres``): Debian's ``postgresql`` package, installed by
   ``scripts/bootstrap``; here it is only located.
 
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import layout
+from harness.stack import layout, pubsub
 from harness.stack.postgres import locate_bin as locate_postgres
 
 RABBITMQ_BIN_DIR = Path("/usr/lib/rabbitmq/bin")
@@ -57,6 +61,8 @@ class Artifacts:
     rabbitmq_bin: Path
     toxiproxy_flavour: str
     postgres_bin: Path | None = None
+    pubsub_server: Path | None = None
+    pubsub_flavour: str = ""
 
 
 def kafka_libs_dir(version: str = layout.KAFKA_VERSION) -> Path:
@@ -173,6 +179,36 @@ def provision_toxiproxy(version: str = layout.TOXIPROXY_VERSION) -> tuple[Path, 
         return _cargo_install_noxious(), "noxious"
 
 
+def build_pubsub_fallback(version: str = layout.PUBSUB_FALLBACK_VERSION) -> Path:
+    """Build the Go fallback Pub/Sub server (``pstest``) once; the cached binary after that."""
+    target = pubsub.fallback_path(version)
+    if target.exists():
+        return target
+    module = layout.PUBSUB_FALLBACK_MODULE
+    go = _require_tool("go", f"build the fallback Pub/Sub server ({module} pstest)")
+    _say(f"building the Pub/Sub fallback ({module}@{version} pstest) with Go, a minute or two")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        work = Path(scratch)
+        (work / "go.mod").write_text("module harness.local/pubsub-pstest\n\ngo 1.22\n")
+        (work / "main.go").write_text(pubsub.FALLBACK_MAIN)
+        env = {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
+        # The package path, not the module: go.sum then holds exactly what pstest imports.
+        _stream([go, "get", f"{module}/pstest@{version}"], work, env, "pubsub")
+        _stream([go, "build", "-trimpath", "-o", str(work / "server"), "."], work, env, "pubsub")
+        os.replace(work / "server", target)
+    _say(f"pubsub: built {target}")
+    return target
+
+
+def provision_pubsub() -> tuple[Path, str]:
+    """The Pub/Sub server and its flavour: the installed emulator, else the Go fallback."""
+    emulator = pubsub.installed_emulator()
+    if emulator is not None:
+        return emulator, "emulator"
+    return build_pubsub_fallback(), "pstest"
+
+
 def locate_rabbitmq() -> Path:
     """The directory holding RabbitMQ's own (non-wrapper) scripts."""
     if (RABBITMQ_BIN_DIR / "rabbitmq-server").exists():
@@ -184,21 +220,26 @@ def locate_rabbitmq() -> Path:
     )
 
 
-def provision(rabbitmq: bool = True, postgres: bool = False, kafka: bool = True) -> Artifacts:
+def provision(
+    rabbitmq: bool = True, postgres: bool = False, kafka: bool = True, pubsub: bool = False
+) -> Artifacts:
     """Make every artifact available; fast when all are cached. ``kafka=False`` (a stack
     without Kafka brokers, NATS only) skips resolving Kafka's classpath."""
     libs = provision_kafka() if kafka else kafka_libs_dir(layout.KAFKA_VERSION)
     toxiproxy, flavour = provision_toxiproxy()
     rabbit = locate_rabbitmq() if rabbitmq else RABBITMQ_BIN_DIR
     postgres_bin = locate_postgres() if postgres else None
-    return Artifacts(libs, toxiproxy, rabbit, flavour, postgres_bin)
+    server, server_flavour = provision_pubsub() if pubsub else (None, "")
+    return Artifacts(libs, toxiproxy, rabbit, flavour, postgres_bin, server, server_flavour)
 
 
 __all__ = [
     "Artifacts",
+    "build_pubsub_fallback",
     "kafka_libs_dir",
     "locate_postgres",
     "locate_rabbitmq",
     "provision",
+    "provision_pubsub",
     "toxiproxy_path",
 ]

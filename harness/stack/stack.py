@@ -151,6 +151,7 @@ class Stack:
         node_id = int(name.rsplit("-", 1)[1])
         return nats.route_proxies_of(node_id, self.nats_node_count)
 
+    @property
     def moto_endpoint(self) -> str:
         """The proxied endpoint URL of the SNS/EventBridge emulator (``http://127.0.0.1:4566``)."""
         if not self.state.moto_endpoint:
@@ -159,6 +160,16 @@ class Stack:
                 "--with sns` (on a running stack, that adds it)."
             )
         return self.state.moto_endpoint
+
+    @property
+    def pubsub_emulator_host(self) -> str:
+        """``host:port`` of the Pub/Sub emulator's proxy (what ``PUBSUB_EMULATOR_HOST`` holds)."""
+        if not self.state.pubsub_emulator_host:
+            raise StackError(
+                "This stack runs no Pub/Sub emulator. Start it with `harness stack up --with "
+                "pubsub` (on a running stack, that adds it)."
+            )
+        return self.state.pubsub_emulator_host
 
     @property
     def has_postgres(self) -> bool:

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 from harness.errors import StackError
 from harness.stack import layout
 
-NodeKind = Literal["kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats", "moto"]
-ProbeKind = Literal["kafka", "amqp", "http", "tcp", "postgres", "nats", "moto"]
+NodeKind = Literal["kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats", "moto", "pubsub"]
+ProbeKind = Literal["kafka", "amqp", "http", "tcp", "postgres", "nats", "moto", "pubsub"]
 StopSignal = Literal["SIGTERM", "SIGINT"]
 
 
@@ -72,6 +72,10 @@ class StackState(BaseModel):
     nats_servers: list[str] = Field(default_factory=list)
     moto_endpoint: str | None = Field(
         default=None, description="the proxied SNS/EventBridge emulator (moto) endpoint URL"
+    )
+    pubsub: bool = Field(default=False, description="the Pub/Sub emulator runs (--with pubsub)")
+    pubsub_emulator_host: str | None = Field(
+        default=None, description="host:port of the emulator's proxy (PUBSUB_EMULATOR_HOST)"
     )
     nodes: dict[str, NodeState] = Field(default_factory=dict)
     services: dict[str, NodeState] = Field(default_factory=dict)

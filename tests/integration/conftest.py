@@ -13,6 +13,8 @@ heal that stack instead.
 ``moto_stack`` (module): the SNS/EventBridge emulator (moto) behind its proxy, added to the
 running stack or, when none runs, on a stack of its own with no Kafka or RabbitMQ; moto
 modules override ``_heal_after_each_test`` to heal that stack instead.
+``pubsub_stack`` (module): the Pub/Sub emulator behind its proxy, added to the running stack,
+or, when none runs, on a stack of its own with no Kafka or RabbitMQ.
 ``toxiproxy``: a client for its Toxiproxy API.
 ``_heal_after_each_test`` (autouse): after every test, resumes paused nodes, restarts dead
 ones and resets Toxiproxy, so no test's fault leaks into the next.
@@ -103,6 +105,29 @@ def moto_stack() -> Iterator[Stack]:
             current = load_state()
             if current is not None:
                 local.remove_moto(current)
+
+
+@pytest.fixture(scope="module")
+def pubsub_stack() -> Iterator[Stack]:
+    with _session_lock():
+        state = load_state()
+        running = state is not None and bool(local.running_nodes(state))
+        started = added = False
+        if not running:
+            local.up(0, with_rabbitmq=False, with_pubsub=True)
+            started = True
+        elif state is not None and not state.pubsub:
+            local.add_pubsub(state)
+            added = True
+        handle = Stack.load()
+        handle.heal()
+        yield handle
+        if started:
+            local.down()
+        elif added:
+            current = load_state()
+            if current is not None:
+                local.remove_pubsub(current)
 
 
 def _stack() -> Iterator[Stack]:

@@ -34,7 +34,9 @@ def toxiproxy_config() -> list[dict]:
 
 def test_services_are_the_local_stacks_nodes(compose: dict) -> None:
     assert set(compose["services"]) == set(
-        services_for(with_rabbitmq=True, with_postgres=True, with_nats=True, with_moto=True)
+        services_for(
+            with_rabbitmq=True, with_postgres=True, with_nats=True, with_moto=True, with_pubsub=True
+        )
     )
     assert compose_file() == ROOT / "docker-compose.yml"
 
@@ -57,7 +59,8 @@ def test_only_toxiproxy_publishes_ports_and_they_are_the_local_ones(compose: dic
     published = {name: service.get("ports", []) for name, service in compose["services"].items()}
     assert {name for name, ports in published.items() if ports} == {"toxiproxy"}
     expected = {layout.TOXIPROXY_API_PORT, layout.RABBITMQ_PROXY_PORT, layout.POSTGRES_PROXY_PORT,
-                layout.NATS_PROXY_BASE + 1, layout.MOTO_PROXY_PORT}  # fmt: skip
+                layout.NATS_PROXY_BASE + 1, layout.MOTO_PROXY_PORT,
+                layout.PUBSUB_PROXY_PORT}  # fmt: skip
     expected |= {layout.KafkaPorts(n).proxy for n in (1, 2, 3)}
     host_ports = set()
     for mapping in published["toxiproxy"]:
@@ -71,8 +74,13 @@ def test_toxiproxy_config_has_the_local_proxies(toxiproxy_config: list[dict]) ->
     local = {
         p.name: p
         for p in proxies_for(
-            3, with_rabbitmq=True, with_postgres=True, nats_nodes=1, with_moto=True
-        )
+            3,
+            with_rabbitmq=True,
+            with_postgres=True,
+            nats_nodes=1,
+            with_moto=True,
+            with_pubsub=True,
+        )  # fmt: skip
     }
     assert {p["name"] for p in toxiproxy_config} == set(local)
     for proxy in toxiproxy_config:
