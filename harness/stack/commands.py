@@ -75,11 +75,11 @@ def _up(args: argparse.Namespace) -> int:
     if state.pubsub_emulator_host:
         print(f"pubsub emulator:  {state.pubsub_emulator_host}  (PUBSUB_EMULATOR_HOST)")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
-    if state.kafka_bootstrap or state.rabbitmq_url:
+    if state.kafka_bootstrap or state.rabbitmq_url or state.nats_nodes:
         print(f"env file:         {write_local_env(state)}  (harness run --env FILE)")
-    else:  # env files name a Kafka or RabbitMQ broker; moto and Pub/Sub have no section yet
+    else:  # env files name a Kafka, RabbitMQ or NATS broker; moto and Pub/Sub have no section yet
         env_file().unlink(missing_ok=True)
-        print("env file:         none (an env file needs Kafka or RabbitMQ in the stack)")
+        print("env file:         none (an env file needs Kafka, RabbitMQ or NATS in the stack)")
     return 0
 
 

@@ -14,6 +14,7 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import HarnessError, StackError
@@ -436,6 +437,57 @@ def remove_nats(state: StackState) -> None:
     _save(state)
 
 
+def _refuse_busy(ports: list[int], what: str) -> None:
+    busy = [p for p in ports if not process.port_free(p)]
+    if busy:
+        raise StackError(
+            f"Ports {busy} on {layout.HOST} are already in use, so {what} cannot start there. "
+            "Stop whatever listens there (`ss -ltnp` names it)."
+        )
+
+
+def _start_added(
+    state: StackState,
+    node: NodeState,
+    wanted: ProxyState,
+    ready: Callable[[int], bool],
+    remove: Callable[[StackState], None],
+    timeout: float,
+) -> None:
+    """Put ``node``'s proxy in Toxiproxy, start it and wait until it answers through the proxy;
+    on any failure (Ctrl-C too) ``remove`` takes it out of the stack again."""
+    _save(state)
+    try:
+        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
+            if wanted.name in toxiproxy.proxies():
+                toxiproxy.delete_proxy(wanted.name)
+            toxiproxy.create_proxy(wanted.name, wanted.listen, wanted.upstream)
+        state.proxies = [*(p for p in state.proxies if p.name != wanted.name), wanted]
+        _save(state)
+        NodeHandle(node, lambda: _save(state)).start()
+        NodeHandle(node).wait_healthy(timeout)
+        process.wait_until(lambda: ready(node.ports["proxy"]), 20, f"{node.name} via its proxy")
+    except BaseException:
+        _say(f"{node.name} failed to start; see {node.log_file}")
+        remove(state)
+        raise
+
+
+def _drop_added(state: StackState, name: str) -> None:
+    """Stop node ``name`` (it keeps no data) and delete its proxy ``name``."""
+    node = state.nodes.pop(name, None)
+    if node is not None:
+        NodeHandle(node).terminate()
+        shutil.rmtree(node.cwd, ignore_errors=True)
+    try:
+        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
+            if name in toxiproxy.proxies():
+                toxiproxy.delete_proxy(name)
+    except HarnessError as error:
+        _say(f"could not delete the {name} proxy: {error}")
+    state.proxies = [p for p in state.proxies if p.name != name]
+
+
 def add_moto(state: StackState, timeout: float = UP_TIMEOUT) -> NodeState:
     """Start the moto emulator (and its proxy ``moto``) on a running local stack.
 
@@ -447,46 +499,16 @@ def add_moto(state: StackState, timeout: float = UP_TIMEOUT) -> NodeState:
         )
     if moto.NODE in state.nodes:
         return state.nodes[moto.NODE]
-    busy = [p for p in (layout.moto_proxy_port(), layout.moto_port()) if not process.port_free(p)]
-    if busy:
-        raise StackError(
-            f"Ports {busy} on {layout.HOST} are already in use, so moto cannot start there. "
-            "Stop whatever listens there (`ss -ltnp` names it)."
-        )
+    _refuse_busy([layout.moto_proxy_port(), layout.moto_port()], "moto")
     node = _plan_moto(state, layout.run_dir())
-    wanted = moto.proxy()
-    _save(state)
-    try:
-        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
-            if wanted.name in toxiproxy.proxies():
-                toxiproxy.delete_proxy(wanted.name)
-            toxiproxy.create_proxy(wanted.name, wanted.listen, wanted.upstream)
-        state.proxies = [*(p for p in state.proxies if p.name != wanted.name), wanted]
-        _save(state)
-        NodeHandle(node, lambda: _save(state)).start()
-        NodeHandle(node).wait_healthy(timeout)
-        process.wait_until(lambda: moto.ready(node.ports["proxy"]), 20, "moto via its proxy")
-    except BaseException:
-        _say(f"moto failed to start; see {node.log_file}")
-        remove_moto(state)
-        raise
+    _start_added(state, node, moto.proxy(), moto.ready, remove_moto, timeout)
     _say(f"moto ready (pid {node.pid}, endpoint {state.moto_endpoint})")
     return node
 
 
 def remove_moto(state: StackState) -> None:
     """Stop moto and delete its proxy; the stack runs on without it (moto keeps no data)."""
-    node = state.nodes.pop(moto.NODE, None)
-    if node is not None:
-        NodeHandle(node).terminate()
-        shutil.rmtree(node.cwd, ignore_errors=True)
-    try:
-        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
-            if moto.NODE in toxiproxy.proxies():
-                toxiproxy.delete_proxy(moto.NODE)
-    except HarnessError as error:
-        _say(f"could not delete the moto proxy: {error}")
-    state.proxies = [p for p in state.proxies if p.name != moto.NODE]
+    _drop_added(state, moto.NODE)
     state.moto_endpoint = None
     _save(state)
 
@@ -502,52 +524,20 @@ def add_pubsub(state: StackState, timeout: float = UP_TIMEOUT) -> NodeState:
         )
     if state.pubsub and layout.PUBSUB_NODE in state.nodes:
         return state.nodes[layout.PUBSUB_NODE]
-    busy = [p for p in (layout.pubsub_proxy_port(), layout.pubsub_port())
-            if not process.port_free(p)]  # fmt: skip
-    if busy:
-        raise StackError(
-            f"Ports {busy} on {layout.HOST} are already in use, so the Pub/Sub emulator cannot "
-            "start there. Stop whatever listens there (`ss -ltnp` names it)."
-        )
+    _refuse_busy([layout.pubsub_proxy_port(), layout.pubsub_port()], "the Pub/Sub emulator")
     server, flavour = provision_pubsub()
     node = pubsub.prepare_node(server, flavour, layout.run_dir())
     state.nodes[node.name] = node
     state.pubsub = True
     state.pubsub_emulator_host = layout.pubsub_emulator_host()
-    wanted = pubsub.proxy()
-    _save(state)
-    try:
-        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
-            if wanted.name in toxiproxy.proxies():
-                toxiproxy.delete_proxy(wanted.name)
-            toxiproxy.create_proxy(wanted.name, wanted.listen, wanted.upstream)
-        state.proxies = [*(p for p in state.proxies if p.name != wanted.name), wanted]
-        _save(state)
-        NodeHandle(node, lambda: _save(state)).start()
-        NodeHandle(node).wait_healthy(timeout)
-        process.wait_until(lambda: pubsub.grpc_ready(node.ports["proxy"]), 20,
-                           "pubsub via its proxy")  # fmt: skip
-    except BaseException:
-        _say(f"the Pub/Sub emulator failed to start; see {node.log_file}")
-        remove_pubsub(state)
-        raise
+    _start_added(state, node, pubsub.proxy(), pubsub.grpc_ready, remove_pubsub, timeout)
     _say(f"pubsub ready (pid {node.pid}, clients at {state.pubsub_emulator_host})")
     return node
 
 
 def remove_pubsub(state: StackState) -> None:
     """Stop the Pub/Sub emulator and delete its proxy; the stack runs on without it."""
-    node = state.nodes.pop(layout.PUBSUB_NODE, None)
-    if node is not None:
-        NodeHandle(node).terminate()
-        shutil.rmtree(node.cwd, ignore_errors=True)
-    try:
-        with ToxiproxyClient(state.toxiproxy_url) as toxiproxy:
-            if layout.PUBSUB_NODE in toxiproxy.proxies():
-                toxiproxy.delete_proxy(layout.PUBSUB_NODE)
-    except HarnessError as error:
-        _say(f"could not delete the pubsub proxy: {error}")
-    state.proxies = [p for p in state.proxies if p.name != layout.PUBSUB_NODE]
+    _drop_added(state, layout.PUBSUB_NODE)
     state.pubsub = False
     state.pubsub_emulator_host = None
     _save(state)

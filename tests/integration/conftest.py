@@ -25,11 +25,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from harness.stack import Stack, layout, load_state, local
+from harness.stack import Stack, StackState, layout, load_state, local
 from harness.stack.toxiproxy import ToxiproxyClient
 
 BROKERS = 3
@@ -84,17 +84,23 @@ def nats_stack() -> Iterator[Stack]:
                 local.remove_nats(current)
 
 
-@pytest.fixture(scope="module")
-def moto_stack() -> Iterator[Stack]:
+def _with_emulator(
+    has: Callable[[StackState], bool],
+    up: dict[str, bool],
+    add: Callable[[StackState], object],
+    remove: Callable[[StackState], None],
+) -> Iterator[Stack]:
+    """A module's emulator: added to the running stack (and removed after), or, with none
+    running, on a stack of its own with no Kafka or RabbitMQ (taken down after)."""
     with _session_lock():
         state = load_state()
         running = state is not None and bool(local.running_nodes(state))
         started = added = False
         if not running:
-            local.up(0, with_rabbitmq=False, with_moto=True)
+            local.up(0, with_rabbitmq=False, **up)
             started = True
-        elif state is not None and "moto" not in state.nodes:
-            local.add_moto(state)
+        elif state is not None and not has(state):
+            add(state)
             added = True
         handle = Stack.load()
         handle.heal()
@@ -104,30 +110,22 @@ def moto_stack() -> Iterator[Stack]:
         elif added:
             current = load_state()
             if current is not None:
-                local.remove_moto(current)
+                remove(current)
+
+
+@pytest.fixture(scope="module")
+def moto_stack() -> Iterator[Stack]:
+    yield from _with_emulator(
+        lambda state: "moto" in state.nodes, {"with_moto": True}, local.add_moto,
+        local.remove_moto,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def pubsub_stack() -> Iterator[Stack]:
-    with _session_lock():
-        state = load_state()
-        running = state is not None and bool(local.running_nodes(state))
-        started = added = False
-        if not running:
-            local.up(0, with_rabbitmq=False, with_pubsub=True)
-            started = True
-        elif state is not None and not state.pubsub:
-            local.add_pubsub(state)
-            added = True
-        handle = Stack.load()
-        handle.heal()
-        yield handle
-        if started:
-            local.down()
-        elif added:
-            current = load_state()
-            if current is not None:
-                local.remove_pubsub(current)
+    yield from _with_emulator(
+        lambda state: state.pubsub, {"with_pubsub": True}, local.add_pubsub, local.remove_pubsub
+    )
 
 
 def _stack() -> Iterator[Stack]:
