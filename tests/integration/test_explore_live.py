@@ -64,8 +64,16 @@ def explore_command(name: str, out: Path, budget: str, seed: int) -> list[str]:
     ]
 
 
+# With this seed the third example pauses partition 0's followers (1.6-4.3 s) and kills its
+# leader inside that window (2.7 s): the leader acknowledges alone for 1.1 s and those writes
+# are lost. A single leader kill, the first examples of seed 1, loses only what the followers
+# had not fetched yet, often nothing on an idle machine. (Schedules for a seed do not depend
+# on the outcomes while nothing fails: Hypothesis draws them from the seed alone.)
+ACKS1_SEED = 48
+
+
 def test_acks1_envelope_finds_a_loss_and_shrinks_it(stack: Stack, tmp_path: Path) -> None:
-    code, summary, stderr = explore("kafka-acks1", tmp_path)
+    code, summary, stderr = explore("kafka-acks1", tmp_path, seed=ACKS1_SEED)
     assert code == 1, stderr[-3000:]
     assert summary["found"] and summary["exit_code"] == 1
     minimal = summary["minimal"]
