@@ -14,6 +14,7 @@ a worker thread (``asyncio.to_thread``), never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import threading
@@ -114,10 +115,8 @@ def _ensure_blocking(target: PubsubTarget) -> None:
     publisher = publisher_client(target)
     subscriber = subscriber_client(target)
     try:
-        try:
+        with contextlib.suppress(gexc.AlreadyExists):  # idempotent: an earlier run's topic
             publisher.create_topic(name=target.topic_path, timeout=ADMIN_TIMEOUT_S)
-        except gexc.AlreadyExists:
-            pass
         request: dict[str, Any] = {
             "name": target.subscription_path,
             "topic": target.topic_path,
@@ -126,10 +125,8 @@ def _ensure_blocking(target: PubsubTarget) -> None:
         }
         if target.push_endpoint:
             request["push_config"] = {"push_endpoint": target.push_endpoint}
-        try:
+        with contextlib.suppress(gexc.AlreadyExists):
             subscriber.create_subscription(request=request, timeout=ADMIN_TIMEOUT_S)
-        except gexc.AlreadyExists:
-            pass
     except gexc.GoogleAPICallError as error:
         raise StackError(
             f"The Pub/Sub emulator at {target.emulator} did not create {target.topic_path} "
@@ -151,10 +148,9 @@ def _delete_blocking(target: PubsubTarget) -> None:
             (subscriber.delete_subscription, {"subscription": target.subscription_path}),
             (publisher.delete_topic, {"topic": target.topic_path}),
         ):
-            try:
+            # Clean-up after the run: the emulator keeps nothing across a restart anyway.
+            with contextlib.suppress(gexc.GoogleAPICallError):  # NotFound included
                 call(request=name, timeout=10.0)
-            except (gexc.NotFound, gexc.GoogleAPICallError):
-                pass
     finally:
         subscriber.close()
         publisher.transport.close()
