@@ -20,6 +20,7 @@ from pathlib import Path
 from harness.errors import HarnessError, StackError
 from harness.stack import kafka, layout, moto, nats, netcut, postgres, process, pubsub, rabbitmq
 from harness.stack.handles import NodeHandle
+from harness.stack.launch import launch
 from harness.stack.provision import Artifacts, provision, provision_pubsub
 from harness.stack.state import NodeState, ProxyState, StackState, clear_state, load_state
 from harness.stack.state import save_state as _save
@@ -232,44 +233,6 @@ def _existing(brokers: int, with_rabbitmq: bool) -> StackState | None:
     )
 
 
-def _start_all(state: StackState, artifacts: Artifacts) -> None:
-    def save() -> None:
-        _save(state)
-
-    handles = {n.name: NodeHandle(n, save) for n in state.all_processes()}
-    handles["toxiproxy"].start()
-    if state.rabbitmq:
-        handles["epmd"].start()
-        process.wait_until(lambda: process.port_open(layout.epmd_port()), 20, "epmd to listen")
-        handles["rabbitmq"].start()
-    if state.postgres:
-        handles[postgres.NODE].start()
-    for node in state.nodes.values():
-        if node.kind in (nats.KIND, moto.KIND, pubsub.KIND):
-            handles[node.name].start()
-    kafka_nodes = [n for n in state.nodes.values() if n.kind == "kafka"]
-    if kafka_nodes:
-        _say(f"formatting {len(kafka_nodes)} Kafka log dir(s), cluster id {state.cluster_id}")
-        kafka.format_storage(kafka_nodes, artifacts.kafka_libs, state.cluster_id)
-    for node in kafka_nodes:
-        handles[node.name].start()
-
-
-def _wait_ready(state: StackState, timeout: float) -> None:
-    """Wait until every node answers through its proxy (and Toxiproxy's API answers)."""
-    deadline = time.monotonic() + timeout
-    api = layout.toxiproxy_api_port()
-    process.wait_until(lambda: process.port_open(api), 30, f"Toxiproxy's API on port {api}")
-    for node in state.nodes.values():
-        handle = NodeHandle(node)
-        remaining = max(1.0, deadline - time.monotonic())
-        handle.wait_healthy(remaining)
-        proxied = node.ports["proxy"]
-        ready = _READY[node.kind]
-        process.wait_until(lambda p=proxied, r=ready: r(p), 20, f"{node.name} via its proxy")
-        _say(f"{node.name} ready (pid {node.pid}, clients at {layout.HOST}:{proxied})")
-
-
 def up(
     brokers: int = 1,
     with_rabbitmq: bool = True,
@@ -310,8 +273,7 @@ def up(
     )  # fmt: skip
     _save(state)
     try:
-        _start_all(state, artifacts)
-        _wait_ready(state, timeout)
+        launch(state, artifacts, timeout, lambda: _save(state))
     except BaseException:
         _say(f"start failed; stopping what was started (logs stay in {run_dir / 'logs'})")
         stop_processes(state)
@@ -602,16 +564,6 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
     )
     clear_state()
     return stopped
-
-
-_READY = {
-    "kafka": process.kafka_ready,
-    "rabbitmq": process.amqp_ready,
-    "postgres": process.postgres_ready,
-    "nats": nats.info_ready,
-    "moto": moto.ready,
-    "pubsub": pubsub.grpc_ready,
-}
 
 
 __all__ = [
