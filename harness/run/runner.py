@@ -31,6 +31,7 @@ from harness.errors import HarnessError, StackError
 from harness.faults import FaultContext, Healer, Journal, Timeline, undo_on_stack
 from harness.history import HistoryWriter
 from harness.load import Pacer, Storm, build_storm
+from harness.metrics import MetricsHub
 from harness.run.clients import Clients, Repair, build_clients
 from harness.run.readings import RunReadings
 from harness.run.shards import plan_for, run_sharded_storm, storm_processes
@@ -115,11 +116,13 @@ async def run_scenario(
     stack: Stack | None = None,
     status: RunStatus | None = None,
     processes: int | None = None,
+    metrics: MetricsHub | None = None,
 ) -> RunRecord:
     """Run ``scenario`` once and return its record; the history is at ``out_dir``.
 
     ``processes``: storm shards (``harness.run.shards``; default the scenario's, else the
-    core count, for Kafka storms of the harness engine)."""
+    core count, for Kafka storms of the harness engine). ``metrics``: the hub whose
+    ``/metrics`` shows this run live, fed from the history writer's flushes."""
     stack = stack or Stack.load()
     check_stack_is_safe(stack)
     status = status or RunStatus()
@@ -136,7 +139,9 @@ async def run_scenario(
         scenario.target.kafka is not None and scenario.producer.client is KafkaClient.CONFLUENT
     )
     shard_slips: list[dict[str, float]] = []
-    with HistoryWriter(history_path) as writer:
+    feed = metrics.feed(scenario.name, scenario.target.kind) if metrics is not None else None
+    on_flush = feed.observe if feed is not None else None
+    with HistoryWriter(history_path, on_flush=on_flush) as writer:
         toxiproxy = stack.toxiproxy()
         healer = Healer(undo_on_stack(stack, toxiproxy), Journal.for_run(run_id))
         # Observation sources outlive the storm's heal (which heals every undo of its healer)
@@ -161,6 +166,10 @@ async def run_scenario(
             webhook=clients.producer if clients.kind == "webhook" else None,  # type: ignore[arg-type]
         )
         timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, writer)
+        if feed is not None:
+            feed.active_faults = lambda: [
+                (a.kind, ",".join(a.targets)) for a in list(timeline.active.values())
+            ]
         storm_start = storm_end = clock.now()
         slip_p99 = float("nan")
         locust = scenario.load.engine is Engine.LOCUST
@@ -217,6 +226,13 @@ async def run_scenario(
                 with contextlib.suppress(Exception):
                     await readings.close()
         status.phase = "done"
+    if metrics is not None:
+        if writer.listener_error is not None:  # a warning: the history, the truth, is whole
+            metrics.errors.append(
+                f"{scenario.name}: live metrics stopped counting ({writer.listener_error!r}); "
+                "the history and the verdict are not affected"
+            )
+        metrics.push()  # a short CI job's last word, before the verdict is even computed
     return RunRecord(
         scenario=scenario,
         seed=seed,
