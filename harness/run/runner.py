@@ -32,6 +32,7 @@ from harness.faults import FaultContext, Healer, Journal, Timeline, undo_on_stac
 from harness.history import HistoryWriter
 from harness.load import Pacer, Storm, build_storm
 from harness.metrics import MetricsHub
+from harness.metrics.scrape import ServiceScraper
 from harness.run.clients import Clients, Repair, build_clients
 from harness.run.readings import RunReadings
 from harness.run.shards import plan_for, run_sharded_storm, storm_processes
@@ -173,8 +174,12 @@ async def run_scenario(
         storm_start = storm_end = clock.now()
         slip_p99 = float("nan")
         locust = scenario.load.engine is Engine.LOCUST
+        scraper = None
         try:
             await _prepare(clients, scenario, status, start_producer=not (locust or sharded))
+            if scenario.service_metrics is not None:  # the service is up: its metrics too
+                scraper = ServiceScraper(scenario.service_metrics, out_dir)
+                await scraper.start()
             status.phase = "storm"
             if locust:
                 storm_start, acked = await _locust_storm(
@@ -220,6 +225,7 @@ async def run_scenario(
             _raise_if_unsafe(clients)
         finally:
             status.phase = "close"
+            errors += await _stop_scraper(scraper)
             try:
                 await _close_all(timeline, clients, toxiproxy.close, errors, scenario.drain.timeout)
             finally:
@@ -324,6 +330,16 @@ async def _locust_storm(
     )
     status.sent = result.requests
     return storm_start, result.successes
+
+
+async def _stop_scraper(scraper: ServiceScraper | None) -> list[str]:
+    """Stop scraping the service's metrics; never raises, so healing always follows."""
+    if scraper is None:
+        return []
+    try:
+        return await scraper.stop()
+    except Exception as error:  # the run's verdict does not hang on a chart's data
+        return [f"service_metrics: the scraped samples could not be saved: {error!r}"]
 
 
 async def _drain(clients: Clients, acked: int, timeout: float) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from harness.stack import Stack, layout
@@ -143,3 +144,55 @@ def test_prometheus_scrapes_a_running_harness(prometheus: str, stack: Stack, tmp
     assert run.returncode == 0, output[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert 0 < seen <= summary["metrics"]["sent"]
+
+
+SERVICE_SCENARIO = """\
+name: metrics-service-scrape
+target:
+  kafka: {topic: metrics-service, partitions: 3, replication_factor: 1, min_insync_replicas: 1}
+producer: {acks: all}
+consumer: {group: orders-metrics, commit: after_effect}
+system_under_test:
+  command: [python, examples/order_consumer.py]
+  env: {ORDER_CONSUMER_METRICS_PORT: "@PORT@"}
+  mode: correct
+service_metrics:
+  url: http://127.0.0.1:@PORT@/metrics
+  every: 500ms
+  series: [orders_consumed_total, orders_consumer_lag]
+storm:
+  duration: 8s
+  rate: {shape: constant, per_second: 200}
+  keys: {count: 8}
+faults:
+  - at: 2s
+    toxic: {type: latency, target: kafka-1, stream: downstream, attributes: {latency: 100}}
+    duration: 3s
+drain: {timeout: 20s}
+"""
+
+
+def test_the_service_metrics_are_scraped_and_charted_beside_the_harness(
+    stack: Stack, tmp_path: Path
+):
+    port = 9465 + layout.port_offset()
+    scenario = tmp_path / "metrics-service-scrape.yaml"
+    scenario.write_text(SERVICE_SCENARIO.replace("@PORT@", str(port)))
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(scenario), "--seed", "3", "--out",
+         str(out), "--no-progress", "--processes", "1"],  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    samples = pq.read_table(out / "service-metrics.parquet").to_pandas()
+    consumed = samples[samples.series == "orders_consumed_total"].sort_values("t")
+    assert len(consumed) >= 8, samples  # every 0.5 s over an 8 s storm and the drain
+    summary = json.loads((out / "summary.json").read_text())
+    assert consumed.value.iloc[-1] >= summary["counts"]["deliveries"] > 0
+    assert set(samples.series) == {"orders_consumed_total", "orders_consumer_lag"}
+    assert (out / "service-metrics.png").stat().st_size > 10_000
+    assert "service-metrics.png" in (out / "report.html").read_text()
