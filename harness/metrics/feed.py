@@ -60,6 +60,7 @@ _COUNTERS = (
     ("events_received", "Deliveries to the consumer (redeliveries included)."),
     ("events_dead_lettered", "Events seen dead-lettered."),
 )
+_USED = ("op", "id", "t", "t_intended", "t_ack", "status", "kind", "target")
 _PENDING = pa.schema([("id", pa.string()), ("t_intended", pa.float64()), ("t_ack", pa.float64())])
 _RECEIVED = pa.schema([("id", pa.string()), ("t", pa.float64())])
 
@@ -100,6 +101,7 @@ class RunMetrics(Collector):
         table = pa.Table.from_batches(batches)
         if not table.num_rows or "op" not in table.column_names:
             return
+        table = table.select([c for c in _USED if c in table.column_names])  # filter less
         op = table.column("op")
         sends = _rows(table, op, "send", ("id", "t", "t_intended", "t_ack", "status"))
         recvs = _rows(table, op, "recv", ("id", "t"))
@@ -133,18 +135,18 @@ class RunMetrics(Collector):
         """Pair acknowledged sends with first deliveries; observe the pairs' latency."""
         pending = pa.concat_tables([self._pending, acked])
         received = pa.concat_tables([self._received, recvs])
-        if received.num_rows:
-            received = (
-                received.group_by("id")
-                .aggregate([("t", "min")])
-                .rename_columns(["id", "t"])
-                .select(["id", "t"])
-            )
+        ids = received.column("id")
+        if received.num_rows and pc.count_distinct(ids).as_py() < received.num_rows:
+            # a redelivery: the first delivery's time counts
+            first = received.group_by("id").aggregate([("t", "min")])
+            received = pa.table({"id": first.column("id"), "t": first.column("t_min")})
         if pending.num_rows and received.num_rows:
-            pairs = pending.join(received, "id", join_type="inner")
+            delivered = pc.is_in(pending.column("id"), value_set=received.column("id"))
+            matched, pending = pending.filter(delivered), pending.filter(pc.invert(delivered))
+            paired = pc.is_in(received.column("id"), value_set=matched.column("id"))
+            firsts, received = received.filter(paired), received.filter(pc.invert(paired))
+            pairs = matched.join(firsts, "id", join_type="inner")  # only the matched rows
             self.latency.add(_seconds(pc.subtract(pairs.column("t"), pairs.column("t_intended"))))
-            pending = pending.join(received, "id", join_type="left anti")
-            received = received.join(pairs.select(["id"]), "id", join_type="left anti")
         if received.num_rows:
             horizon = self._now() - UNMATCHED_RECV_S
             received = received.filter(pc.greater_equal(received.column("t"), horizon))
