@@ -145,7 +145,8 @@ class RunMetrics(Collector):
             matched, pending = pending.filter(delivered), pending.filter(pc.invert(delivered))
             paired = pc.is_in(received.column("id"), value_set=matched.column("id"))
             firsts, received = received.filter(paired), received.filter(pc.invert(paired))
-            pairs = matched.join(firsts, "id", join_type="inner")  # only the matched rows
+            # only the matched rows; on this thread, not contending for the cores with the storm
+            pairs = matched.join(firsts, "id", join_type="inner", use_threads=False)
             self.latency.add(_seconds(pc.subtract(pairs.column("t"), pairs.column("t_intended"))))
         if received.num_rows:
             horizon = self._now() - UNMATCHED_RECV_S
