@@ -58,7 +58,10 @@ class MetricsHub:
             self._pusher.start()
 
     def _serve(self, host: str, port: int) -> None:
-        check_target(host)
+        try:
+            check_target(host)
+        except UnsafeTargetError as error:
+            raise UnsafeTargetError(f"--metrics-host: {error}") from None
         try:
             server, _ = start_http_server(port, addr=host, registry=self.registry)
         except OSError as error:
