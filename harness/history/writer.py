@@ -84,21 +84,23 @@ class HistoryWriter:
         for record in records:
             self.append(record)
 
-    def append_table(self, table: pa.Table, *, source: str = "rows") -> None:
+    def append_table(self, table: pa.Table, *, source: str = "rows", told: int = 0) -> None:
         """Write ``table`` (history columns, any subset; see ``conform``) as durable batches
-        now, after the rows buffered so far: the columnar path, no Python object per row."""
+        now, after the rows buffered so far: the columnar path, no Python object per row.
+
+        ``told``: how many of its first rows ``on_flush`` was already handed (live, from the
+        stream they came from); only the rest is handed to it now."""
         with self._lock:
             self._raise_if_unusable()
         batch = conform(table, source=source).select(SCHEMA.names).cast(SCHEMA)
         with self._flush_lock:
             with self._lock:
                 rows, self._rows = self._rows, []
-            batches = [_to_batch(rows)] if rows else []
-            batches += batch.to_batches()
-            for one in batches:
+            buffered = [_to_batch(rows)] if rows else []
+            for one in [*buffered, *batch.to_batches()]:
                 self._stream.write_batch(one)
             self._sync()
-            self._tell(batches)
+            self._tell([*buffered, *batch.slice(min(told, batch.num_rows)).to_batches()])
 
     def flush(self) -> None:
         """Write the buffered ops as one durable batch now."""

@@ -201,7 +201,8 @@ async def run_scenario(
                     status.started_at = start
                     timeline.start(start)
 
-                result = await run_sharded_storm(plan, writer, begin)
+                live = feed.observe if feed is not None else None
+                result = await run_sharded_storm(plan, writer, begin, on_rows=live)
                 storm_start = starts[0]
                 acked, status.sent = result.acked, result.sent
                 slip_p99 = result.merged.p99_ms

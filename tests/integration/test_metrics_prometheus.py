@@ -2,7 +2,8 @@
 series is read back through its HTTP API.
 
 The server runs on loopback with a temporary config and data dir, scraping every second;
-``harness run --metrics-port`` serves a short Kafka storm with one latency fault. Ports sit
+``harness run --metrics-port`` serves a short Kafka storm with one latency fault, sent by two
+storm shards (the default engine), whose rows the metrics follow live. Ports sit
 at ``9090`` and ``9464`` plus ``$HARNESS_PORT_OFFSET``, beside the stack's own.
 """
 
@@ -115,7 +116,7 @@ def test_prometheus_scrapes_a_running_harness(prometheus: str, stack: Stack, tmp
     out = tmp_path / "run"
     run = subprocess.Popen(
         [sys.executable, "-m", "harness", "run", str(scenario), "--seed", "7", "--out",
-         str(out), "--no-progress", "--no-report", "--processes", "1",
+         str(out), "--no-progress", "--no-report", "--processes", "2",
          "--metrics-port", str(port)],  # fmt: skip
         cwd=ROOT,
         stdout=subprocess.PIPE,

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harness.errors import ConfigError, UnsafeTargetError
 from harness.history import SCHEMA, HistoryWriter
+from harness.history.tail import PartialTail
 from harness.metrics import (
     BatchHistogram,
     MetricsHub,
@@ -198,3 +199,32 @@ def test_pushgateway_url_is_checked_and_pinned(monkeypatch: pytest.MonkeyPatch):
         parse_pushgateway("http://example.com:9091")
     with pytest.raises(ConfigError, match="not an http"):
         parse_pushgateway("ftp://127.0.0.1")
+
+
+def test_a_tail_returns_each_batch_of_a_growing_stream_once(tmp_path: Path):
+    writer = HistoryWriter(tmp_path / "shard.parquet", flush_interval=3600)
+    tail = PartialTail(writer.partial)
+    assert tail.new_batches() == []
+    writer.append(send(1))
+    writer.flush()
+    writer.append(send(2))
+    writer.append(send(3))
+    first = tail.new_batches()
+    writer.flush()
+    second = tail.new_batches()
+    writer.close()
+    assert [b.num_rows for b in first] == [1] and [b.num_rows for b in second] == [2]
+    assert second[0].column(1).to_pylist() == ["e2", "e3"] and tail.rows == 3
+    assert tail.new_batches() == []  # finished: the stream is gone
+
+
+def test_a_merge_hands_the_listener_only_the_rows_the_tail_missed(tmp_path: Path):
+    seen: list[str] = []
+    table = pa.Table.from_batches([batch(send(1), send(2), send(3))])
+    with HistoryWriter(
+        tmp_path / "h.parquet",
+        on_flush=lambda bs: seen.extend(i for b in bs for i in b.column(1).to_pylist()),
+    ) as writer:
+        writer.append_table(table, told=2)
+    assert seen == ["e3"]
+    assert pq.read_table(tmp_path / "h.parquet").num_rows == 3
