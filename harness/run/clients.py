@@ -527,12 +527,17 @@ def pubsub_target(scenario: Scenario, stack: Stack, run_id: str) -> PubsubTarget
     return PubsubTarget(
         topic=f"{spec.topic}-{suffix}",
         subscription=f"{subscription}-{suffix}",
-        project=spec.project,
+        project=_pubsub_project(spec.project, "project" in spec.model_fields_set, stack),
         emulator=stack.pubsub_emulator_host,
         ack_deadline_s=spec.ack_deadline_s,
         ordering=spec.ordering_keys,
         push_endpoint=spec.push_endpoint,
     )
+
+
+def _pubsub_project(project: str, named: bool, stack: Stack) -> str:
+    """The scenario's project when it names one, else the env file's, else the default."""
+    return project if named else stack.state.pubsub_project or project
 
 
 def _pubsub(
