@@ -203,3 +203,10 @@ async def test_a_crash_and_restart_listen_again_on_the_same_port_with_the_fault_
         assert await post(http, push, push_body("1")) == 503
     finally:
         await push.close()
+
+
+def test_the_summary_says_a_push_receiver_consumed():
+    from harness.run.artifacts import consumer_fact
+
+    fact = consumer_fact(scenario("{topic: orders, push: {}}"))
+    assert fact == "built-in push receiver (correct), acked by an answer 2xx"
