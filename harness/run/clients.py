@@ -46,6 +46,7 @@ from harness.drivers import (
 from harness.drivers.pubsub import PubsubProducerConfig, PubsubProducerDriver
 from harness.drivers.pubsub_consumer import PubsubConsumerConfig, PubsubConsumerDriver
 from harness.drivers.pubsub_target import PubsubTarget, delete_topology
+from harness.drivers.schema_reader import SchemaReader
 from harness.drivers.sns import EmulatorDelivers
 from harness.drivers.webhook import WebhookConfig, WebhookSender
 from harness.errors import ConfigError
@@ -295,6 +296,7 @@ def _kafka(
                 effect_store=work / "effects.txt",
             ),
             recorder,
+            decode=_schema_reader(scenario).kafka if scenario.storm.schema_ else None,
         )
     group = f"{c.group}-{run_id}"  # build_external_sut names the command's group alike
     return Clients(producer, consumer, topic, "kafka", bootstrap, dead_letters=dlq, group=group)
@@ -336,8 +338,14 @@ def _rabbitmq(
                 effect_store=work / "effects.txt",
             ),
             recorder,
+            decode=_schema_reader(scenario).amqp if scenario.storm.schema_ else None,
         )
     return Clients(producer, consumer, queue, "rabbitmq", dead_letters=amqp.dlq)
+
+
+def _schema_reader(scenario: Scenario) -> SchemaReader:
+    assert scenario.storm.schema_ is not None
+    return SchemaReader(scenario.storm.schema_)
 
 
 def _webhook(

@@ -66,6 +66,7 @@ from harness.scenario.names import (
     scenario_name_problem,
 )
 from harness.scenario.observe import ObserveEntry
+from harness.scenario.schema import StormSchema
 from harness.scenario.thresholds import ANOMALIES, ThresholdField
 from harness.scenario.validate import cross_check
 from harness.scenario.webhook import WebhookTarget
@@ -393,12 +394,17 @@ class StormSpec(StrictModel):
     payload: Payload = Field(default_factory=lambda: Payload(fixed=512))
     poison: Poison | None = None
     duplicates: Duplicates | None = None
+    schema_: StormSchema | None = Field(default=None, alias="schema")
+    """Events generated from versioned schemas instead of padded JSON (``docs/schemas.md``)."""
 
     def scaled(self, factor: float) -> StormSpec:
         times = ("spike_at", "spike_for", "burst_every")
         update = {t: getattr(self.rate, t) * factor for t in times if getattr(self.rate, t)}
         rate = self.rate.model_copy(update=update)
-        return self.model_copy(update={"duration": self.duration * factor, "rate": rate})
+        changes: dict[str, Any] = {"duration": self.duration * factor, "rate": rate}
+        if self.schema_ is not None:
+            changes["schema_"] = self.schema_.scaled(factor)
+        return self.model_copy(update=changes)
 
 
 # --- load engine --------------------------------------------------------------------------

@@ -283,6 +283,12 @@ def _storm(s: Scenario) -> Iterator[Problem]:
     poison = storm.poison
     if poison is not None and (poison.fraction is None) == (poison.every is None):
         yield Problem(("storm", "poison"), "set exactly one of 'fraction' or 'every'")
+    if storm.schema_ is not None and s.target.kafka is None and s.target.rabbitmq is None:
+        yield Problem(
+            ("storm", "schema"),
+            "schema-driven storms run on Kafka and RabbitMQ targets (the producers that "
+            "carry the body as it is and the consumers that read with a version)",
+        )
 
 
 def _rate(rate: Rate, duration: float) -> Iterator[Problem]:
