@@ -31,6 +31,7 @@ ANOMALIES: Final = (
     "forged_accepted",
     "lost_after_retries",
     "schema_rejected",
+    "invalid_output",
 )
 """Every anomaly a check can report, in report order (see ``docs/history-format.md``)."""
 

@@ -53,7 +53,7 @@ _USED = {
         "poison",
     ),
     RECV: ("id", "key", "seq", "t", "group", "partition", "offset", "source"),
-    EFFECT: ("id", "key", "seq", "t", "source"),
+    EFFECT: ("id", "key", "seq", "t", "source", "status"),
     DEAD_LETTER: ("id", "t", "source"),
     REQUEST: ("id", "t", "t_ack", "http_status", "retry_after", "attempt", "msg_id", "signature"),
 }

@@ -170,6 +170,7 @@ def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
         "out_of_order_effect",
         "duplicate_effect",
         "missing_effect",
+        "invalid_output",
         "dlq_missing",
         "dlq_unexpected",
         "request_after_give_up",
