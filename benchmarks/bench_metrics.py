@@ -1,9 +1,10 @@
 """What live ``/metrics`` costs a run: the same storm with and without it, in the same run.
 
-    .venv/bin/python benchmarks/bench_metrics.py [--rate 8000] [--seconds 12] [--rounds 2]
+    .venv/bin/python benchmarks/bench_metrics.py [--rate 5000] [--seconds 10] [--rounds 2]
+        [--processes 1]
 
-Needs the stack up (`harness stack up`). Each round runs the same Kafka storm (one process,
-so the metrics are fed live from every flush; acks=all, RF 1) twice, in the order
+Needs the stack up (`harness stack up`). Each round runs the same Kafka storm (one process by
+default; with ``--processes`` above 1 the shards' streams are tailed; acks=all, RF 1) twice, in the order
 without / with, then with / without in the next round, so a drift of the machine's load
 cancels over the rounds. "With" serves ``/metrics`` and a separate process scrapes it every
 second, as a Prometheus server would. Printed per run and as ratios with / without:
@@ -110,7 +111,13 @@ def one_run(with_metrics: bool, args: argparse.Namespace, work: Path) -> dict[st
     cpu = time.process_time()
     try:
         record = asyncio.run(
-            run_scenario(scenario(args.rate, args.seconds), out, seed=1, processes=1, metrics=hub)
+            run_scenario(
+                scenario(args.rate, args.seconds),
+                out,
+                seed=1,
+                processes=args.processes,
+                metrics=hub,
+            )
         )
     finally:
         cpu = time.process_time() - cpu
@@ -135,10 +142,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=5000.0)
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="storm shards (above 1: shards are tailed)"
+    )
     parser.add_argument("--every", type=float, default=1.0, help="scrape interval, seconds")
     args = parser.parse_args()
     TimedFeed.install()
-    print(f"storm {args.rate:,.0f} ev/s for {args.seconds:g}s, /metrics scraped every "
+    print(f"storm {args.rate:,.0f} ev/s for {args.seconds:g}s from {args.processes} process(es), /metrics scraped every "
           f"{args.every:g}s; {args.rounds} rounds (ABBA order)")  # fmt: skip
     print(
         f"{'':8} {'cpu s':>7} {'acked/s':>9} {'slip p99 ms':>12} {'feed cpu s':>10} {'feed wall s':>11}"

@@ -23,8 +23,11 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from harness.errors import ConfigError
 from harness.scenario.base import StrictModel
 from harness.scenario.durations import Duration
+from harness.scenario.schema import SchemaVersion
+from harness.schemas import SchemaKind
 
 CLOUDEVENTS_ID_HEADERS = ("ce_id", "ce-id")
 """Where a CloudEvents id travels: Kafka binary mode uses ``ce_id``, HTTP and AMQP ``ce-id``."""
@@ -156,6 +159,9 @@ class OutputSource(StrictModel):
     rabbitmq: RabbitStream | None = None
     env: EnvName = "OUTPUT_TOPIC"
     id: IdField = Field(default_factory=IdField)
+    schema_: SchemaVersion | None = Field(default=None, alias="schema")
+    """The JSON Schema every output body must satisfy (contract testing of what the service
+    emits); an output that breaks it is ``invalid_output``."""
 
     @model_validator(mode="after")
     def _one_stream(self) -> OutputSource:
@@ -163,6 +169,13 @@ class OutputSource(StrictModel):
             raise ValueError(
                 "name exactly one stream: kafka: {topic: ...} or rabbitmq: {queue: ...}"
             )
+        if self.schema_ is not None:
+            try:
+                document = self.schema_.document("output")
+            except ConfigError as error:
+                raise ValueError(f"schema: {error}") from None
+            if document.kind is not SchemaKind.JSON_SCHEMA:
+                raise ValueError("schema: outputs are checked against a JSON Schema (JSON bodies)")
         return self
 
 

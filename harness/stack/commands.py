@@ -76,11 +76,12 @@ def _up(args: argparse.Namespace) -> int:
     if state.pubsub_emulator_host:
         print(f"pubsub emulator:  {state.pubsub_emulator_host}  (PUBSUB_EMULATOR_HOST)")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
-    if state.kafka_bootstrap or state.rabbitmq_url or state.nats_nodes:
+    if (state.kafka_bootstrap or state.rabbitmq_url or state.nats_nodes or state.moto_endpoint
+            or state.pubsub_emulator_host):  # fmt: skip
         print(f"env file:         {write_local_env(state)}  (harness run --env FILE)")
-    else:  # env files name a Kafka, RabbitMQ or NATS broker; moto and Pub/Sub have no section yet
+    else:  # nothing an env file's sections describe (no broker, no emulator)
         env_file().unlink(missing_ok=True)
-        print("env file:         none (an env file needs Kafka, RabbitMQ or NATS in the stack)")
+        print("env file:         none (an env file needs a broker or an emulator in the stack)")
     return 0
 
 

@@ -239,7 +239,8 @@ class Stack:
 
 def _node_state(name: str, kind: str, node: EnvNode) -> NodeState:
     ports = {"proxy": split_host_port(node.listen)[1]} if node.listen else {}
-    probe = {"kafka": "kafka", "rabbitmq": "amqp", "postgres": "postgres", "nats": "tcp"}[kind]
+    probe = {"kafka": "kafka", "rabbitmq": "amqp", "postgres": "postgres", "nats": "tcp",
+             "moto": "moto", "pubsub": "pubsub"}[kind]  # fmt: skip
     return NodeState(
         name=name, kind=kind, argv=[], cwd="", data_dir="", log_file="", ports=ports,
         proxy=node.proxy, probe=probe,
@@ -262,6 +263,10 @@ def state_of_env(env: EnvFile) -> StackState:
         postgres_dsn=env.postgres.dsn if env.postgres else None,
         nats_nodes=len(env.nats.servers) if env.nats else 0,
         nats_servers=list(env.nats.servers) if env.nats else [],
+        moto_endpoint=env.moto.endpoint if env.moto else None,
+        pubsub=env.pubsub is not None,
+        pubsub_emulator_host=env.pubsub.emulator_host if env.pubsub else None,
+        pubsub_project=env.pubsub.project if env.pubsub else None,
         nodes=nodes,
         proxies=[
             ProxyState(name=node.proxy, listen=node.listen or "", upstream=node.address or "")

@@ -77,6 +77,9 @@ class StackState(BaseModel):
     pubsub_emulator_host: str | None = Field(
         default=None, description="host:port of the emulator's proxy (PUBSUB_EMULATOR_HOST)"
     )
+    pubsub_project: str | None = Field(
+        default=None, description="an env file's Pub/Sub project (None: the scenario's own)"
+    )
     nodes: dict[str, NodeState] = Field(default_factory=dict)
     services: dict[str, NodeState] = Field(default_factory=dict)
     proxies: list[ProxyState] = Field(default_factory=list)

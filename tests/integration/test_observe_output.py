@@ -345,3 +345,35 @@ async def test_kafka_outputs_of_aborted_transactions_are_not_effects(
     assert [(r["id"], r["partition"], r["offset"]) for r in ctx.recorder.of("effect")] == [
         ("kept", 0, 0)
     ]
+
+
+async def test_outputs_that_break_the_declared_schema_are_recorded_as_such(
+    stack: Stack, tmp_path: Path
+) -> None:
+    ctx = context(stack, tmp_path, "kafka")
+    settings = OutputSource(
+        kafka={"topic": "it-contract"},
+        env="OUT_TOPIC",
+        schema={"file": str(REPO / "schemas" / "order-accepted.json")},
+    )
+    source = Output("output", settings, ctx)
+    await source.start()
+    topic = source.env()["OUT_TOPIC"]
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        good = {"order_id": "a", "status": "accepted", "key": "k1"}
+        await producer.send_and_wait(topic, json.dumps(good).encode(), headers=[("ce_id", b"a")])
+        bad = {"order_id": "b", "status": "shipped", "key": "k2"}
+        await producer.send_and_wait(topic, json.dumps(bad).encode(), headers=[("ce_id", b"b")])
+        await producer.send_and_wait(topic, b"not json", headers=[("ce_id", b"c")])
+        assert await source.drain(30)
+    finally:
+        await producer.stop()
+        await source.stop()
+
+    rows = {r["id"]: r for r in ctx.recorder.of("effect")}
+    assert set(rows) == {"a", "b", "c"}
+    assert rows["a"].get("status") is None
+    assert rows["b"]["status"] == "fail" and "at status" in rows["b"]["reason"]
+    assert rows["c"]["status"] == "fail" and "not JSON" in rows["c"]["reason"]

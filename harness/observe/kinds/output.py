@@ -8,6 +8,10 @@ source's ``id`` setting (CloudEvents ``ce_id`` / ``ce-id`` headers, then ``$.id`
 a Kafka row also carries the output's partition and offset. Two outputs naming one input are
 then ``duplicate_effect``, an output naming an id never sent ``unexpected``.
 
+With ``schema``, every body is also checked against that JSON Schema: an output that breaks
+it is recorded with ``status: fail`` and the reason, which the checks count as
+``invalid_output`` (``harness.observe.output_contract``).
+
 Kafka outputs are read ``read_committed``: a transactional service's aborted writes are not
 outputs, exactly as for its downstream consumers (``harness.observe.kafka_stream``).
 """
@@ -22,9 +26,10 @@ from typing import Any
 from harness.drivers import AmqpTarget, create_topic, delete_topic
 from harness.observe.context import ObserveContext
 from harness.observe.kafka_stream import KafkaTopicReader
+from harness.observe.output_contract import OutputContract
 from harness.observe.rabbitmq_stream import RabbitQueueReader
 from harness.observe.stream_source import StreamSource
-from harness.observe.streams import MessageRows
+from harness.observe.streams import MessageRows, where
 from harness.scenario.observe import OutputSource
 
 log = logging.getLogger(__name__)
@@ -47,7 +52,10 @@ class Output(StreamSource[OutputSource]):
             assert settings.rabbitmq is not None
             self.channel = f"{settings.rabbitmq.queue}-{ctx.run_id}"
             what = f"output queue of source {name!r}"
-        self.rows = MessageRows(settings.id, self.record, what=what)
+        fields = where
+        if settings.schema_ is not None:
+            fields = OutputContract(settings.schema_.document("output")).fields
+        self.rows = MessageRows(settings.id, self.record, what=what, fields=fields)
         self._reader: KafkaTopicReader | RabbitQueueReader | None = None
         self._created = False
 
