@@ -194,6 +194,21 @@ class PostgresEnv(StrictModel):
         return dsn
 
 
+class SqsEnv(StrictModel):
+    """An SQS endpoint (ElasticMQ, or any SQS-compatible server) and its node's controls."""
+
+    endpoint: str = Field(max_length=300)
+    """The SQS endpoint URL clients use (usually the ``sqs`` proxy's listen address)."""
+    node: EnvNode | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http(cls, endpoint: str) -> str:
+        if not endpoint.startswith(("http://", "https://")):
+            raise ValueError("give the endpoint's URL, e.g. http://127.0.0.1:9324")
+        return endpoint.rstrip("/")
+
+
 class ToxiproxyEnv(StrictModel):
     api: str = Field(max_length=300)
 
@@ -270,16 +285,17 @@ class EnvFile(StrictModel):
     rabbitmq: RabbitEnv | None = None
     postgres: PostgresEnv | None = None
     nats: NatsEnv | None = None
+    sqs: SqsEnv | None = None
     toxiproxy: ToxiproxyEnv
 
     @model_validator(mode="after")
     def _something(self) -> EnvFile:
-        if self.kafka is None and self.rabbitmq is None and self.nats is None:
-            raise ValueError("name a broker: a kafka:, rabbitmq: or nats: section")
+        if (self.kafka, self.rabbitmq, self.nats, self.sqs) == (None, None, None, None):
+            raise ValueError("name a broker: a kafka:, rabbitmq:, nats: or sqs: section")
         return self
 
     def nodes(self) -> dict[str, tuple[str, EnvNode]]:
-        """Every node by name, with its kind (kafka, rabbitmq, postgres, nats)."""
+        """Every node by name, with its kind (kafka, rabbitmq, postgres, nats, sqs)."""
         found: dict[str, tuple[str, EnvNode]] = {}
         if self.kafka is not None:
             found.update({name: ("kafka", node) for name, node in self.kafka.nodes.items()})
@@ -289,6 +305,8 @@ class EnvFile(StrictModel):
             found["postgres"] = ("postgres", self.postgres.node)
         if self.nats is not None:
             found.update({name: ("nats", node) for name, node in self.nats.nodes.items()})
+        if self.sqs is not None and self.sqs.node is not None:
+            found["sqs"] = ("sqs", self.sqs.node)
         return found
 
 
@@ -428,7 +446,7 @@ def write_env(env: EnvFile, path: Path, header: str = "") -> None:
 def _all_nodes(data: dict[str, Any]) -> list[dict[str, Any]]:
     nodes = list((data.get("kafka") or {}).get("nodes", {}).values())
     nodes += list((data.get("nats") or {}).get("nodes", {}).values())
-    for section in ("rabbitmq", "postgres"):
+    for section in ("rabbitmq", "postgres", "sqs"):
         node = (data.get(section) or {}).get("node")
         if node:
             nodes.append(node)
@@ -447,6 +465,7 @@ __all__ = [
     "NodeControl",
     "PostgresEnv",
     "RabbitEnv",
+    "SqsEnv",
     "ToxiproxyEnv",
     "env_path",
     "load_env",
