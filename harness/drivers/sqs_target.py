@@ -99,7 +99,7 @@ def client(target: SqsTarget, pool: int = 10) -> Any:
     from botocore.config import Config
 
     config = Config(
-        retries={"max_attempts": 1, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=target.connect_timeout_s,
         read_timeout=target.read_timeout_s,
         max_pool_connections=pool,

@@ -31,7 +31,7 @@ from harness.errors import HarnessError, StackError
 from harness.faults import FaultContext, Healer, Journal, Timeline, undo_on_stack
 from harness.history import HistoryWriter
 from harness.load import Pacer, Storm, build_storm
-from harness.run.clients import Clients, Repair, build_clients
+from harness.run.clients import Clients, Repair, build_clients, match_sqs_storage
 from harness.run.readings import RunReadings
 from harness.run.shards import plan_for, run_sharded_storm, storm_processes
 from harness.safety import check_address, check_target
@@ -104,6 +104,8 @@ def check_stack_is_safe(stack: Stack) -> None:
         check_target(urlsplit(stack.state.moto_endpoint).hostname or "")
     if stack.state.pubsub_emulator_host:
         check_address(stack.state.pubsub_emulator_host)
+    if stack.state.sqs_endpoint:
+        check_target(urlsplit(stack.state.sqs_endpoint).hostname or "")
     check_target(urlsplit(stack.toxiproxy_url).hostname or "")
 
 
@@ -122,6 +124,7 @@ async def run_scenario(
     core count, for Kafka storms of the harness engine)."""
     stack = stack or Stack.load()
     check_stack_is_safe(stack)
+    await asyncio.to_thread(match_sqs_storage, stack, scenario)
     status = status or RunStatus()
     out_dir.mkdir(parents=True, exist_ok=True)
     run_id = f"{seed}-{secrets.token_hex(3)}"
