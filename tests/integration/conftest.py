@@ -175,3 +175,28 @@ def _heal_after_each_test(stack: Stack) -> Iterator[None]:
 @pytest.fixture
 def topic_name() -> str:
     return f"it-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def sqs_stack() -> Iterator[Stack]:
+    """ElasticMQ (in memory) behind the ``sqs`` proxy, added to the running stack, or on a
+    stack of its own with no Kafka or RabbitMQ when none runs."""
+    with _session_lock():
+        state = load_state()
+        running = state is not None and bool(local.running_nodes(state))
+        started = added = False
+        if not running:
+            local.up(0, with_rabbitmq=False, sqs=True)
+            started = True
+        elif state is not None and not state.sqs_endpoint:
+            local.add_sqs(state)
+            added = True
+        handle = Stack.load()
+        handle.heal()
+        yield handle
+        if started:
+            local.down()
+        elif added:
+            current = load_state()
+            if current is not None:
+                local.remove_sqs(current)
