@@ -255,7 +255,8 @@ def classify_aws(exc: BaseException) -> Outcome:
 
 
 _SQS_NOT_SENT: tuple[type[BaseException], ...] = (
-    berr.EndpointConnectionError,  # ConnectTimeoutError is one
+    berr.EndpointConnectionError,
+    berr.ConnectTimeoutError,
     berr.ParamValidationError,
     berr.NoCredentialsError,
 )

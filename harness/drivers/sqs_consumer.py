@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +81,9 @@ class SqsConsumerDriver:
     async def start(self) -> None:
         """Make the client, declare the queues and start the poller threads."""
         cfg = self.config
-        sqs = await asyncio.to_thread(client, cfg.target, cfg.workers + 2)
+        # A long poll waits up to wait_s before it answers: the read timeout covers that too.
+        polling = replace(cfg.target, read_timeout_s=cfg.target.read_timeout_s + cfg.wait_s)
+        sqs = await asyncio.to_thread(client, polling, cfg.workers + 2)
         self._urls = QueueUrls(cfg.target, sqs)
         await asyncio.to_thread(self._urls.ensure)
         self._stopping.clear()
