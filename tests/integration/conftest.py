@@ -15,6 +15,7 @@ running stack or, when none runs, on a stack of its own with no Kafka or RabbitM
 modules override ``_heal_after_each_test`` to heal that stack instead.
 ``pubsub_stack`` (module): the Pub/Sub emulator behind its proxy, added to the running stack,
 or, when none runs, on a stack of its own with no Kafka or RabbitMQ.
+``sqs_stack`` (module): ElasticMQ (in memory) behind its proxy, the same way.
 ``toxiproxy``: a client for its Toxiproxy API.
 ``_heal_after_each_test`` (autouse): after every test, resumes paused nodes, restarts dead
 ones and resets Toxiproxy, so no test's fault leaks into the next.
@@ -181,22 +182,7 @@ def topic_name() -> str:
 def sqs_stack() -> Iterator[Stack]:
     """ElasticMQ (in memory) behind the ``sqs`` proxy, added to the running stack, or on a
     stack of its own with no Kafka or RabbitMQ when none runs."""
-    with _session_lock():
-        state = load_state()
-        running = state is not None and bool(local.running_nodes(state))
-        started = added = False
-        if not running:
-            local.up(0, with_rabbitmq=False, sqs=True)
-            started = True
-        elif state is not None and not state.sqs_endpoint:
-            local.add_sqs(state)
-            added = True
-        handle = Stack.load()
-        handle.heal()
-        yield handle
-        if started:
-            local.down()
-        elif added:
-            current = load_state()
-            if current is not None:
-                local.remove_sqs(current)
+    yield from _with_emulator(
+        lambda state: bool(state.sqs_endpoint), {"with_sqs": True}, local.add_sqs,
+        local.remove_sqs,
+    )  # fmt: skip

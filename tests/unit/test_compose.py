@@ -35,8 +35,12 @@ def toxiproxy_config() -> list[dict]:
 def test_services_are_the_local_stacks_nodes(compose: dict) -> None:
     assert set(compose["services"]) == set(
         services_for(
-            with_rabbitmq=True, with_postgres=True, with_nats=True, with_moto=True,
-            with_pubsub=True, with_sqs=True,
+            with_rabbitmq=True,
+            with_postgres=True,
+            with_nats=True,
+            with_moto=True,
+            with_pubsub=True,
+            with_sqs=True,
         )  # fmt: skip
     )
     assert compose_file() == ROOT / "docker-compose.yml"

@@ -146,8 +146,8 @@ def test_sqs_ports_and_proxy_join_the_stack():
     )
     assert not set(layout.stack_ports(3, True, True, 3)) & {layout.sqs_proxy_port(),
                                                            layout.sqs_port()}  # fmt: skip
-    assert [p.name for p in proxies_for(0, False, sqs=True)] == ["sqs"]
-    check_brokers(0, sqs=True)
+    assert [p.name for p in proxies_for(0, False, with_sqs=True)] == ["sqs"]
+    check_brokers(0, with_sqs=True)
 
 
 def test_an_env_file_may_name_only_sqs():
