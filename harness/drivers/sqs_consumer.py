@@ -77,6 +77,8 @@ class SqsConsumerDriver:
         self._lock = threading.Lock()
         self.counts = {"received": 0, "dead_lettered": 0, "deleted": 0, "errors": 0,
                        "redeclared": 0}  # fmt: skip
+        self._distinct: set[str] = set()
+        """MessageIds received at least once (``received`` counts every redelivery too)."""
 
     async def start(self) -> None:
         """Make the client, declare the queues and start the poller threads."""
@@ -123,6 +125,8 @@ class SqsConsumerDriver:
     def _handle(self, message: dict[str, Any], worker: str) -> None:
         assert self._urls is not None
         self._count("received")
+        with self._lock:
+            self._distinct.add(str(message.get("MessageId", "")))
         where = self._where(message, self.config.target.queue, worker)
         try:
             event = self._decode(message)
@@ -214,7 +218,7 @@ class SqsConsumerDriver:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            counts = dict(self.counts)
+            counts = {**self.counts, "distinct": len(self._distinct)}
         return {**counts, "effects": self._effects.applied,
                 "effects_skipped": self._effects.skipped}  # fmt: skip
 

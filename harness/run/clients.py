@@ -81,7 +81,7 @@ class Clients:
     producer: Producer
     consumer: Consumer
     destination: str
-    kind: str  # "kafka", "rabbitmq", "nats", "pubsub" or "webhook"
+    kind: str  # "kafka", "rabbitmq", "nats", "pubsub", "sqs" or "webhook"
     bootstrap: str = ""
     dead_letters: str = ""
     observers: Observers = field(default_factory=lambda: Observers([]))
@@ -94,6 +94,9 @@ class Clients:
     """The NATS subject and stream of the run (its stream is deleted by ``discard``)."""
     sqs: SqsDriverTarget | None = None
     """The SQS queues of the run (deleted by ``discard``)."""
+    redelivery_s: float = 0.0
+    """How long a delivery lost to a fault can stay hidden before the broker offers it again
+    (SQS: the visibility timeout); the drain waits at least that long before it gives up."""
     pubsub: PubsubTarget | None = None
     """The Pub/Sub topic and subscription of the run (deleted by ``discard``)."""
     front: EndpointFront | None = None
@@ -627,7 +630,7 @@ def _sqs(
         recorder,
     )  # fmt: skip
     return Clients(producer, consumer, target.queue, "sqs", dead_letters=target.dlq or "",
-                   sqs=target)  # fmt: skip
+                   sqs=target, redelivery_s=float(spec.visibility_timeout_s))  # fmt: skip
 
 
 __all__ = [

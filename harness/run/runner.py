@@ -45,7 +45,10 @@ STORM_LEAD_S = 0.5
 DRAIN_QUIET_S = 3.0
 """The drain ends early once nothing more arrived for this long after every ack was seen."""
 DRAIN_STALLED_S = 15.0
-"""... or once nothing at all arrived for this long (acknowledged events were lost)."""
+"""... or once nothing at all arrived for this long (acknowledged events were lost), or for
+the target's redelivery horizon and ``DRAIN_QUIET_S`` when that is longer
+(``Clients.redelivery_s``: an SQS message whose receive answer a fault lost stays invisible
+for the visibility timeout, then comes back)."""
 
 
 @dataclass
@@ -316,15 +319,19 @@ async def _locust_storm(
 async def _drain(clients: Clients, acked: int, timeout: float) -> None:
     """Wait until the consumer has received as many events as were acknowledged."""
     deadline = clock.now() + timeout
+    stalled = max(DRAIN_STALLED_S, clients.redelivery_s + DRAIN_QUIET_S)
     last_count, last_change = -1, clock.now()
     while clock.now() < deadline:
         stats = clients.consumer.stats()
-        # A black box reports nothing: what the observation sources saw is its progress.
-        seen = max(stats.get("received", 0), clients.observers.observed())
+        # A black box reports nothing: what the observation sources saw is its progress. A
+        # consumer that counts redeliveries in "received" reports the distinct events apart,
+        # so duplicates never make the missing look arrived.
+        received = stats.get("distinct", stats.get("received", 0))
+        seen = max(received, clients.observers.observed())
         if seen != last_count:
             last_count, last_change = seen, clock.now()
         quiet = clock.now() - last_change
-        if quiet >= (DRAIN_QUIET_S if seen >= acked else DRAIN_STALLED_S):
+        if quiet >= (DRAIN_QUIET_S if seen >= acked else stalled):
             return
         await asyncio.sleep(0.2)
 
