@@ -3,7 +3,8 @@
 One ElasticMQ for the module (``sqs_stack``). The node answers through its proxy and stops
 answering when the proxy is disabled; pause and resume freeze and thaw it. The drivers record
 MessageId positions and receive counts. Each shipped pair runs through ``harness run`` and
-shows its anomaly counts (the kill pair switches ElasticMQ between its two configurations).
+shows its anomaly counts; all eight run as one suite in one process (``summaries``), the
+in-memory ones first, so ElasticMQ switches to its persistent configuration once.
 """
 
 from __future__ import annotations
@@ -114,53 +115,75 @@ def test_drivers_record_message_ids_and_receive_counts(sqs_stack: Stack):
 
 # --- the shipped pairs --------------------------------------------------------------------
 
+PAIRS = [
+    "sqs-visibility-buggy",
+    "sqs-visibility-correct",
+    "sqs-standard-retries-duplicate",
+    "sqs-fifo-dedup",
+    "sqs-redrive-dlq",
+    "sqs-redrive-too-eager",
+    "sqs-kill-memory-loses",
+    "sqs-kill-persistent",  # last: the only one on the persistent configuration
+]
+"""In-memory scenarios first, so ElasticMQ switches configuration once."""
 
-def run(name: str, out: Path, seed: int = 11, scale: str = "0.5") -> dict[str, Any]:
-    command = [sys.executable, "-m", "harness", "run", str(SCENARIOS / f"{name}.yaml"),
-               "--duration-scale", scale, "--seed", str(seed), "--out", str(out),
-               "--no-progress"]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=400)
-    summary_path = out / "summary.json"
-    assert summary_path.exists(), done.stderr[-3000:]
-    summary = json.loads(summary_path.read_text())
-    failed = [c for c in summary["thresholds"] + summary["expectations"] if not c["passed"]]
-    assert done.returncode == 0, (failed, summary["errors"], done.stderr[-3000:])
-    return summary
+
+@pytest.fixture(scope="module")
+def summaries(sqs_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every shipped SQS scenario, run once as one suite (one process, no HTML reports)."""
+    out = tmp_path_factory.mktemp("sqs-suite")
+    command = [sys.executable, "-m", "harness", "run",
+               *(str(SCENARIOS / f"{name}.yaml") for name in PAIRS),
+               "--duration-scale", "0.5", "--seed", "11", "--out", str(out),
+               "--no-progress", "--no-report"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    found = {name: out / name / "summary.json" for name in PAIRS}
+    missing = [name for name, path in found.items() if not path.exists()]
+    assert not missing, (missing, done.stderr[-3000:])
+    loaded = {name: json.loads(path.read_text()) for name, path in found.items()}
+    failed = {
+        name: [c for c in s["thresholds"] + s["expectations"] if not c["passed"]] + s["errors"]
+        for name, s in loaded.items()
+    }
+    assert done.returncode == 0, ({k: v for k, v in failed.items() if v}, done.stderr[-3000:])
+    return loaded
 
 
 def test_short_visibility_redelivers_and_a_buggy_consumer_applies_twice(
-    sqs_stack: Stack, tmp_path: Path
+    summaries: dict[str, Any],
 ):
-    buggy = run("sqs-visibility-buggy", tmp_path / "buggy")
-    correct = run("sqs-visibility-correct", tmp_path / "correct")
-    assert buggy["anomalies"]["duplicate_delivery"] > 0
-    assert buggy["anomalies"]["duplicate_effect"] > 0
-    assert correct["anomalies"]["duplicate_delivery"] == 0
-    assert correct["anomalies"]["duplicate_effect"] == 0
-    assert correct["anomalies"]["lost"] == 0
+    buggy = summaries["sqs-visibility-buggy"]["anomalies"]
+    correct = summaries["sqs-visibility-correct"]["anomalies"]
+    assert buggy["duplicate_delivery"] > 0
+    assert buggy["duplicate_effect"] > 0
+    assert correct["duplicate_delivery"] == 0
+    assert correct["duplicate_effect"] == 0
+    assert correct["lost"] == 0
 
 
-def test_fifo_dedup_ids_stop_retry_duplicates_a_standard_queue_stores(
-    sqs_stack: Stack, tmp_path: Path
-):
-    standard = run("sqs-standard-retries-duplicate", tmp_path / "standard")
-    fifo = run("sqs-fifo-dedup", tmp_path / "fifo")
-    assert standard["anomalies"]["duplicate_write"] > 0
-    assert fifo["anomalies"]["duplicate_write"] == 0
-    assert fifo["anomalies"]["lost"] == 0
+def test_fifo_dedup_ids_stop_retry_duplicates_a_standard_queue_stores(summaries: dict[str, Any]):
+    standard = summaries["sqs-standard-retries-duplicate"]["anomalies"]
+    fifo = summaries["sqs-fifo-dedup"]["anomalies"]
+    assert standard["duplicate_write"] > 0
+    assert fifo["duplicate_write"] == 0
+    assert fifo["lost"] == 0
 
 
-def test_redrive_moves_poison_to_the_dlq_the_harness_reads(sqs_stack: Stack, tmp_path: Path):
-    redrive = run("sqs-redrive-dlq", tmp_path / "redrive")
-    eager = run("sqs-redrive-too-eager", tmp_path / "eager")
-    assert redrive["anomalies"]["dlq_missing"] == 0
-    assert redrive["anomalies"]["dlq_unexpected"] == 0
-    assert redrive["anomalies"]["lost"] == 0
-    assert eager["anomalies"]["dlq_unexpected"] > 0
-    assert eager["anomalies"]["dlq_missing"] == 0
+def test_redrive_moves_poison_to_the_dlq_the_harness_reads(summaries: dict[str, Any]):
+    redrive = summaries["sqs-redrive-dlq"]["anomalies"]
+    eager = summaries["sqs-redrive-too-eager"]["anomalies"]
+    assert redrive["dlq_missing"] == 0
+    assert redrive["dlq_unexpected"] == 0
+    assert redrive["lost"] == 0
+    assert eager["dlq_unexpected"] > 0
+    assert eager["dlq_missing"] == 0
 
 
-def test_a_kill_loses_the_in_memory_queue(sqs_stack: Stack, tmp_path: Path):
-    memory = run("sqs-kill-memory-loses", tmp_path / "memory")
+def test_a_kill_loses_the_in_memory_queue_and_not_the_persistent_one(summaries: dict[str, Any]):
+    memory = summaries["sqs-kill-memory-loses"]
+    persistent = summaries["sqs-kill-persistent"]
     assert memory["anomalies"]["lost"] > 0
-    assert [f["kind"] for f in memory["faults"]] == ["process.kill"]
+    assert persistent["anomalies"]["lost"] == 0
+    for summary in (memory, persistent):
+        assert [f["kind"] for f in summary["faults"]] == ["process.kill"]
+    assert persistent["thresholds"] and all(c["passed"] for c in persistent["thresholds"])
