@@ -233,6 +233,7 @@ FACES: dict[str, set[str]] = {
         "RabbitMQUser",
         "STARTUP_LEAD_S",
         "SendNotAcknowledged",
+        "SqsUser",
         "ensure_topic",
         "run_locust_storm",
     },
@@ -240,7 +241,9 @@ FACES: dict[str, set[str]] = {
 
 # Resolving these imports Locust, which monkey-patches the whole process with gevent: they are
 # checked from the source instead (defined at the top level of the module the face names).
-LOCUST_USERS = {"HarnessUser", "KafkaUser", "NatsUser", "RabbitMQUser", "SendNotAcknowledged"}
+LOCUST_USERS = {
+    "HarnessUser", "KafkaUser", "NatsUser", "RabbitMQUser", "SendNotAcknowledged", "SqsUser",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("face", sorted(FACES))
