@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "run": "harness.run.commands",
     "heal": "harness.run.commands",
     "explore": "harness.explore.commands",
+    "schemas": "harness.schemas.commands",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 

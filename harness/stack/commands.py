@@ -71,7 +71,8 @@ def _up(args: argparse.Namespace) -> int:
             sqs_persistent=args.sqs_persistent,
         )  # fmt: skip
     print(f"stack up in {time.monotonic() - started:.1f}s ({state.backend} backend)")
-    print(f"kafka bootstrap:  {','.join(state.kafka_bootstrap)}")
+    if state.kafka_bootstrap:
+        print(f"kafka bootstrap:  {','.join(state.kafka_bootstrap)}")
     if state.rabbitmq_url:
         print(f"rabbitmq url:     {redact_url(state.rabbitmq_url)}")
     if state.postgres_dsn:

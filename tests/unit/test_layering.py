@@ -24,6 +24,7 @@ LEAF = ("harness", "harness.errors", "harness.clock", "harness.vocabulary", "har
 LEAF += ("harness.events",)
 LAYERS = {
     "scenario": 1,
+    "schemas": 1,
     "stack": 2,
     "load": 3,
     "webhooks": 3,
