@@ -8,6 +8,8 @@ now. The harness then runs its full engine (pacer, SQS producer driver, built-in
 history writer) at stepped constant rates; slip is read from the history (the moment the
 driver took a send slot for each event minus its intended time). The result is the highest
 rate with slip p99 < 5 ms and every event acknowledged, and its ratio to the bare loop's rate.
+Beside them, the lateness of an idle asyncio loop in the same process (a 10 ms sleep, for 5 s):
+the machine's scheduling noise floor, which no storm's slip can beat.
 
 ``--stack-times`` also times ``harness stack up --kafka-brokers 0 --no-rabbitmq --with sqs`` in
 a scratch ``$HARNESS_HOME`` on ports shifted by 500: "cold" with an empty home (ElasticMQ's
@@ -93,6 +95,22 @@ def bare_rate(stack: Stack, count: int) -> float:
         delete_queues(target)
 
 
+def loop_lateness_p99(seconds: float = 5.0, period: float = 0.01) -> float:
+    """p99 ms by which an idle asyncio loop in this process wakes up late from a 10 ms sleep:
+    the machine's own scheduling noise floor, below which no storm's slip can go."""
+
+    async def measure() -> list[float]:
+        late: list[float] = []
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            due = time.perf_counter() + period
+            await asyncio.sleep(period)
+            late.append((time.perf_counter() - due) * 1000.0)
+        return late
+
+    return float(np.percentile(asyncio.run(measure()), 99))
+
+
 def stack_times() -> None:
     harness = [sys.executable, "-m", "harness", "stack"]
     home = Path(tempfile.mkdtemp(prefix="bench-sqs-home-"))
@@ -123,6 +141,7 @@ def main() -> None:
     stack = Stack.load()
     bare = bare_rate(stack, args.bare_count)
     print(f"bare boto3 send loop ({THREADS} threads): {bare:,.0f} msg/s")
+    print(f"idle event loop wake-up lateness p99: {loop_lateness_p99():.2f} ms (noise floor)")
     print(f"{'rate/s':>8} {'acked/offered':>14} {'slip p99 ms':>12}")
     best = None
     with tempfile.TemporaryDirectory() as tmp:
