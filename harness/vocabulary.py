@@ -30,6 +30,7 @@ ANOMALIES: Final = (
     "retry_policy_violation",
     "forged_accepted",
     "lost_after_retries",
+    "schema_rejected",
 )
 """Every anomaly a check can report, in report order (see ``docs/history-format.md``)."""
 
@@ -58,5 +59,16 @@ OBSERVED_PREFIX = "observe:"
 source (``observe:<name>``); ``report`` marks the report contract, null the harness's own."""
 REPORTED_SOURCE = "report"
 
+SCHEMA_PLAN_FILE = "schema-plan.parquet"
+"""Beside a schema-driven run's history: each event's schema version, drift and whether the
+reader must be able to read it (``id``, ``version``, ``drift``, ``must_read``)."""
 
-__all__ = ["ANOMALIES", "OBSERVED_PREFIX", "REPORTED_SOURCE", "Stream", "ToxicType"]
+
+__all__ = [
+    "ANOMALIES",
+    "OBSERVED_PREFIX",
+    "REPORTED_SOURCE",
+    "SCHEMA_PLAN_FILE",
+    "Stream",
+    "ToxicType",
+]

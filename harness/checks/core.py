@@ -15,6 +15,7 @@ from harness.checks import (
     idempotency,
     log,
     ordering,
+    schema,
     verdict,
     webhook,
     webhook_receiver,
@@ -27,13 +28,17 @@ from harness.checks.policy import CheckPolicy
 from harness.errors import HistoryError
 
 
-def check(history: pd.DataFrame | pa.Table, policy: CheckPolicy | None = None) -> CheckResult:
-    """Check an in-memory history.
+def check(
+    history: pd.DataFrame | pa.Table,
+    policy: CheckPolicy | None = None,
+    schema_plan: pa.Table | None = None,
+) -> CheckResult:
+    """Check an in-memory history (with a schema-driven run's plan, if it was one).
 
     result = check(read_history("history.parquet"))
     result.valid, result.anomalies["lost"], result.to_json()
     """
-    return evaluate(prepare(history), policy)
+    return evaluate(prepare(history), policy, schema_plan)
 
 
 def check_file(path: Path | str, policy: CheckPolicy | None = None) -> CheckResult:
@@ -51,8 +56,13 @@ def check_file(path: Path | str, policy: CheckPolicy | None = None) -> CheckResu
     return evaluate(history, policy)
 
 
-def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResult:
-    """Run every applicable check on a prepared history."""
+def evaluate(
+    history: Prepared, policy: CheckPolicy | None = None, schema_plan: pa.Table | None = None
+) -> CheckResult:
+    """Run every applicable check on a prepared history (``schema_plan``: see
+    ``harness.checks.schema``; by default the one read with the history file)."""
+    if schema_plan is None:
+        schema_plan = history.schema_plan
     policy = policy or CheckPolicy.default()
     limit = policy.max_examples
     facts = id_facts(history)
@@ -86,8 +96,16 @@ def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResul
         findings.append(idempotency.missing_effect(history, facts, limit))
     else:
         skipped += ["out_of_order_effect", "duplicate_effect", "missing_effect"]
+    if schema_plan is not None:
+        must, may = schema.plan_flags(history, schema_plan)
+        findings.append(schema.schema_rejected(facts, must, limit))
+    else:
+        must = may = None
     if dlq.applies(history, facts):
-        findings += [dlq.dlq_missing(facts, limit), dlq.dlq_unexpected(facts, limit)]
+        unexpected = dlq.dlq_unexpected(facts, limit)
+        if must is not None and may is not None:  # schema events are judged by schema_rejected
+            unexpected = dlq.dlq_unexpected(facts, limit, exempt=must | may)
+        findings += [dlq.dlq_missing(facts, limit), unexpected]
     else:
         skipped += ["dlq_missing", "dlq_unexpected"]
     if downstream.applies(history):
@@ -102,6 +120,8 @@ def evaluate(history: Prepared, policy: CheckPolicy | None = None) -> CheckResul
         findings += webhook_receiver.findings(history, limit)
     else:
         skipped += list(webhook_receiver.NAMES)
+    if schema_plan is None:
+        skipped += list(schema.NAMES)
     extra = _subscriber_counts(history, facts, per_subscriber)
     return _result(history, findings, tuple(skipped), policy, facts.sent.sum(), extra)
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from harness.checks.facts import IdFacts
 from harness.checks.frame import Prepared
 from harness.checks.model import Finding
@@ -20,8 +22,10 @@ def dlq_missing(facts: IdFacts, limit: int) -> Finding:
     return Finding.from_flags("dlq_missing", owed & ~facts.dead, limit)
 
 
-def dlq_unexpected(facts: IdFacts, limit: int) -> Finding:
-    return Finding.from_flags("dlq_unexpected", facts.dead & facts.sent & ~facts.poison, limit)
+def dlq_unexpected(facts: IdFacts, limit: int, exempt: np.ndarray | None = None) -> Finding:
+    """``exempt``: ids judged by another check (a schema-driven run's events)."""
+    flags = facts.dead & facts.sent & ~facts.poison
+    return Finding.from_flags("dlq_unexpected", flags if exempt is None else flags & ~exempt, limit)
 
 
 __all__ = ["applies", "dlq_missing", "dlq_unexpected"]

@@ -33,7 +33,7 @@ from harness.history.schema import (
     first_invalid_row,
     one_line,
 )
-from harness.vocabulary import OBSERVED_PREFIX
+from harness.vocabulary import OBSERVED_PREFIX, SCHEMA_PLAN_FILE
 
 NULL_SEQ = np.iinfo(np.int64).min
 OK, FAIL, UNKNOWN = 0, 1, 2
@@ -141,6 +141,9 @@ class Prepared:
     webhook: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_WEBHOOK_COLUMNS))
     """Every attempt of the harness's webhook deliveries (``source`` ``webhook``) and every
     security-fault delivery (``webhook_attack``, its ``reason`` the attack), ids as text."""
+    schema_plan: pa.Table | None = None
+    """A schema-driven run's plan (``id``, ``must_read``), read from beside the history file
+    (``harness.vocabulary.SCHEMA_PLAN_FILE``); None for other runs."""
 
     @property
     def black_box(self) -> bool:
@@ -176,7 +179,25 @@ def prepare(history: pd.DataFrame | pa.Table) -> Prepared:
 
 
 def prepare_file(path: Path) -> Prepared:
-    """Prepare a history file; Parquet is streamed by row group."""
+    """Prepare a history file; Parquet is streamed by row group. A schema-driven run's plan
+    beside it comes with it."""
+    prepared = _prepare_file(path)
+    prepared.schema_plan = read_schema_plan(path)
+    return prepared
+
+
+def read_schema_plan(history_path: Path) -> pa.Table | None:
+    """The schema plan beside a history file, or None when the run was not schema-driven."""
+    path = Path(history_path).parent / SCHEMA_PLAN_FILE
+    if not path.is_file():
+        return None
+    try:
+        return pq.read_table(path, columns=["id", "must_read"])
+    except (pa.ArrowException, OSError, KeyError) as error:
+        raise HistoryError(f"{path}: not a schema plan ({one_line(error)})") from None
+
+
+def _prepare_file(path: Path) -> Prepared:
     name = path.name.lower()
     if path.exists() and not path.is_file():
         raise HistoryError(not_a_file(path))

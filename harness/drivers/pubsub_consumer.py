@@ -136,7 +136,7 @@ class PubsubConsumerDriver:
         try:
             event = decode_pubsub_message(attributes, bytes(message.data))
         except Exception as exc:
-            identity = _identity(attributes, getattr(exc, "event", None))
+            identity = message_identity(attributes, getattr(exc, "event", None))
             self._record("recv", identity, where)
             await self._ack(ack_id)
             self._record(
@@ -144,7 +144,7 @@ class PubsubConsumerDriver:
             )
             self.counts["dead_lettered"] += 1
             return
-        self._record("recv", _identity(attributes, event), where)
+        self._record("recv", message_identity(attributes, event), where)
         if self.config.process_ms > 0:
             await asyncio.sleep(self.config.process_ms / 1000.0)
         self._effects.apply(event, where)
@@ -214,11 +214,17 @@ class PubsubConsumerDriver:
         await self.close()
 
 
-def _identity(attributes: dict[str, str], event: Any) -> dict[str, Any]:
+def message_identity(attributes: dict[str, str], event: Any) -> dict[str, Any]:
+    """The event fields of a recv row: the decoded event's, or the raw `ce-id` of a poison."""
     if event is not None:
         return {"id": event.id, "key": event.key, "seq": event.seq}
     event_id = attributes.get("ce-id")
     return {"id": event_id if isinstance(event_id, str) else None}
 
 
-__all__ = ["PubsubConsumerConfig", "PubsubConsumerDriver", "decode_pubsub_message"]
+__all__ = [
+    "PubsubConsumerConfig",
+    "PubsubConsumerDriver",
+    "decode_pubsub_message",
+    "message_identity",
+]

@@ -3,7 +3,8 @@
 ``PubsubTarget`` names the emulator (``host:port`` of its proxy, what ``PUBSUB_EMULATOR_HOST``
 holds), the project, topic and subscription, the subscription's ack deadline, whether it
 delivers in ordering-key order, and a push endpoint (then the emulator POSTs each message to
-that URL instead of waiting for pulls).
+that URL instead of waiting for pulls). The push endpoint is an ``http://`` URL on loopback,
+like the emulator: the harness's own receiver (``harness/observe/pubsub_push.py``).
 
 The emulator's address passes the loopback allow-list (``harness.safety``) and is pinned to
 the checked IP literal before the client sees it, so gRPC connects to exactly the address
@@ -20,6 +21,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.errors import ConfigError, StackError
 from harness.safety import check_address, check_target, pin_address, split_host_port
@@ -61,6 +63,8 @@ class PubsubTarget:
                 f"ack_deadline_s must be 1 to 600 seconds, got {self.ack_deadline_s!r}."
             )
         check_address(self.emulator, self.allow)
+        if self.push_endpoint is not None:
+            check_push_endpoint(self.push_endpoint)
 
     @property
     def topic_path(self) -> str:
@@ -69,6 +73,22 @@ class PubsubTarget:
     @property
     def subscription_path(self) -> str:
         return f"projects/{self.project}/subscriptions/{self.subscription}"
+
+
+def check_push_endpoint(url: str) -> None:
+    """A push endpoint is ``http://<loopback>:<port>/...``: the emulator posts from this machine
+    to a receiver on it. ``ConfigError`` otherwise (``UnsafeTargetError`` for another host)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or not parts.hostname or port is None:
+        raise ConfigError(
+            f"The Pub/Sub push endpoint {url[:200]!r} must be http://<loopback host>:<port>/path "
+            "(the harness's own receiver, beside the emulator)."
+        )
+    check_target(parts.hostname)
 
 
 def pinned_emulator(target: PubsubTarget) -> str:
@@ -156,6 +176,32 @@ def _delete_blocking(target: PubsubTarget) -> None:
         publisher.transport.close()
 
 
+def _push_blocking(target: PubsubTarget) -> None:
+    from google.api_core import exceptions as gexc
+
+    subscriber = subscriber_client(target)
+    try:
+        subscriber.modify_push_config(
+            request={"subscription": target.subscription_path,
+                     "push_config": {"push_endpoint": target.push_endpoint or ""}},
+            timeout=ADMIN_TIMEOUT_S,
+        )  # fmt: skip
+    except gexc.GoogleAPICallError as error:
+        raise StackError(
+            f"The Pub/Sub emulator at {target.emulator} did not set the push endpoint of "
+            f"{target.subscription_path} ({error}). Is it the Java emulator? The Go fallback "
+            "(pstest) has no push delivery: install google-cloud-cli-pubsub-emulator."
+        ) from error
+    finally:
+        subscriber.close()
+
+
+async def set_push_endpoint(target: PubsubTarget) -> None:
+    """Point the existing subscription at ``target.push_endpoint`` (empty: back to pull), so a
+    subscription created first by the producer (as pull) is pushed to as well."""
+    await asyncio.to_thread(_push_blocking, target)
+
+
 async def ensure_topology(target: PubsubTarget) -> None:
     """Create the target's topic and subscription (quiet if they exist); off the loop."""
     check_target(split_host_port(target.emulator)[0], target.allow)
@@ -172,7 +218,9 @@ __all__ = [
     "PubsubTarget",
     "delete_topology",
     "ensure_topology",
+    "check_push_endpoint",
     "pinned_emulator",
     "publisher_client",
+    "set_push_endpoint",
     "subscriber_client",
 ]

@@ -8,7 +8,10 @@ as numpy columns:
 - ``t_offset``: intended send time, seconds from the storm's start;
 - ``size``, ``poison``: body size and whether the body is deliberately malformed;
 - ``duplicate_of``: for an injected duplicate (a re-send of an already-sent id, with the same
-  id, key, seq and body), the row it repeats; -1 otherwise.
+  id, key, seq and body), the row it repeats; -1 otherwise;
+- ``version``, ``drift``: for a schema-driven storm (``storm.schema``), the index of the
+  schema version each event is written with and its drift code (0: none); see
+  ``harness.load.schema_bodies``. Zero for other storms.
 
 The same (spec, seed, run_prefix) always gives the same storm, byte for byte. Each random
 part (schedule, keys, sizes, poison, duplicates, bodies) draws from its own seeded stream, so
@@ -28,11 +31,12 @@ from harness.events import Event
 from harness.load.keys import key_indices, key_names, sequence_numbers
 from harness.load.payloads import PayloadFactory, payload_sizes
 from harness.load.schedule import intended_offsets
+from harness.load.schema_bodies import SchemaBodies, schema_bodies, schema_columns
 from harness.scenario import Poison, StormSpec
 
 # Duplicates repeat one of the most recent originals, as a retrying producer would.
 DUPLICATE_WINDOW = 1000
-_STREAMS = {"schedule": 1, "keys": 2, "sizes": 3, "poison": 4, "duplicates": 5}
+_STREAMS = {"schedule": 1, "keys": 2, "sizes": 3, "poison": 4, "duplicates": 5, "schema": 6}
 
 
 def _rng(seed: int, part: str) -> np.random.Generator:
@@ -54,6 +58,9 @@ class Storm:
     poison: np.ndarray
     duplicate_of: np.ndarray
     payloads: PayloadFactory = field(repr=False)
+    version: np.ndarray | None = None
+    drift: np.ndarray | None = None
+    schema: SchemaBodies | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.t_offset)
@@ -65,6 +72,9 @@ class Storm:
 
     def payload(self, row: int) -> bytes:
         """The body of row ``row`` (a duplicate has its original's body)."""
+        if self.schema is not None and not self.poison[row]:
+            assert self.version is not None and self.drift is not None
+            return self.schema.body(self.id[row], int(self.version[row]), int(self.drift[row]))
         return self.payloads.body(
             self.id[row],
             self.key[row],
@@ -88,11 +98,17 @@ class Storm:
     def take(self, rows: np.ndarray) -> Storm:
         """A storm of the given rows (``duplicate_of`` keeps pointing into this storm's rows)."""
         columns = ("id", "key", "key_index", "seq", "t_offset", "size", "poison", "duplicate_of")
+        optional = {
+            name: getattr(self, name)[rows] if getattr(self, name) is not None else None
+            for name in ("version", "drift")
+        }
         return Storm(
             self.run_prefix,
             self.seed,
             **{name: getattr(self, name)[rows] for name in columns},
             payloads=self.payloads,
+            **optional,
+            schema=self.schema,
         )
 
     def split(self, workers: int) -> list[Storm]:
@@ -152,6 +168,13 @@ def build_storm(
     rank[is_dup] = rank[duplicate_of[is_dup]]
 
     names = key_names(spec.keys.count)
+    version = drift = None
+    bodies = None
+    if spec.schema_ is not None:
+        plan = spec.schema_
+        version, drift = schema_columns(plan, offsets[original_rows], _rng(seed, "schema"))
+        version, drift = version[rank], drift[rank]
+        bodies = schema_bodies(plan, seed)
     return Storm(
         run_prefix=prefix,
         seed=seed,
@@ -164,6 +187,9 @@ def build_storm(
         poison=poison[rank],
         duplicate_of=duplicate_of,
         payloads=PayloadFactory(seed, int(sizes.max()) if count else 1),
+        version=version,
+        drift=drift,
+        schema=bodies,
     )
 
 

@@ -117,6 +117,9 @@ def consumer_fact(scenario: Scenario) -> str:
     sut, consumer = scenario.system_under_test, scenario.consumer
     who = "built-in consumer" if sut.command is None else f"command `{shlex.join(sut.command)}`"
     parts = [f"{who} ({sut.mode or 'correct'})"]
+    pubsub = scenario.target.pubsub
+    if pubsub is not None and pubsub.push is not None:  # the emulator pushes: no commit, no hand
+        return f"built-in push receiver ({sut.mode or 'correct'}), acked by an answer 2xx"
     if scenario.target.rabbitmq is not None:
         parts.append("manual ack" if consumer.manual_ack else "auto-ack")
     parts += [f"commit {consumer.commit}", f"prefetch {consumer.prefetch}"]

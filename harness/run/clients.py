@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -50,6 +51,7 @@ from harness.drivers import (
 from harness.drivers.pubsub import PubsubProducerConfig, PubsubProducerDriver
 from harness.drivers.pubsub_consumer import PubsubConsumerConfig, PubsubConsumerDriver
 from harness.drivers.pubsub_target import PubsubTarget, delete_topology
+from harness.drivers.schema_reader import SchemaReader
 from harness.drivers.sns import EmulatorDelivers
 from harness.drivers.sqs_target import SqsTarget as SqsDriverTarget
 from harness.drivers.webhook import WebhookConfig, WebhookSender
@@ -59,6 +61,7 @@ from harness.load.keys import key_names
 from harness.observe import ObserveContext, Observers, build_observers
 from harness.observe.endpoint_front import ENDPOINT_NAME, EndpointFront
 from harness.observe.kinds.sns_subscriber import SnsSubscriber, SubscriberQueue
+from harness.observe.pubsub_push import PUSH_RECEIVER, PubsubPushReceiver, PushReceiverConfig
 from harness.safety import check_address, check_target
 from harness.scenario import Acks, Commit, DeliveryMode, Scenario, SutMode
 from harness.scenario.webhook import WebhookTarget
@@ -104,9 +107,18 @@ class Clients:
     """An SNS or EventBridge run's topic or bus, subscriber queues and subscriptions."""
     """A webhook target's HTTP fault point (fault target ``endpoint``), started by ``prepare``."""
 
-    def fronts(self) -> dict[str, EndpointFront]:
-        """The HTTP fault points by fault-target name (``endpoint``), for the fault context."""
-        return {ENDPOINT_NAME: self.front} if self.front is not None else {}
+    push: PubsubPushReceiver | None = None
+    """A Pub/Sub push subscription's receiver (the consumer; fault target ``push``)."""
+
+    def fronts(self) -> dict[str, EndpointFront | PubsubPushReceiver]:
+        """The HTTP fault points by fault-target name (``endpoint``, ``push``), for the fault
+        context."""
+        found: dict[str, EndpointFront | PubsubPushReceiver] = {}
+        if self.front is not None:
+            found[ENDPOINT_NAME] = self.front
+        if self.push is not None:
+            found[PUSH_RECEIVER] = self.push
+        return found
 
     async def prepare(self, scenario: Scenario) -> None:
         """Create the run's topic (and wait for its leaders); queues are declared by the
@@ -300,6 +312,7 @@ def _kafka(
                 effect_store=work / "effects.txt",
             ),
             recorder,
+            decode=_schema_reader(scenario).kafka if scenario.storm.schema_ else None,
         )
     group = f"{c.group}-{run_id}"  # build_external_sut names the command's group alike
     return Clients(producer, consumer, topic, "kafka", bootstrap, dead_letters=dlq, group=group)
@@ -341,8 +354,14 @@ def _rabbitmq(
                 effect_store=work / "effects.txt",
             ),
             recorder,
+            decode=_schema_reader(scenario).amqp if scenario.storm.schema_ else None,
         )
     return Clients(producer, consumer, queue, "rabbitmq", dead_letters=amqp.dlq)
+
+
+def _schema_reader(scenario: Scenario) -> SchemaReader:
+    assert scenario.storm.schema_ is not None
+    return SchemaReader(scenario.storm.schema_)
 
 
 def _webhook(
@@ -532,12 +551,17 @@ def pubsub_target(scenario: Scenario, stack: Stack, run_id: str) -> PubsubTarget
     return PubsubTarget(
         topic=f"{spec.topic}-{suffix}",
         subscription=f"{subscription}-{suffix}",
-        project=spec.project,
+        project=_pubsub_project(spec.project, "project" in spec.model_fields_set, stack),
         emulator=stack.pubsub_emulator_host,
         ack_deadline_s=spec.ack_deadline_s,
         ordering=spec.ordering_keys,
         push_endpoint=spec.push_endpoint,
     )
+
+
+def _pubsub_project(project: str, named: bool, stack: Stack) -> str:
+    """The scenario's project when it names one, else the env file's, else the default."""
+    return project if named else stack.state.pubsub_project or project
 
 
 def _pubsub(
@@ -554,17 +578,35 @@ def _pubsub(
     producer = PubsubProducerDriver(
         PubsubProducerConfig(target=target, publish_timeout_s=spec.publish_timeout), recorder
     )
-    consumer = PubsubConsumerDriver(
-        PubsubConsumerConfig(
-            target=target,
-            mode=mode,
-            batch=scenario.consumer.prefetch,
-            process_ms=spec.process_ms,
-            effect_store=work / "effects.txt",
-        ),
-        recorder,
-    )
-    return Clients(producer, consumer, target.subscription, "pubsub", pubsub=target)
+    consumer: Consumer
+    push: PubsubPushReceiver | None = None
+    if spec.push is not None:
+        consumer = push = PubsubPushReceiver(
+            PushReceiverConfig(
+                target=target,
+                mode=mode,
+                host=spec.push.host,
+                port=spec.push.port,
+                path=spec.push.path,
+                effect_store=work / "effects.txt",
+            ),
+            recorder,
+            rng=random.Random(f"{run_id}/push"),
+        )
+    else:
+        consumer = PubsubConsumerDriver(
+            PubsubConsumerConfig(
+                target=target,
+                mode=mode,
+                batch=scenario.consumer.prefetch,
+                process_ms=spec.process_ms,
+                effect_store=work / "effects.txt",
+            ),
+            recorder,
+        )
+    clients = Clients(producer, consumer, target.subscription, "pubsub", pubsub=target)
+    clients.push = push
+    return clients
 
 
 def _acks(acks: Acks) -> int | str:

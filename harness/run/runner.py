@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import random
 import secrets
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from harness.history import HistoryWriter
 from harness.load import Pacer, Storm, build_storm
 from harness.run.clients import Clients, Repair, build_clients, match_sqs_storage
 from harness.run.readings import RunReadings
+from harness.run.schema_plan import record_schema_plan
 from harness.run.shards import plan_for, run_sharded_storm, storm_processes
 from harness.safety import check_address, check_target
 from harness.scenario import Scenario
@@ -133,6 +135,9 @@ async def run_scenario(
     run_id = f"{seed}-{secrets.token_hex(3)}"
     windows = duplicate_windows(scenario.faults, scenario.storm.duration)
     storm = build_storm(scenario.storm, seed, run_prefix=f"e{seed}", duplicate_windows=windows)
+    if scenario.storm.schema_ is not None:
+        for verdict in record_schema_plan(out_dir, storm, scenario.storm.schema_):
+            print(f"[schema] {verdict}", file=sys.stderr, flush=True)
     status.planned = len(storm)
     status.storm_seconds = scenario.storm.duration
     history_path = out_dir / "history.parquet"

@@ -32,6 +32,7 @@ from harness.scenario.base import (
 )
 from harness.scenario.models import Scenario
 from harness.scenario.reader import MAX_BYTES, decode, read_yaml
+from harness.scenario.schema import schema_files_from
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -145,7 +146,8 @@ def _load(file: FilePath) -> tuple[Scenario, dict[Path, int]]:
             f"cannot read the scenario: {error.strerror or error}; check that it is a readable file"
         )
         raise located(str(file), None, reason) from None
-    return _parse(decode(data, str(file)), str(file))
+    with schema_files_from(file.resolve().parent):
+        return _parse(decode(data, str(file)), str(file))
 
 
 def _parse(text: str, source: str) -> tuple[Scenario, dict[Path, int]]:

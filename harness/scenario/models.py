@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from harness.safety import is_loopback
 from harness.scenario.base import (
     ProblemsFound,
     StrictModel,
@@ -66,6 +67,7 @@ from harness.scenario.names import (
     scenario_name_problem,
 )
 from harness.scenario.observe import ObserveEntry
+from harness.scenario.schema import StormSchema
 from harness.scenario.thresholds import ANOMALIES, ThresholdField
 from harness.scenario.validate import cross_check
 from harness.scenario.webhook import WebhookTarget
@@ -159,17 +161,42 @@ class NatsTarget(StrictModel):
 _PUBSUB_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9._~+-]{2,200}$")
 
 
+class PubsubPush(StrictModel):
+    """A push subscription: the emulator POSTs every message to a receiver the harness runs
+    on loopback (the recording HTTP server of ``observe: - downstream:``), which answers 2xx
+    to ack it; any other answer, or none, means a redelivery."""
+
+    host: str = Field(default="127.0.0.1", min_length=1, max_length=253)
+    """Where the receiver listens: a loopback address (the emulator runs on this machine)."""
+    port: int = Field(default=0, ge=0, le=65535)
+    """Its port; 0 picks a free one."""
+    path: str = Field(default="/pubsub/push", pattern=r"^/[A-Za-z0-9._~/-]{0,200}$")
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, host: str) -> str:
+        if not is_loopback(host):
+            raise ValueError(
+                f"{host!r} is not a loopback address: the push receiver runs on this machine, "
+                "beside the emulator (use 127.0.0.1)"
+            )
+        return host
+
+
 class PubsubTarget(StrictModel):
     """A Google Cloud Pub/Sub topic on the emulator, and the one subscription the harness
     creates on it: its ack deadline, whether it delivers in ordering-key order (and the
-    producer publishes with the event key as ordering key), and a push endpoint."""
+    producer publishes with the event key as ordering key), and whether it pulls or is
+    pushed to the harness's own receiver (``push``)."""
 
     topic: str = Field(min_length=3, max_length=200)
     subscription: str | None = Field(default=None, min_length=3, max_length=200)
     project: str = Field(default="harness-project", pattern=r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
     ack_deadline_s: int = Field(default=10, ge=1, le=600)
     ordering_keys: bool = False
+    push: PubsubPush | None = None
     push_endpoint: str | None = Field(default=None, min_length=1, max_length=2000)
+    """Not taken (validation says so): the harness runs the push endpoint itself (``push``)."""
     publish_timeout: Duration = 30.0
     process_ms: float = Field(default=0.0, ge=0, le=60_000)
 
@@ -403,12 +430,17 @@ class StormSpec(StrictModel):
     payload: Payload = Field(default_factory=lambda: Payload(fixed=512))
     poison: Poison | None = None
     duplicates: Duplicates | None = None
+    schema_: StormSchema | None = Field(default=None, alias="schema")
+    """Events generated from versioned schemas instead of padded JSON (``docs/schemas.md``)."""
 
     def scaled(self, factor: float) -> StormSpec:
         times = ("spike_at", "spike_for", "burst_every")
         update = {t: getattr(self.rate, t) * factor for t in times if getattr(self.rate, t)}
         rate = self.rate.model_copy(update=update)
-        return self.model_copy(update={"duration": self.duration * factor, "rate": rate})
+        changes: dict[str, Any] = {"duration": self.duration * factor, "rate": rate}
+        if self.schema_ is not None:
+            changes["schema_"] = self.schema_.scaled(factor)
+        return self.model_copy(update=changes)
 
 
 # --- load engine --------------------------------------------------------------------------

@@ -67,12 +67,7 @@ def _target(s: Scenario) -> Iterator[Problem]:
         )
         return
     yield from _nats_target(s)
-    if target.pubsub is not None and target.pubsub.push_endpoint is not None:
-        yield Problem(
-            ("target", "pubsub", "push_endpoint"),
-            "push delivery is not wired into runs yet (the built-in consumer pulls); remove "
-            "push_endpoint",
-        )
+    yield from _pubsub_target(s)
     sqs = target.sqs
     if sqs is not None and sqs.read_timeout <= 0:
         yield Problem(("target", "sqs", "read_timeout"), "must be longer than 0s")
@@ -89,6 +84,25 @@ def _target(s: Scenario) -> Iterator[Problem]:
             ("target", "kafka", "min_insync_replicas"),
             f"{kafka.min_insync_replicas} exceeds replication_factor {kafka.replication_factor}: "
             "no write could ever be acknowledged with acks=all",
+        )
+
+
+def _pubsub_target(s: Scenario) -> Iterator[Problem]:
+    pubsub = s.target.pubsub
+    if pubsub is None:
+        return
+    base: Path = ("target", "pubsub")
+    if pubsub.push_endpoint is not None:
+        yield Problem(
+            (*base, "push_endpoint"),
+            "the harness runs the push endpoint itself, on loopback: replace push_endpoint "
+            "with push: {} (or push: {port: P, path: /p})",
+        )
+    if pubsub.push is not None and pubsub.process_ms:
+        yield Problem(
+            (*base, "process_ms"),
+            "a pull consumer setting; slow the push receiver with a downstream fault "
+            "(downstream: {name: push, delay: 2s})",
         )
 
 
@@ -278,6 +292,12 @@ def _storm(s: Scenario) -> Iterator[Problem]:
     poison = storm.poison
     if poison is not None and (poison.fraction is None) == (poison.every is None):
         yield Problem(("storm", "poison"), "set exactly one of 'fraction' or 'every'")
+    if storm.schema_ is not None and s.target.kafka is None and s.target.rabbitmq is None:
+        yield Problem(
+            ("storm", "schema"),
+            "schema-driven storms run on Kafka and RabbitMQ targets (the producers that "
+            "carry the body as it is and the consumers that read with a version)",
+        )
 
 
 def _rate(rate: Rate, duration: float) -> Iterator[Problem]:

@@ -45,7 +45,7 @@ class ValueGenerator:
         if document.kind is SchemaKind.JSON_SCHEMA:
             _refuse_unsupported(document.schema, document.source, "")
 
-    def value(self, index: int) -> Any:
+    def value(self, index: int | str) -> Any:
         rng = random.Random(f"{self._seed}:{self.document.name}:{index}")
         if self.document.kind is SchemaKind.AVRO:
             return _avro_value(self.document.schema, rng, {})

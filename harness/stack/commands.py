@@ -87,11 +87,12 @@ def _up(args: argparse.Namespace) -> int:
         kept = "persistent" if state.sqs_persistent else "in memory"
         print(f"sqs endpoint:     {state.sqs_endpoint}  ({kept})")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
-    if state.kafka_bootstrap or state.rabbitmq_url or state.nats_nodes or state.sqs_endpoint:
+    if (state.kafka_bootstrap or state.rabbitmq_url or state.nats_nodes or state.moto_endpoint
+            or state.pubsub_emulator_host or state.sqs_endpoint):  # fmt: skip
         print(f"env file:         {write_local_env(state)}  (harness run --env FILE)")
-    else:  # env files name a Kafka, RabbitMQ, NATS or SQS broker; moto and Pub/Sub have none yet
+    else:  # nothing an env file's sections describe (no broker, no emulator)
         env_file().unlink(missing_ok=True)
-        print("env file:         none (an env file needs Kafka, RabbitMQ, NATS or SQS)")
+        print("env file:         none (an env file needs a broker or an emulator in the stack)")
     return 0
 
 

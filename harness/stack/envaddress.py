@@ -47,6 +47,7 @@ def env_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
         if env.postgres.node is not None:
             yield from _node_addresses("postgres.node", env.postgres.node)
     yield from _nats_addresses(env)
+    yield from _emulator_addresses(env)
     yield from _sqs_addresses(env)
 
 
@@ -67,6 +68,18 @@ def _sqs_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
     yield "sqs.endpoint", urlsplit(env.sqs.endpoint).netloc.rpartition("@")[2]
     if env.sqs.node is not None:
         yield from _node_addresses("sqs.node", env.sqs.node)
+
+
+def _emulator_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
+    """The ``moto:`` endpoint's and the ``pubsub:`` emulator's host:port, and their nodes'."""
+    if env.moto is not None:
+        yield "moto.endpoint", urlsplit(env.moto.endpoint).netloc
+        if env.moto.node is not None:
+            yield from _node_addresses("moto.node", env.moto.node)
+    if env.pubsub is not None:
+        yield "pubsub.emulator_host", env.pubsub.emulator_host
+        if env.pubsub.node is not None:
+            yield from _node_addresses("pubsub.node", env.pubsub.node)
 
 
 def check_env_addresses(env: EnvFile, source: str) -> None:

@@ -6,7 +6,7 @@ up`` writes its own stack's env file in the same format (``$HARNESS_HOME/run/env
 
     version: 1
     toxiproxy: {api: "http://127.0.0.1:8474"}
-    nats:                                   # or kafka:, rabbitmq: (any broker sections)
+    nats:                                   # or kafka:, rabbitmq:, moto:, pubsub: (any of them)
       servers: ["nats://127.0.0.1:4221"]    # the client URLs (usually the proxies')
       nodes:
         nats-1:                             # nats-<n>: what faults name
@@ -15,6 +15,13 @@ up`` writes its own stack's env file in the same format (``$HARNESS_HOME/run/env
           address: "127.0.0.1:14221"        # the server's client port (answers INFO)
           routes: [nats-route-1-2, nats-route-2-1]   # route proxies route_cut disables
           control: {kill: docker kill nats-1, restart: docker restart nats-1}
+    moto:                                   # SNS and EventBridge on moto (server mode)
+      endpoint: "http://127.0.0.1:4566"     # the boto3 endpoint URL (usually its proxy's)
+      node: {proxy: moto, listen: "127.0.0.1:4566", address: "127.0.0.1:14566"}
+    pubsub:                                 # the Google Pub/Sub emulator
+      emulator_host: "127.0.0.1:8085"       # what PUBSUB_EMULATOR_HOST holds
+      project: harness-project              # where topics are made (a scenario may name its own)
+      node: {proxy: pubsub, listen: "127.0.0.1:8085", address: "127.0.0.1:18085"}
     kafka:
       bootstrap: ["127.0.0.1:9091", "127.0.0.1:9092"]
       nodes:
@@ -277,6 +284,62 @@ class NatsEnv(StrictModel):
     nodes: dict[NatsName, NatsNode] = Field(default_factory=dict, max_length=MAX_NODES)
 
 
+# --- Emulators: the ``moto:`` (SNS, EventBridge) and ``pubsub:`` sections -----------------
+# One node each, named as the local stack names it (``moto``, ``pubsub``): what faults target.
+
+_PUBSUB_PROJECT = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+DEFAULT_PUBSUB_PROJECT = "harness-project"
+
+
+def _endpoint_url(value: Any) -> Any:
+    if not isinstance(value, str) or len(value) > 2000:
+        raise ValueError("give the endpoint URL, e.g. http://127.0.0.1:4566")
+    url = value.strip().rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("http", "https") or not sep:
+        raise ValueError(
+            f"give an http:// or https:// endpoint URL (http://host:port), not "
+            f"{redact_url(url)[:80]!r}"
+        )
+    authority = rest.partition("/")[0].rpartition("@")[2]
+    if authority != rest or "@" in rest:
+        raise ValueError("give the endpoint as scheme://host:port, with no path or user")
+    _host_port(authority)
+    return url
+
+
+class MotoEnv(StrictModel):
+    """moto in server mode, the SNS and EventBridge emulator (``harness stack up --with sns``)."""
+
+    endpoint: Annotated[str, BeforeValidator(_endpoint_url)]
+    """The endpoint URL boto3 clients use (usually its proxy's): http://host:port."""
+    node: EnvNode | None = None
+
+
+class PubsubEnv(StrictModel):
+    """The Google Pub/Sub emulator (``harness stack up --with pubsub``)."""
+
+    emulator_host: Address
+    """What ``PUBSUB_EMULATOR_HOST`` holds: host:port (usually its proxy's)."""
+    project: str = DEFAULT_PUBSUB_PROJECT
+    """The project the scenarios' topics are made in, unless a scenario names its own."""
+    node: EnvNode | None = None
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, project: str) -> str:
+        if not _PUBSUB_PROJECT.fullmatch(project):
+            raise ValueError(
+                "a Pub/Sub project id is 6-30 lowercase letters, digits and '-', starting "
+                "with a letter and not ending with '-'"
+            )
+        return project
+
+
+SECTIONS = ("kafka", "rabbitmq", "nats", "moto", "pubsub", "sqs")
+"""The sections that name something to send to (``postgres`` only holds a service's state)."""
+
+
 class EnvFile(StrictModel):
     """A whole env file."""
 
@@ -286,16 +349,22 @@ class EnvFile(StrictModel):
     postgres: PostgresEnv | None = None
     nats: NatsEnv | None = None
     sqs: SqsEnv | None = None
+    moto: MotoEnv | None = None
+    pubsub: PubsubEnv | None = None
     toxiproxy: ToxiproxyEnv
 
     @model_validator(mode="after")
     def _something(self) -> EnvFile:
-        if (self.kafka, self.rabbitmq, self.nats, self.sqs) == (None, None, None, None):
-            raise ValueError("name a broker: a kafka:, rabbitmq:, nats: or sqs: section")
+        if all(getattr(self, section) is None for section in SECTIONS):
+            raise ValueError(
+                "name a broker or an emulator: a kafka:, rabbitmq:, nats:, moto:, pubsub: or sqs: "
+                "section"
+            )
         return self
 
     def nodes(self) -> dict[str, tuple[str, EnvNode]]:
-        """Every node by name, with its kind (kafka, rabbitmq, postgres, nats, sqs)."""
+        """Every node by name, with its kind (kafka, rabbitmq, postgres, nats, moto, pubsub,
+        sqs)."""
         found: dict[str, tuple[str, EnvNode]] = {}
         if self.kafka is not None:
             found.update({name: ("kafka", node) for name, node in self.kafka.nodes.items()})
@@ -305,8 +374,10 @@ class EnvFile(StrictModel):
             found["postgres"] = ("postgres", self.postgres.node)
         if self.nats is not None:
             found.update({name: ("nats", node) for name, node in self.nats.nodes.items()})
-        if self.sqs is not None and self.sqs.node is not None:
-            found["sqs"] = ("sqs", self.sqs.node)
+        for kind in ("moto", "pubsub", "sqs"):
+            section = getattr(self, kind)
+            if section is not None and section.node is not None:
+                found[kind] = (kind, section.node)
         return found
 
 
@@ -446,7 +517,7 @@ def write_env(env: EnvFile, path: Path, header: str = "") -> None:
 def _all_nodes(data: dict[str, Any]) -> list[dict[str, Any]]:
     nodes = list((data.get("kafka") or {}).get("nodes", {}).values())
     nodes += list((data.get("nats") or {}).get("nodes", {}).values())
-    for section in ("rabbitmq", "postgres", "sqs"):
+    for section in ("rabbitmq", "postgres", "moto", "pubsub", "sqs"):
         node = (data.get(section) or {}).get("node")
         if node:
             nodes.append(node)
@@ -459,12 +530,16 @@ __all__ = [
     "MAX_ENV_BYTES",
     "EnvFile",
     "EnvNode",
+    "DEFAULT_PUBSUB_PROJECT",
     "KafkaEnv",
+    "MotoEnv",
     "NatsEnv",
     "NatsNode",
     "NodeControl",
     "PostgresEnv",
+    "PubsubEnv",
     "RabbitEnv",
+    "SECTIONS",
     "SqsEnv",
     "ToxiproxyEnv",
     "env_path",

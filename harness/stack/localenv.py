@@ -15,13 +15,16 @@ from pathlib import Path
 
 from harness.stack import layout, nats
 from harness.stack.envfile import (
+    DEFAULT_PUBSUB_PROJECT,
     EnvFile,
     EnvNode,
     KafkaEnv,
+    MotoEnv,
     NatsEnv,
     NatsNode,
     NodeControl,
     PostgresEnv,
+    PubsubEnv,
     RabbitEnv,
     SqsEnv,
     ToxiproxyEnv,
@@ -98,6 +101,27 @@ def _nats_env(state: StackState) -> NatsEnv | None:
     return NatsEnv(servers=state.nats_servers, nodes=nodes)
 
 
+def _emulator_node(state: StackState, kind: str) -> EnvNode | None:
+    node = next((n for n in state.nodes.values() if n.kind == kind), None)
+    return _node(state, node) if node is not None else None
+
+
+def _moto_env(state: StackState) -> MotoEnv | None:
+    if not state.moto_endpoint:
+        return None
+    return MotoEnv(endpoint=state.moto_endpoint, node=_emulator_node(state, "moto"))
+
+
+def _pubsub_env(state: StackState) -> PubsubEnv | None:
+    if not state.pubsub_emulator_host:
+        return None
+    return PubsubEnv(
+        emulator_host=state.pubsub_emulator_host,
+        project=state.pubsub_project or DEFAULT_PUBSUB_PROJECT,
+        node=_emulator_node(state, "pubsub"),
+    )
+
+
 def env_of_state(state: StackState) -> EnvFile:
     """The env file describing the stack ``state`` records."""
     by_kind = {kind: {n.name: n for n in state.nodes.values() if n.kind == kind}
@@ -121,6 +145,7 @@ def env_of_state(state: StackState) -> EnvFile:
     return EnvFile(
         version=1, kafka=kafka, rabbitmq=rabbit, postgres=postgres, nats=_nats_env(state),
         sqs=sqs,
+        moto=_moto_env(state), pubsub=_pubsub_env(state),
         toxiproxy=ToxiproxyEnv(api=state.toxiproxy_url),
     )  # fmt: skip
 

@@ -250,7 +250,7 @@ class Stack:
 def _node_state(name: str, kind: str, node: EnvNode) -> NodeState:
     ports = {"proxy": split_host_port(node.listen)[1]} if node.listen else {}
     probe = {"kafka": "kafka", "rabbitmq": "amqp", "postgres": "postgres", "nats": "tcp",
-             "sqs": "sqs"}[kind]  # fmt: skip
+             "moto": "moto", "pubsub": "pubsub", "sqs": "sqs"}[kind]  # fmt: skip
     return NodeState(
         name=name, kind=kind, argv=[], cwd="", data_dir="", log_file="", ports=ports,
         proxy=node.proxy, probe=probe,
@@ -274,6 +274,10 @@ def state_of_env(env: EnvFile) -> StackState:
         nats_nodes=len(env.nats.servers) if env.nats else 0,
         nats_servers=list(env.nats.servers) if env.nats else [],
         sqs_endpoint=env.sqs.endpoint if env.sqs else None,
+        moto_endpoint=env.moto.endpoint if env.moto else None,
+        pubsub=env.pubsub is not None,
+        pubsub_emulator_host=env.pubsub.emulator_host if env.pubsub else None,
+        pubsub_project=env.pubsub.project if env.pubsub else None,
         nodes=nodes,
         proxies=[
             ProxyState(name=node.proxy, listen=node.listen or "", upstream=node.address or "")

@@ -81,6 +81,9 @@ class StackState(BaseModel):
     )
     sqs_endpoint: str | None = Field(default=None, description="proxied SQS endpoint URL")
     sqs_persistent: bool = Field(default=False, description="ElasticMQ keeps queues on disk")
+    pubsub_project: str | None = Field(
+        default=None, description="an env file's Pub/Sub project (None: the scenario's own)"
+    )
     nodes: dict[str, NodeState] = Field(default_factory=dict)
     services: dict[str, NodeState] = Field(default_factory=dict)
     proxies: list[ProxyState] = Field(default_factory=list)

@@ -3,7 +3,10 @@
 - ack deadline: a consumer holding more than it can work through within a 1 s deadline gets
   redeliveries and (buggy) applies them twice; one that acks in time gets none;
 - ordering keys: publishing without them reorders each key across 2 s of connection resets;
-  with them (and an ordered subscription) every key stays in order.
+  with them (and an ordered subscription) every key stays in order;
+- push: the emulator pushes to the harness's loopback receiver; answers of 500, and answers
+  lost after booking, bring redeliveries, which a buggy receiver books twice and a correct one
+  once, and nothing is lost.
 """
 
 from __future__ import annotations
@@ -65,3 +68,24 @@ def test_ordering_keys_keep_per_key_order_under_resets(pubsub_stack: Stack, tmp_
     assert summary["anomalies"].get("out_of_order", 0) == 0
     assert summary["anomalies"].get("lost", 0) == 0
     assert [f["kind"] for f in summary["faults"]] == ["toxic.reset_peer"]
+
+
+def test_a_push_receiver_that_loses_answers_gets_redeliveries_and_buggy_books_twice(
+    pubsub_stack: Stack, tmp_path: Path
+):
+    summary = run("pubsub-push-lost-ack-buggy", tmp_path)
+    anomalies = summary["anomalies"]
+    assert anomalies["duplicate_delivery"] > 0 and anomalies["duplicate_effect"] > 0
+    assert anomalies["lost"] == 0
+    assert [f["target"] for f in summary["faults"]] == ["push", "push"]
+    assert summary["counts"]["deliveries"] > summary["counts"]["events"]
+
+
+def test_a_correct_push_receiver_books_each_redelivered_order_once(
+    pubsub_stack: Stack, tmp_path: Path
+):
+    summary = run("pubsub-push-lost-ack-correct", tmp_path)
+    anomalies = summary["anomalies"]
+    assert anomalies["duplicate_delivery"] > 0
+    assert anomalies["duplicate_effect"] == 0 and anomalies["lost"] == 0
+    assert summary["counts"]["effects"] == summary["counts"]["events"]

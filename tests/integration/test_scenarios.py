@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from harness.stack import Stack
@@ -118,4 +119,27 @@ def test_injected_duplicates(stack: Stack, tmp_path: Path, mode: str, duplicates
     assert (fault["kind"], fault["target"]) == ("producer.duplicate", "producer")
     assert summary["anomalies"]["duplicate_write"] > 0
     assert (summary["anomalies"]["duplicate_effect"] > 0) is duplicates
+    assert summary["anomalies"]["lost"] == 0
+
+
+def test_schema_rolling_upgrade_is_read_without_a_rejection(stack: Stack, tmp_path: Path) -> None:
+    summary = run("kafka-schema-rolling-upgrade", tmp_path)
+    assert summary["anomalies"]["schema_rejected"] == 0
+    assert summary["anomalies"]["dlq_unexpected"] == 0
+    assert summary["counts"]["dead_letters"] > 0  # the poison, and only the poison
+    plan = pq.read_table(tmp_path / "schema-plan.parquet").to_pandas()
+    assert set(plan["version"]) == {"v1", "v2"}
+    assert (plan["drift"] == "extra_field").any()
+    verdicts = json.loads((tmp_path / "schema-compatibility.json").read_text())
+    assert [p["verdict"] for p in verdicts["pairs"]] == ["BACKWARD"]
+
+
+def test_a_consumer_not_upgraded_rejects_compatible_events(stack: Stack, tmp_path: Path) -> None:
+    summary = run("kafka-schema-consumer-not-upgraded", tmp_path)
+    rejected = summary["anomalies"]["schema_rejected"]
+    plan = pq.read_table(tmp_path / "schema-plan.parquet").to_pandas()
+    v2_events = int((plan["version"] == "v2").sum())
+    # v1 forbids undeclared fields: the v2 events carrying the optional 'channel' (about half)
+    assert 0 < rejected < v2_events
+    assert summary["anomalies"]["dlq_unexpected"] == 0
     assert summary["anomalies"]["lost"] == 0

@@ -2,7 +2,8 @@
 
 It answers gRPC through its proxy; a toxic on the ``pubsub`` proxy reaches the client's
 traffic; node handles pause, resume, kill and restart it (in memory: a restart forgets its
-topics, which the docs say).
+topics, which the docs say). The stack's env file describes it, so a stack read from that
+file reaches the same emulator.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from harness.drivers.pubsub_target import PubsubTarget, publisher_client
-from harness.stack import Stack, layout
+from harness.stack import Stack, layout, load_env
 from harness.stack import pubsub as pubsub_node
+from harness.stack.localenv import write_local_env
 from harness.stack.toxiproxy import ToxicSpec, ToxiproxyClient
 from harness.vocabulary import ToxicType
 
@@ -78,3 +80,12 @@ def test_pause_resume_kill_restart(pubsub_stack: Stack):
     node.restart()
     assert node.is_healthy()
     assert _create_topic(_target(pubsub_stack)) < 10
+
+
+def test_its_env_file_reaches_the_same_emulator(pubsub_stack: Stack, tmp_path):
+    path = write_local_env(pubsub_stack.state, tmp_path / "env.yaml")
+    env = load_env(path)
+    assert env.pubsub is not None and env.pubsub.emulator_host == pubsub_stack.pubsub_emulator_host
+    from_file = Stack.from_env(env, path)
+    assert from_file.node(layout.PUBSUB_NODE).is_healthy()
+    assert _create_topic(_target(from_file)) < 10

@@ -161,7 +161,7 @@ def test_poison_dead_lettered_and_not_applied_is_fine() -> None:
     # no downstream, no webhook deliveries, no webhook receiver
     no_endpoint = ("request_after_give_up", "retry_after_ignored", "forged_accepted")
     no_endpoint += ("lost_after_retries", *WEBHOOK_CHECKS)
-    assert result.skipped == no_endpoint
+    assert result.skipped == (*no_endpoint, "schema_rejected")  # not a schema-driven run
 
 
 def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
@@ -177,6 +177,7 @@ def test_effect_and_dlq_checks_skipped_without_their_ops() -> None:
         *WEBHOOK_CHECKS,
         "forged_accepted",
         "lost_after_retries",
+        "schema_rejected",
     }
 
 

@@ -51,7 +51,7 @@ def test_a_pubsub_target_parses_with_its_defaults():
         ("{topic: 1abc}", "not a Pub/Sub name"),
         ("{topic: orders, ack_deadline_s: 0}", "ack_deadline_s"),
         ("{topic: orders, ack_deadline_s: 601}", "ack_deadline_s"),
-        ("{topic: orders, push_endpoint: 'http://127.0.0.1:9/x'}", "push delivery is not wired"),
+        ("{topic: orders, push_endpoint: 'http://127.0.0.1:9/x'}", "replace push_endpoint"),
         ("{topic: orders, project: X}", "project"),
     ],
 )

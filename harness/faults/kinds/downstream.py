@@ -127,11 +127,19 @@ WEBHOOK_ENDPOINT = "endpoint"
 (``harness/observe/endpoint_front.py``)."""
 
 
+PUSH_RECEIVER = "push"
+"""A Pub/Sub push subscription's receiver, which the harness runs
+(``harness/observe/pubsub_push.py``)."""
+
+
 def downstream_names(scenario: Scenario) -> list[str]:
     """The names of the HTTP endpoints these faults act on: those the scenario has the harness
-    play (``observe`` entries of kind ``downstream`` or ``webhook_receiver``), and a webhook
-    target's ``endpoint``."""
+    play (``observe`` entries of kind ``downstream`` or ``webhook_receiver``), a webhook
+    target's ``endpoint`` and a Pub/Sub push subscription's receiver (``push``)."""
     endpoint = [WEBHOOK_ENDPOINT] if scenario.target.webhook is not None else []
+    pubsub = scenario.target.pubsub
+    if pubsub is not None and pubsub.push is not None:
+        endpoint.append(PUSH_RECEIVER)
     return [*endpoint, *(e.source_name for e in scenario.observe if e.kind in HTTP_ENDPOINT_KINDS)]
 
 
@@ -212,6 +220,7 @@ __all__ = [
     "DOWNSTREAM_KIND",
     "HTTP_ENDPOINT_KINDS",
     "KIND",
+    "PUSH_RECEIVER",
     "DownstreamFault",
     "DownstreamFaultKind",
     "downstream_names",
