@@ -15,8 +15,10 @@ from pydantic import BaseModel, Field
 from harness.errors import StackError
 from harness.stack import layout
 
-NodeKind = Literal["kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats", "moto", "pubsub"]
-ProbeKind = Literal["kafka", "amqp", "http", "tcp", "postgres", "nats", "moto", "pubsub"]
+NodeKind = Literal[
+    "kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats", "moto", "pubsub", "sqs"
+]
+ProbeKind = Literal["kafka", "amqp", "http", "tcp", "postgres", "nats", "moto", "pubsub", "sqs"]
 StopSignal = Literal["SIGTERM", "SIGINT"]
 
 
@@ -77,6 +79,8 @@ class StackState(BaseModel):
     pubsub_emulator_host: str | None = Field(
         default=None, description="host:port of the emulator's proxy (PUBSUB_EMULATOR_HOST)"
     )
+    sqs_endpoint: str | None = Field(default=None, description="proxied SQS endpoint URL")
+    sqs_persistent: bool = Field(default=False, description="ElasticMQ keeps queues on disk")
     pubsub_project: str | None = Field(
         default=None, description="an env file's Pub/Sub project (None: the scenario's own)"
     )
