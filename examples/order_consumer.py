@@ -17,6 +17,10 @@ Two modes, chosen by ``HARNESS_MODE``:
 In both modes the reports of a batch are flushed (acks=all) before its offsets can be committed
 by this code, so the harness's record is never behind the commit.
 
+With ``ORDER_CONSUMER_METRICS_PORT`` set it serves its own Prometheus metrics on
+``127.0.0.1:<port>/metrics`` (``orders_consumed_total``, ``orders_dead_lettered_total``,
+``orders_consumer_lag``), which a scenario's ``service_metrics:`` scrapes (docs/metrics.md).
+
 Run by the harness as ``python examples/order_consumer.py`` with the ``HARNESS_*`` variables set.
 SIGTERM stops it cleanly; SIGKILL is how the harness crashes it.
 """
@@ -38,10 +42,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
+from prometheus_client import Counter, Gauge, start_http_server
 
 from harness.events import DecodedEvent, decode_kafka
 
 log = logging.getLogger("order_consumer")
+
+CONSUMED = Counter("orders_consumed", "Order events consumed (redeliveries included).")
+DEAD_LETTERED = Counter("orders_dead_lettered", "Order events sent to the dead-letter topic.")
+LAG = Gauge("orders_consumer_lag", "Events in the assigned partitions not yet consumed.")
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,7 @@ class OrderConsumer:
         )
         self.stopping = asyncio.Event()
         self.done: dict[TopicPartition, int] = {}  # effects stored and reported, not committed
+        self.lag: dict[TopicPartition, int] = {}
         self.last_commit = time.monotonic()
 
     async def run(self) -> None:
@@ -229,9 +239,19 @@ class OrderConsumer:
         if self.correct:
             self.store.mark_reported(reported)
         self.done.update({tp: records[-1].offset + 1 for tp, records in batches.items()})
+        self.observe_lag(batches)
         interval = self.settings.commit_interval_ms / 1000
         if time.monotonic() - self.last_commit >= interval:
             await self.commit_done()  # ... before the offsets say they are done
+
+    def observe_lag(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """The consumed count and the lag behind each partition's high watermark."""
+        CONSUMED.inc(sum(len(records) for records in batches.values()))
+        for tp, records in batches.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                self.lag[tp] = max(0, highwater - (records[-1].offset + 1))
+        LAG.set(sum(self.lag.values()))
 
     async def commit_done(self) -> None:
         """Commit the offsets of what is stored and reported (correct mode only)."""
@@ -269,6 +289,7 @@ class OrderConsumer:
         self, record: ConsumerRecord, event: DecodedEvent | None, reason: str
     ) -> None:
         headers = [*(record.headers or ()), ("x-dead-letter-reason", reason.encode())]
+        DEAD_LETTERED.inc()
         await self.reporter.send(
             self.settings.dlq_topic, record.value, key=record.key, headers=headers
         )
@@ -293,6 +314,9 @@ class _Announce(ConsumerRebalanceListener):
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     app = OrderConsumer(Settings.from_env(os.environ))
+    metrics_port = os.environ.get("ORDER_CONSUMER_METRICS_PORT")
+    if metrics_port:
+        start_http_server(int(metrics_port), addr="127.0.0.1")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, app.stopping.set)

@@ -4,6 +4,8 @@ Rows are buffered in a list (``append`` is a lock, a key check and a list append
 thread flushes the buffer at least every ``flush_interval`` seconds as one Arrow record batch to
 ``<path>.partial.arrows`` and fsyncs it, so a SIGKILLed run loses at most the last interval.
 ``close()`` writes the final ``history.parquet`` at ``path`` and removes the partial stream.
+``on_flush`` (optional) is handed the batches of each flush once they are durable, on the
+flushing thread: live metrics aggregate there, off the hot path of ``append``.
 
     with HistoryWriter(run_dir / "history.parquet") as history:
         history.append({"op": "send", "id": "e1", "key": "k1", "seq": 1, "t": clock.now()})
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
@@ -35,7 +37,13 @@ showed as schedule slip."""
 class HistoryWriter:
     """Append-only writer of one history; thread-safe; a context manager."""
 
-    def __init__(self, path: Path, *, flush_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        flush_interval: float = 1.0,
+        on_flush: Callable[[Sequence[pa.RecordBatch]], None] | None = None,
+    ) -> None:
         if flush_interval <= 0:
             raise HistoryError(
                 f"flush_interval must be positive seconds, got {flush_interval!r}; pass a "
@@ -44,6 +52,9 @@ class HistoryWriter:
         self.path = Path(path)
         self.partial = partial_path(self.path)
         self.flush_interval = flush_interval
+        self._on_flush = on_flush
+        self.listener_error: BaseException | None = None
+        """The first exception ``on_flush`` raised (it is not called again after one)."""
         self._rows: list[Mapping[str, Any]] = []
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -73,19 +84,23 @@ class HistoryWriter:
         for record in records:
             self.append(record)
 
-    def append_table(self, table: pa.Table, *, source: str = "rows") -> None:
+    def append_table(self, table: pa.Table, *, source: str = "rows", told: int = 0) -> None:
         """Write ``table`` (history columns, any subset; see ``conform``) as durable batches
-        now, after the rows buffered so far: the columnar path, no Python object per row."""
+        now, after the rows buffered so far: the columnar path, no Python object per row.
+
+        ``told``: how many of its first rows ``on_flush`` was already handed (live, from the
+        stream they came from); only the rest is handed to it now."""
         with self._lock:
             self._raise_if_unusable()
         batch = conform(table, source=source).select(SCHEMA.names).cast(SCHEMA)
         with self._flush_lock:
             with self._lock:
                 rows, self._rows = self._rows, []
-            if rows:
-                self._stream.write_batch(_to_batch(rows))
-            self._stream.write_table(batch)
+            buffered = [_to_batch(rows)] if rows else []
+            for one in [*buffered, *batch.to_batches()]:
+                self._stream.write_batch(one)
             self._sync()
+            self._tell([*buffered, *batch.slice(min(told, batch.num_rows)).to_batches()])
 
     def flush(self) -> None:
         """Write the buffered ops as one durable batch now."""
@@ -93,10 +108,22 @@ class HistoryWriter:
             with self._lock:
                 rows, self._rows = self._rows, []
             if rows:
+                batches = []
                 for start in range(0, len(rows), FLUSH_CHUNK):
-                    self._stream.write_batch(_to_batch(rows[start : start + FLUSH_CHUNK]))
+                    batches.append(_to_batch(rows[start : start + FLUSH_CHUNK]))
+                    self._stream.write_batch(batches[-1])
                     time.sleep(0)  # hand the GIL back to the event loop between chunks
                 self._sync()
+                self._tell(batches)
+
+    def _tell(self, batches: list[pa.RecordBatch]) -> None:
+        """Hand durable ``batches`` to ``on_flush``; its failure never harms the history."""
+        if self._on_flush is None or self.listener_error is not None:
+            return
+        try:
+            self._on_flush(batches)
+        except Exception as error:  # a metrics bug must not stop the recording
+            self.listener_error = error
 
     def close(self) -> None:
         """Flush, write ``history.parquet`` and remove the partial stream. Idempotent."""

@@ -278,6 +278,9 @@ def chart_section(charts: Mapping[str, bytes]) -> str:
         "(corrected); dashed: from the actual send time (uncorrected).",
         "latency-quantiles.png": "Whole-run latency by quantile, up to 99.99%.",
         "lag.png": "Events acknowledged but not yet received by the consumer.",
+        "service-metrics.png": "Above, what the harness saw (received per second, consumer "
+        "lag); below, the series the scenario chose from the service's own /metrics "
+        "(counters as rates per second), both with the fault windows shaded.",
         "webhook-status.png": "Webhook deliveries per second by the status the endpoint "
         "answered (none: no answer left).",
     }

@@ -188,6 +188,26 @@ def overlay_chart(
 
 
 @_styled
+def service_chart(
+    own: pd.DataFrame, lag: pd.DataFrame, service: pd.DataFrame, faults: Sequence[Band]
+) -> Figure:
+    """The service's chosen series (below) under the harness's own view of the same run
+    (received per second and consumer lag, above), fault windows shaded on both."""
+    figure = plt.figure(figsize=(WIDTH, HEIGHT * 1.8))
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    top.set_title("The harness's view (above) and the service's own metrics (below)", loc="left")
+    top.plot(own["t"], own["received"], label="received/s", color=COLORS["received"], lw=1.2)
+    top.step(lag["t"], lag["lag"], where="post", label="lag (events)", color=COLORS["lag"], lw=1.2)
+    top.set_ylim(bottom=0)
+    for line, group in service.groupby("line", sort=True):
+        bottom.plot(group["t"], group["value"], lw=1.2, label=str(line))
+    for ax, unit in ((top, "events"), (bottom, "service")):
+        _finish(ax, faults, unit)
+    top.set_xlabel("")
+    return figure
+
+
+@_styled
 def knee_chart(aggregated: pd.DataFrame, knee_rate: float | None) -> Figure:
     """End-to-end latency quantiles (corrected) against achieved throughput, knee marked."""
     figure, ax = _figure("Latency versus throughput (corrected, ms)")

@@ -5,6 +5,8 @@ Writes, beside the run's ``history.parquet`` and ``summary.json``:
 - ``report.html``: the self-contained report (charts embedded);
 - ``throughput.png``, ``latency.png``, ``latency-quantiles.png``, ``lag.png``: the same charts
   as files, for embedding elsewhere;
+- ``service-metrics.png``: with ``service_metrics:``, the service's chosen series under the
+  harness's own, fault windows shaded;
 - ``summary.md``: the short Markdown summary, also appended to ``$GITHUB_STEP_SUMMARY`` when
   that is set.
 """
@@ -29,6 +31,9 @@ def charts(view: RunView) -> dict[str, bytes]:
         "latency-quantiles.png": plots.to_png(plots.quantile_chart(view.quantiles)),
         "lag.png": plots.to_png(plots.lag_chart(view.lag, faults)),
     }
+    if not view.service.empty:
+        chart = plots.service_chart(view.throughput, view.lag, view.service, faults)
+        drawn["service-metrics.png"] = plots.to_png(chart)
     if view.webhooks:
         status = plots.status_chart(view.webhooks["by_status"], view.window, faults)
         drawn["webhook-status.png"] = plots.to_png(status)

@@ -27,6 +27,7 @@ from harness.errors import HistoryError
 from harness.report import deliveries, series
 from harness.report.impact import FaultImpact, impacts
 from harness.report.rows import Timeline, example_rows, key_neighbourhoods
+from harness.report.service import service_series
 from harness.report.sources import source_counts
 
 HISTORY_NAMES = ("history.parquet", "history.jsonl", "history.parquet.partial.arrows")
@@ -59,6 +60,9 @@ class RunView:
     faults: pd.DataFrame = field(default_factory=pd.DataFrame)
     sources: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Rows by recorder (``source``) and op; empty when only the harness recorded."""
+    service: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The service's own scraped metrics (``harness.report.service``); empty without
+    ``service_metrics:``."""
     webhooks: dict[str, pd.DataFrame] = field(default_factory=dict)
     """Webhook deliveries: ``by_status``, ``attempts``, ``drain``, and in provider mode
     ``security`` (see ``harness.report.deliveries``); empty without webhooks."""
@@ -153,6 +157,7 @@ def load_run(run_dir: Path) -> RunView:
         faults=faults,
         sources=source_counts(history_path),
         webhooks=_webhooks(prepared, origin, window),
+        service=service_series(folder, origin),
     )
 
 

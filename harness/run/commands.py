@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -19,6 +20,7 @@ import pyarrow.parquet as pq
 from harness.checks import Verdict, judge, prepare_file
 from harness.errors import ConfigError, HarnessError, StackError
 from harness.faults import missing_controls, pending_journals, replay, undo_on_stack
+from harness.metrics import MetricsHub, parse_metrics_port
 from harness.run import artifacts
 from harness.run.progress import show
 from harness.run.runner import RunRecord, RunStatus, resolve_seed, run_scenario
@@ -74,6 +76,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="send a Kafka storm from N processes, sharded by key (default: the scenario's "
         "load.processes, else the core count)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        metavar="PORT",
+        help="serve live Prometheus metrics on http://HOST:PORT/metrics while the run goes "
+        "(0: any free port; docs/metrics.md)",
+    )
+    run.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address /metrics listens on (default 127.0.0.1; any other must be in "
+        "HARNESS_ALLOW_HOSTS)",
+    )
+    run.add_argument(
+        "--pushgateway",
+        metavar="URL",
+        help="also push the metrics to this Prometheus Pushgateway every 10 s and at the end "
+        "of each scenario (job 'harness'; for short CI jobs)",
     )
     _env_option(run)
     run.set_defaults(func=_run_command)
@@ -136,6 +157,30 @@ def _run_command(args: argparse.Namespace) -> int:
     check_faults_possible(stack, scenarios)
     _require_healthy(stack, scenarios)
     out = args.out or Path("reports") / time.strftime("run-%Y%m%d-%H%M%S")
+    with _metrics_hub(args) as metrics:
+        return _run_suite(args, scenarios, sources, stack, out, processes, metrics)
+
+
+def _metrics_hub(args: argparse.Namespace) -> contextlib.AbstractContextManager[MetricsHub | None]:
+    """The run's ``MetricsHub`` when ``--metrics-port`` or ``--pushgateway`` was given."""
+    port = parse_metrics_port(args.metrics_port)
+    if port is None and not args.pushgateway:
+        return contextlib.nullcontext()
+    hub = MetricsHub(host=args.metrics_host, port=port, pushgateway=args.pushgateway)
+    if hub.url:
+        print(f"harness run: metrics at {hub.url}", file=sys.stderr, flush=True)
+    return contextlib.closing(hub)
+
+
+def _run_suite(
+    args: argparse.Namespace,
+    scenarios: list[Scenario],
+    sources: dict[str, Path],
+    stack: Stack,
+    out: Path,
+    processes: int | None,
+    metrics: MetricsHub | None,
+) -> int:
     outcomes = []
     for scenario in scenarios:
         out_dir = out if len(scenarios) == 1 else out / scenario.name
@@ -150,14 +195,22 @@ def _run_command(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             report=not args.no_report,
             processes=processes,
+            metrics=metrics,
         )
         outcomes.append(outcome)
         _print_outcome(outcome)
+        _print_metrics_warnings(metrics)
         if outcome.exit_code == EXIT_INTERRUPTED:
             break
     if len(scenarios) > 1:
         _write_suite(out, outcomes)
     return max(o.exit_code for o in outcomes)
+
+
+def _print_metrics_warnings(metrics: MetricsHub | None) -> None:
+    """Metrics problems are warnings: the history, not the metrics, is the run's truth."""
+    while metrics is not None and metrics.errors:
+        print(f"harness run: warning: {metrics.errors.pop(0)}", file=sys.stderr)
 
 
 def parse_processes(text: str | None) -> int | None:
@@ -183,6 +236,7 @@ def run_one(
     progress: bool = True,
     report: bool = True,
     processes: int | None = None,
+    metrics: MetricsHub | None = None,
 ) -> Outcome:
     """Run, judge and write the artifacts of one scenario; never raises for run failures.
 
@@ -194,7 +248,7 @@ def run_one(
     record, error, code = None, "", 0
     try:
         record = asyncio.run(
-            _run_async(scenario, out_dir, seed, stack, status, progress, processes)
+            _run_async(scenario, out_dir, seed, stack, status, progress, processes, metrics)
         )
     except KeyboardInterrupt:
         error, code = "interrupted: faults healed, history kept", EXIT_INTERRUPTED
@@ -297,6 +351,7 @@ async def _run_async(
     status: RunStatus,
     progress: bool,
     processes: int | None = None,
+    metrics: MetricsHub | None = None,
 ) -> RunRecord:
     task = asyncio.current_task()
     assert task is not None
@@ -310,7 +365,13 @@ async def _run_async(
     try:
         async with show(status, scenario.name, progress):
             return await run_scenario(
-                scenario, out_dir, seed, stack=stack, status=status, processes=processes
+                scenario,
+                out_dir,
+                seed,
+                stack=stack,
+                status=status,
+                processes=processes,
+                metrics=metrics,
             )
     finally:
         loop.remove_signal_handler(signal.SIGTERM)

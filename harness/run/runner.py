@@ -32,6 +32,8 @@ from harness.errors import HarnessError, StackError
 from harness.faults import FaultContext, Healer, Journal, Timeline, undo_on_stack
 from harness.history import HistoryWriter
 from harness.load import Pacer, Storm, build_storm
+from harness.metrics import MetricsHub
+from harness.metrics.scrape import ServiceScraper
 from harness.run.clients import Clients, Repair, build_clients, match_sqs_storage
 from harness.run.readings import RunReadings
 from harness.run.schema_plan import record_schema_plan
@@ -122,11 +124,13 @@ async def run_scenario(
     stack: Stack | None = None,
     status: RunStatus | None = None,
     processes: int | None = None,
+    metrics: MetricsHub | None = None,
 ) -> RunRecord:
     """Run ``scenario`` once and return its record; the history is at ``out_dir``.
 
     ``processes``: storm shards (``harness.run.shards``; default the scenario's, else the
-    core count, for Kafka storms of the harness engine)."""
+    core count, for Kafka storms of the harness engine). ``metrics``: the hub whose
+    ``/metrics`` shows this run live, fed from the history writer's flushes."""
     stack = stack or Stack.load()
     check_stack_is_safe(stack)
     await asyncio.to_thread(match_sqs_storage, stack, scenario)
@@ -147,7 +151,9 @@ async def run_scenario(
         scenario.target.kafka is not None and scenario.producer.client is KafkaClient.CONFLUENT
     )
     shard_slips: list[dict[str, float]] = []
-    with HistoryWriter(history_path) as writer:
+    feed = metrics.feed(scenario.name, scenario.target.kind) if metrics is not None else None
+    on_flush = feed.observe if feed is not None else None
+    with HistoryWriter(history_path, on_flush=on_flush) as writer:
         toxiproxy = stack.toxiproxy()
         healer = Healer(undo_on_stack(stack, toxiproxy), Journal.for_run(run_id))
         # Observation sources outlive the storm's heal (which heals every undo of its healer)
@@ -172,11 +178,19 @@ async def run_scenario(
             webhook=clients.producer if clients.kind == "webhook" else None,  # type: ignore[arg-type]
         )
         timeline = Timeline(scenario.faults, scenario.storm.duration, ctx, writer)
+        if feed is not None:
+            feed.active_faults = lambda: [
+                (a.kind, ",".join(a.targets)) for a in list(timeline.active.values())
+            ]
         storm_start = storm_end = clock.now()
         slip_p99 = float("nan")
         locust = scenario.load.engine is Engine.LOCUST
+        scraper = None
         try:
             await _prepare(clients, scenario, status, start_producer=not (locust or sharded))
+            if scenario.service_metrics is not None:  # the service is up: its metrics too
+                scraper = ServiceScraper(scenario.service_metrics, out_dir)
+                await scraper.start()
             status.phase = "storm"
             if locust:
                 storm_start, acked = await _locust_storm(
@@ -198,7 +212,8 @@ async def run_scenario(
                     status.started_at = start
                     timeline.start(start)
 
-                result = await run_sharded_storm(plan, writer, begin)
+                live = feed.observe if feed is not None else None
+                result = await run_sharded_storm(plan, writer, begin, on_rows=live)
                 storm_start = starts[0]
                 acked, status.sent = result.acked, result.sent
                 slip_p99 = result.merged.p99_ms
@@ -222,12 +237,20 @@ async def run_scenario(
             _raise_if_unsafe(clients)
         finally:
             status.phase = "close"
+            errors += await _stop_scraper(scraper)
             try:
                 await _close_all(timeline, clients, toxiproxy.close, errors, scenario.drain.timeout)
             finally:
                 with contextlib.suppress(Exception):
                     await readings.close()
         status.phase = "done"
+    if metrics is not None:
+        if writer.listener_error is not None:  # a warning: the history, the truth, is whole
+            metrics.errors.append(
+                f"{scenario.name}: live metrics stopped counting ({writer.listener_error!r}); "
+                "the history and the verdict are not affected"
+            )
+        metrics.push()  # a short CI job's last word, before the verdict is even computed
     return RunRecord(
         scenario=scenario,
         seed=seed,
@@ -319,6 +342,16 @@ async def _locust_storm(
     )
     status.sent = result.requests
     return storm_start, result.successes
+
+
+async def _stop_scraper(scraper: ServiceScraper | None) -> list[str]:
+    """Stop scraping the service's metrics; never raises, so healing always follows."""
+    if scraper is None:
+        return []
+    try:
+        return await scraper.stop()
+    except Exception as error:  # the run's verdict does not hang on a chart's data
+        return [f"service_metrics: the scraped samples could not be saved: {error!r}"]
 
 
 async def _drain(clients: Clients, acked: int, timeout: float) -> None:

@@ -20,7 +20,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from harness import clock
 from harness.errors import ConfigError, HarnessError
 from harness.history import HistoryWriter, read_history
 from harness.history.reader import partial_path, read_partial
+from harness.history.tail import PartialTail
 from harness.load.pacer import SlipStats
 from harness.run.storm_shard import ShardPlan, shard_path
 from harness.scenario import Acks, Scenario
@@ -43,6 +44,8 @@ STORM_LEAD_S = 0.3
 READY_TIMEOUT_S = 120.0
 STOP_GRACE_S = 5.0
 TAIL_MAX_S = 30.0
+TAIL_EVERY_S = 1.0
+"""How often live metrics read what the shards' history streams gained."""
 
 
 def default_processes() -> int:
@@ -133,18 +136,26 @@ def plan_for(
 
 
 async def run_sharded_storm(
-    plan: ShardPlan, writer: HistoryWriter, on_start: Callable[[float], None] = lambda t: None
+    plan: ShardPlan,
+    writer: HistoryWriter,
+    on_start: Callable[[float], None] = lambda t: None,
+    on_rows: Callable[[Sequence[pa.RecordBatch]], None] | None = None,
 ) -> ShardResult:
     """Run the plan's shards to the end and merge their rows into ``writer``.
 
     Every shard connects, then says it is ready; only then is the storm's start fixed
-    (``STORM_LEAD_S`` ahead), handed to each shard and to ``on_start`` (the fault timeline)."""
+    (``STORM_LEAD_S`` ahead), handed to each shard and to ``on_start`` (the fault timeline).
+    ``on_rows`` (live metrics) is handed the shards' rows as their streams grow, every
+    ``TAIL_EVERY_S``; the merge then hands the writer's listener only the rows it missed."""
     directory = Path(plan.directory)
     directory.mkdir(parents=True, exist_ok=True)
     plan_file = plan.save(directory / "shard-plan.json")
     children: list[asyncio.subprocess.Process] = []
     failure: BaseException | None = None
     logs = []
+    tails = [PartialTail(partial_path(shard_path(directory, i, ".parquet")))
+             for i in range(plan.processes)]  # fmt: skip
+    following = asyncio.ensure_future(_follow(tails, on_rows)) if on_rows is not None else None
     try:
         for index in range(plan.processes):
             logs.append(open(shard_path(directory, index, ".log"), "wb"))
@@ -174,12 +185,33 @@ async def run_sharded_storm(
     finally:
         for log in logs:
             log.close()
-        merged = merge_shards(directory, plan.processes, writer)
+        if following is not None:
+            following.cancel()
+            with contextlib.suppress(BaseException):
+                await following
+        told = [tail.rows for tail in tails] if on_rows is not None else None
+        merged = merge_shards(directory, plan.processes, writer, told)
     if failure is not None:
         raise failure
     result = _result(directory, plan.processes)
     result.acked, result.sent = merged
     return result
+
+
+async def _follow(
+    tails: list[PartialTail], on_rows: Callable[[Sequence[pa.RecordBatch]], None]
+) -> None:
+    """Hand ``on_rows`` what each shard's stream gained, every ``TAIL_EVERY_S``, off the loop."""
+
+    def poll() -> None:
+        for tail in tails:
+            batches = tail.new_batches()
+            if batches:
+                on_rows(batches)
+
+    while True:
+        await asyncio.sleep(TAIL_EVERY_S)
+        await asyncio.to_thread(poll)
 
 
 async def _ready(children: list[asyncio.subprocess.Process], directory: Path) -> None:
@@ -247,9 +279,12 @@ async def _stop(children: list[asyncio.subprocess.Process]) -> None:
                 await asyncio.shield(child.wait())
 
 
-def merge_shards(directory: Path, processes: int, writer: HistoryWriter) -> tuple[int, int]:
+def merge_shards(
+    directory: Path, processes: int, writer: HistoryWriter, told: Sequence[int] | None = None
+) -> tuple[int, int]:
     """Append every shard's rows (finished, else its partial stream) to ``writer``, with
-    ``worker`` = ``shard-<i>``; return (acked, sent) over all shards."""
+    ``worker`` = ``shard-<i>``; return (acked, sent) over all shards. ``told[i]``: how many
+    of shard i's first rows live metrics already counted."""
     acked = sent = 0
     for index in range(processes):
         table = _shard_table(shard_path(directory, index, ".parquet"))
@@ -257,7 +292,8 @@ def merge_shards(directory: Path, processes: int, writer: HistoryWriter) -> tupl
             continue
         worker = pa.array([f"shard-{index}"] * table.num_rows, pa.string())
         table = table.set_column(table.column_names.index("worker"), "worker", worker)
-        writer.append_table(table, source=f"storm shard {index}")
+        already = told[index] if told is not None else 0
+        writer.append_table(table, source=f"storm shard {index}", told=already)
         sends = pc.equal(table.column("op"), "send")
         sent += int(pc.sum(sends).as_py() or 0)
         ok = pc.and_(sends, pc.equal(table.column("status"), "ok"))

@@ -68,6 +68,7 @@ from harness.scenario.names import (
 )
 from harness.scenario.observe import ObserveEntry
 from harness.scenario.schema import StormSchema
+from harness.scenario.service_metrics import ServiceMetrics
 from harness.scenario.thresholds import ANOMALIES, ThresholdField
 from harness.scenario.validate import cross_check
 from harness.scenario.webhook import WebhookTarget
@@ -518,6 +519,8 @@ class Scenario(StrictModel):
     storm: StormSpec
     faults: list[Fault] = Field(default_factory=list)
     observe: list[ObserveEntry] = Field(default_factory=list, max_length=16)
+    service_metrics: ServiceMetrics | None = None
+    """The service's own Prometheus endpoint, scraped during the run and charted."""
     load: Load = Field(default_factory=Load)
     drain: Drain = Field(default_factory=Drain)
     expect: Expect = Field(default_factory=Expect)

@@ -1,7 +1,7 @@
 """Imports follow the data flow: no module imports a module of a higher layer.
 
 The order (lowest first) is the one in ``docs/decisions.md``: the leaf modules, then scenario,
-stack, load (and webhooks), drivers, faults, sut, history, checks, report, locust, run; the CLI glue
+stack, load (and webhooks), drivers, faults, sut, history, checks (and metrics), report, locust, run; the CLI glue
 (``harness.cli``, ``harness.__main__`` and every package's ``commands.py``) sits on top and
 may import anything. A module may import its own package freely. The graph is built
 statically with ``ast`` from every ``import`` and ``from`` statement, function-level (lazy)
@@ -34,6 +34,7 @@ LAYERS = {
     "sut": 6,
     "history": 7,
     "checks": 8,
+    "metrics": 8,
     "report": 9,
     "locust": 10,
     "run": 11,

@@ -170,6 +170,14 @@ FACES: dict[str, set[str]] = {
         "recover_partial",
         "write_jsonl",
     },
+    "harness.metrics": {
+        "LOST_AFTER_S",
+        "BatchHistogram",
+        "MetricsHub",
+        "RunMetrics",
+        "parse_metrics_port",
+        "parse_pushgateway",
+    },
     "harness.checks": {
         "ANOMALIES",
         "CheckPolicy",
