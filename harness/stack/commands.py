@@ -18,14 +18,14 @@ from harness.stack.provision import provision
 from harness.stack.stack import Stack
 from harness.stack.state import load_state
 
-OPTIONAL_NODES = ["postgres", "nats", "sns", "pubsub"]
+OPTIONAL_NODES = ["postgres", "nats", "sns", "pubsub", "oauth"]
 
 
 def _provision(args: argparse.Namespace) -> int:
     started = time.monotonic()
     artifacts = provision(
         rabbitmq=not args.no_rabbitmq, postgres="postgres" in args.with_,
-        pubsub="pubsub" in args.with_,
+        pubsub="pubsub" in args.with_, oauth="oauth" in args.with_,
     )  # fmt: skip
     print(f"kafka libs:        {artifacts.kafka_libs}")
     print(f"toxiproxy server:  {artifacts.toxiproxy_server} ({artifacts.toxiproxy_flavour})")
@@ -35,6 +35,8 @@ def _provision(args: argparse.Namespace) -> int:
         print(f"postgresql:        {artifacts.postgres_bin}")
     if artifacts.pubsub_server:
         print(f"pubsub server:     {artifacts.pubsub_server} ({artifacts.pubsub_flavour})")
+    if artifacts.oauth_libs:
+        print(f"oauth2 issuer:     {artifacts.oauth_libs} (mock-oauth2-server)")
     print(f"ready in {time.monotonic() - started:.1f}s")
     return 0
 
@@ -46,7 +48,11 @@ def _up(args: argparse.Namespace) -> int:
     nats_nodes = args.nats_nodes if "nats" in args.with_ else 0
     with_moto = "sns" in args.with_
     with_pubsub = "pubsub" in args.with_
+    with_oauth = "oauth" in args.with_
     if args.backend == "compose":
+        if with_oauth:
+            raise StackError("The compose backend does not start the OAuth2 issuer; use the "
+                             "local backend for --with oauth.")  # fmt: skip
         if with_moto:
             raise StackError("The compose backend does not start moto yet; run `docker compose "
                              "--profile sns up -d moto` beside it, or use the local backend.")  # fmt: skip
@@ -60,7 +66,7 @@ def _up(args: argparse.Namespace) -> int:
     else:
         state = local.up(
             args.kafka_brokers, with_rabbitmq, args.timeout, with_postgres, nats_nodes,
-            with_moto=with_moto, with_pubsub=with_pubsub,
+            with_moto=with_moto, with_pubsub=with_pubsub, with_oauth=with_oauth,
         )  # fmt: skip
     print(f"stack up in {time.monotonic() - started:.1f}s ({state.backend} backend)")
     if state.kafka_bootstrap:
@@ -75,6 +81,8 @@ def _up(args: argparse.Namespace) -> int:
         print(f"sns/eventbridge:  {state.moto_endpoint}  (moto, an emulator)")
     if state.pubsub_emulator_host:
         print(f"pubsub emulator:  {state.pubsub_emulator_host}  (PUBSUB_EMULATOR_HOST)")
+    if state.oauth_issuer:
+        print(f"oauth2 issuer:    {state.oauth_issuer}  (mock-oauth2-server)")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
     if (state.kafka_bootstrap or state.rabbitmq_url or state.nats_nodes or state.moto_endpoint
             or state.pubsub_emulator_host):  # fmt: skip
@@ -137,6 +145,7 @@ def status_report(stack: Stack) -> dict[str, Any]:
         "nats_servers": list(stack.state.nats_servers),
         "moto_endpoint": stack.state.moto_endpoint,
         "pubsub_emulator_host": stack.state.pubsub_emulator_host,
+        "oauth_issuer": stack.state.oauth_issuer,
         "toxiproxy_url": stack.toxiproxy_url,
         "healthy": all(n["healthy"] for n in nodes.values()),
         "nodes": nodes,
@@ -234,7 +243,7 @@ def _with_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--with", dest="with_", action=_WithNodes, default=[], metavar="NODE[,NODE]",
         help="also start optional nodes: postgres, nats, sns (moto: SNS and EventBridge), "
-        "pubsub; comma-separated or repeated (on a running stack: add them)",
+        "pubsub, oauth (mock-oauth2-server); comma-separated or repeated (on a running stack: add them)",
     )  # fmt: skip
 
 
@@ -250,7 +259,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     up = commands.add_parser("up", help="start Kafka, RabbitMQ and Toxiproxy on loopback")
     up.add_argument("--kafka-brokers", type=int, choices=[0, 1, 2, 3], default=1,
-                    help="Kafka nodes (0 only with --with nats, sns or pubsub)")  # fmt: skip
+                    help="Kafka nodes (0 only with --with nats, sns, pubsub or oauth)")  # fmt: skip
     up.add_argument("--nats-nodes", type=int, choices=list(layout.NATS_NODE_COUNTS), default=1,
                     help="with --with nats: one server, or three (JetStream R3)")  # fmt: skip
     up.add_argument("--no-rabbitmq", action="store_true", help="start Kafka and Toxiproxy only")

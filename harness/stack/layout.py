@@ -25,6 +25,8 @@ moto (SNS, EventBridge)     127.0.0.1:4566              proxy ``moto`` (``--with
 moto, upstream              127.0.0.1:14566             the emulator's own listener
 Pub/Sub emulator, clients   127.0.0.1:8085              proxy ``pubsub`` (``--with pubsub``)
 Pub/Sub emulator, upstream  127.0.0.1:18085             the emulator's own gRPC listener
+OAuth2 issuer, clients      127.0.0.1:8180              proxy ``oauth`` (``--with oauth``)
+OAuth2 issuer, upstream     127.0.0.1:18180             mock-oauth2-server's own listener
 ==========================  ==========================  ===============================
 
 ``$HARNESS_PORT_OFFSET`` shifts every port by the same amount (a second stack beside the first).
@@ -81,6 +83,11 @@ PUBSUB_PROJECT = "harness-project"
 PUBSUB_FALLBACK_MODULE = "cloud.google.com/go/pubsub/v2"
 PUBSUB_FALLBACK_VERSION = "v2.9.0"
 
+OAUTH_PROXY_PORT = 8180
+OAUTH_PORT = 18180
+OAUTH_NODE = "oauth"
+OAUTH_VERSION = "2.2.1"  # no.nav.security:mock-oauth2-server from Maven Central
+
 
 def port_offset() -> int:
     """Added to every port, so a second stack (``$HARNESS_PORT_OFFSET``, with its own
@@ -122,6 +129,14 @@ def moto_proxy_port() -> int:
 
 def moto_port() -> int:
     return MOTO_PORT + port_offset()
+
+
+def oauth_proxy_port() -> int:
+    return OAUTH_PROXY_PORT + port_offset()
+
+
+def oauth_port() -> int:
+    return OAUTH_PORT + port_offset()
 
 
 @dataclass(frozen=True)
@@ -264,6 +279,7 @@ def stack_ports(
     nats_nodes: int = 0,
     moto: bool = False,
     pubsub: bool = False,
+    oauth: bool = False,
 ) -> list[int]:
     """Every port a stack of this shape listens on (used to check they are free, and closed)."""
     ports = [toxiproxy_api_port(), *nats_ports(nats_nodes)]
@@ -271,6 +287,8 @@ def stack_ports(
         ports.extend([moto_proxy_port(), moto_port()])
     if pubsub:
         ports.extend([pubsub_proxy_port(), pubsub_port()])
+    if oauth:
+        ports.extend([oauth_proxy_port(), oauth_port()])
     for n in range(1, brokers + 1):
         ports.extend(KafkaPorts(n).as_dict().values())
     if rabbitmq:
@@ -289,6 +307,8 @@ __all__ = [
     "TOXIPROXY_VERSION",
     "NATS_NODE_COUNTS",
     "NATS_SERVER_VERSION",
+    "OAUTH_NODE",
+    "OAUTH_VERSION",
     "PUBSUB_NODE",
     "PUBSUB_PROJECT",
     "KafkaPorts",
@@ -307,6 +327,8 @@ __all__ = [
     "harness_home",
     "kafka_bootstrap",
     "kafka_node_name",
+    "oauth_port",
+    "oauth_proxy_port",
     "moto_port",
     "moto_proxy_port",
     "nats_node_name",

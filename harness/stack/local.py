@@ -18,10 +18,21 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import HarnessError, StackError
-from harness.stack import kafka, layout, moto, nats, netcut, postgres, process, pubsub, rabbitmq
+from harness.stack import (
+    kafka,
+    layout,
+    moto,
+    nats,
+    netcut,
+    oauth,
+    postgres,
+    process,
+    pubsub,
+    rabbitmq,
+)
 from harness.stack.handles import NodeHandle
 from harness.stack.launch import launch
-from harness.stack.provision import Artifacts, provision, provision_pubsub
+from harness.stack.provision import Artifacts, provision, provision_oauth, provision_pubsub
 from harness.stack.state import NodeState, ProxyState, StackState, clear_state, load_state
 from harness.stack.state import save_state as _save
 from harness.stack.toxiproxy import ToxiproxyClient
@@ -41,6 +52,7 @@ def proxies_for(
     nats_nodes: int = 0,
     with_moto: bool = False,
     with_pubsub: bool = False,
+    with_oauth: bool = False,
 ) -> list[ProxyState]:
     """One proxy per client-facing listener, named after its node (and one per NATS route)."""
     host = layout.HOST
@@ -67,6 +79,8 @@ def proxies_for(
         proxies.append(moto.proxy())
     if with_pubsub:
         proxies.append(pubsub.proxy())
+    if with_oauth:
+        proxies.append(oauth.proxy())
     return proxies
 
 
@@ -108,11 +122,12 @@ def plan(
     nats_nodes: int = 0,
     with_moto: bool = False,
     with_pubsub: bool = False,
+    with_oauth: bool = False,
 ) -> StackState:
     """Write every node's config under ``run_dir``; return the state to start from."""
     proxies = proxies_for(
         brokers, with_rabbitmq, with_postgres, nats_nodes, with_moto=with_moto,
-        with_pubsub=with_pubsub,
+        with_pubsub=with_pubsub, with_oauth=with_oauth,
     )  # fmt: skip
     state = StackState(
         kafka_brokers=brokers,
@@ -138,7 +153,16 @@ def plan(
         _plan_moto(state, run_dir)
     if with_pubsub:
         _plan_pubsub(state, run_dir, artifacts)
+    if with_oauth:
+        _plan_oauth(state, run_dir, artifacts.oauth_libs or provision_oauth())
     return state
+
+
+def _plan_oauth(state: StackState, run_dir: Path, libs: Path) -> NodeState:
+    node = oauth.prepare(run_dir, libs)
+    state.nodes[node.name] = node
+    state.oauth_issuer = oauth.issuer_url()
+    return node
 
 
 def _plan_moto(state: StackState, run_dir: Path) -> NodeState:
@@ -180,13 +204,17 @@ def _plan_postgres(state: StackState, run_dir: Path) -> NodeState:
 
 
 def check_brokers(
-    brokers: int, nats_nodes: int = 0, with_moto: bool = False, with_pubsub: bool = False
+    brokers: int,
+    nats_nodes: int = 0,
+    with_moto: bool = False,
+    with_pubsub: bool = False,
+    with_oauth: bool = False,
 ) -> None:
-    low = 0 if nats_nodes or with_moto or with_pubsub else 1
+    low = 0 if nats_nodes or with_moto or with_pubsub or with_oauth else 1
     if not low <= brokers <= layout.MAX_KAFKA_BROKERS:
         raise StackError(
             f"--kafka-brokers must be between {low} and {layout.MAX_KAFKA_BROKERS}, got "
-            f"{brokers!r}. Give a count in that range (0 only with --with nats, sns or pubsub)."
+            f"{brokers!r}. Give a count in that range (0 only with --with nats, sns, pubsub or oauth)."
         )
     if nats_nodes:
         nats.check_nodes(nats_nodes)
@@ -203,10 +231,12 @@ def _check_ports_free(
     nats_nodes: int = 0,
     with_moto: bool = False,
     with_pubsub: bool = False,
+    with_oauth: bool = False,
 ) -> None:
     ports = layout.stack_ports(
-        brokers, with_rabbitmq, with_postgres, nats_nodes, moto=with_moto, pubsub=with_pubsub
-    )
+        brokers, with_rabbitmq, with_postgres, nats_nodes, moto=with_moto, pubsub=with_pubsub,
+        oauth=with_oauth,
+    )  # fmt: skip
     busy = [p for p in ports if not process.port_free(p)]
     if busy:
         raise StackError(
@@ -241,10 +271,11 @@ def up(
     nats_nodes: int = 0,
     with_moto: bool = False,
     with_pubsub: bool = False,
+    with_oauth: bool = False,
 ) -> StackState:
     """Bring the local stack up (or return the one already running with this shape; asked for
     PostgreSQL, NATS, moto or Pub/Sub, a running stack without it gets it added)."""
-    check_brokers(brokers, nats_nodes, with_moto, with_pubsub)
+    check_brokers(brokers, nats_nodes, with_moto, with_pubsub, with_oauth)
     existing = _existing(brokers, with_rabbitmq)
     if existing is not None:
         _say("the stack is already up")
@@ -256,20 +287,23 @@ def up(
             add_moto(existing, timeout)
         if with_pubsub:
             add_pubsub(existing, timeout)
+        if with_oauth:
+            add_oauth(existing, timeout)
         return existing
     _check_ports_free(
         brokers, with_rabbitmq, with_postgres, nats_nodes, with_moto=with_moto,
-        with_pubsub=with_pubsub,
+        with_pubsub=with_pubsub, with_oauth=with_oauth,
     )  # fmt: skip
     artifacts = provision(
-        rabbitmq=with_rabbitmq, postgres=with_postgres, kafka=brokers > 0, pubsub=with_pubsub
-    )
+        rabbitmq=with_rabbitmq, postgres=with_postgres, kafka=brokers > 0, pubsub=with_pubsub,
+        oauth=with_oauth,
+    )  # fmt: skip
     run_dir = layout.run_dir()
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     state = plan(
         brokers, with_rabbitmq, artifacts, run_dir, with_postgres, nats_nodes,
-        with_moto=with_moto, with_pubsub=with_pubsub,
+        with_moto=with_moto, with_pubsub=with_pubsub, with_oauth=with_oauth,
     )  # fmt: skip
     _save(state)
     try:
@@ -505,6 +539,31 @@ def remove_pubsub(state: StackState) -> None:
     _save(state)
 
 
+def add_oauth(state: StackState, timeout: float = UP_TIMEOUT) -> NodeState:
+    """Start mock-oauth2-server (and its proxy ``oauth``) on a running local stack.
+
+    What ``harness stack up --with oauth`` does to a stack that runs without it."""
+    if state.backend != "local":
+        raise StackError(
+            f"The OAuth2 issuer can be added only to a local stack; this one is "
+            f"{state.backend!r}. Use the local backend for --with oauth."
+        )
+    if oauth.NODE in state.nodes:
+        return state.nodes[oauth.NODE]
+    _refuse_busy([layout.oauth_proxy_port(), layout.oauth_port()], "the OAuth2 issuer")
+    node = _plan_oauth(state, layout.run_dir(), provision_oauth())
+    _start_added(state, node, oauth.proxy(), oauth.ready, remove_oauth, timeout)
+    _say(f"oauth ready (pid {node.pid}, issuer {state.oauth_issuer})")
+    return node
+
+
+def remove_oauth(state: StackState) -> None:
+    """Stop the OAuth2 issuer and delete its proxy; the stack runs on without it."""
+    _drop_added(state, oauth.NODE)
+    state.oauth_issuer = None
+    _save(state)
+
+
 def remove_postgres(state: StackState) -> None:
     """Stop PostgreSQL, delete its proxy and data; the stack runs on without it."""
     node = state.nodes.get(postgres.NODE)
@@ -557,7 +616,7 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
         postgres.remove(state.nodes[postgres.NODE])  # its data may live outside the run dir
     ports = layout.stack_ports(
         state.kafka_brokers, state.rabbitmq, state.postgres, state.nats_nodes,
-        moto=moto.NODE in state.nodes, pubsub=state.pubsub,
+        moto=moto.NODE in state.nodes, pubsub=state.pubsub, oauth=oauth.NODE in state.nodes,
     )  # fmt: skip
     process.wait_until(
         lambda: all(process.port_free(p) for p in ports), 15, f"ports {ports} to close"
@@ -569,6 +628,7 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
 __all__ = [
     "add_moto",
     "add_nats",
+    "add_oauth",
     "add_postgres",
     "add_pubsub",
     "check_brokers",
@@ -578,6 +638,7 @@ __all__ = [
     "proxies_for",
     "remove_moto",
     "remove_nats",
+    "remove_oauth",
     "remove_postgres",
     "remove_pubsub",
     "stop_processes",

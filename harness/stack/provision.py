@@ -10,6 +10,8 @@
   ``scripts/bootstrap`` and only located here; where it is absent, the Go fallback server
   (``cloud.google.com/go/pubsub/v2`` ``pstest`` behind a small ``main``) built with Go into
   ``bin/`` (``harness.stack.pubsub``).
+- OAuth2 issuer (``--with oauth``): ``no.nav.security:mock-oauth2-server`` and its runtime
+  dependencies resolved by Maven from Maven Central into ``mock-oauth2-server-<version>/libs``.
 - PostgreSQL (``--with postgres``): Debian's ``postgresql`` package, installed by
   ``scripts/bootstrap``; here it is only located.
 
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import layout, pubsub
+from harness.stack import layout, oauth, pubsub
 from harness.stack.postgres import locate_bin as locate_postgres
 
 RABBITMQ_BIN_DIR = Path("/usr/lib/rabbitmq/bin")
@@ -52,6 +54,20 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 """
 
 
+_OAUTH_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>harness.local</groupId>
+  <artifactId>oauth-classpath</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>no.nav.security</groupId><artifactId>mock-oauth2-server</artifactId>
+      <version>{version}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+
 @dataclass(frozen=True)
 class Artifacts:
     """Where the provisioned pieces are."""
@@ -63,6 +79,7 @@ class Artifacts:
     postgres_bin: Path | None = None
     pubsub_server: Path | None = None
     pubsub_flavour: str = ""
+    oauth_libs: Path | None = None
 
 
 def kafka_libs_dir(version: str = layout.KAFKA_VERSION) -> Path:
@@ -144,6 +161,35 @@ def provision_kafka(version: str = layout.KAFKA_VERSION) -> Path:
     return libs
 
 
+def _maven_classpath(libs: Path, pom: str, what: str) -> list[str]:
+    """Resolve ``pom``'s runtime dependencies into ``libs`` (in a scratch dir, then renamed)."""
+    mvn = _require_tool("mvn", f"resolve {what}'s jars from Maven Central")
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=libs.parent) as scratch:
+        work = Path(scratch)
+        (work / "pom.xml").write_text(pom)
+        argv = [mvn, "-B", "dependency:copy-dependencies", "-DincludeScope=runtime",
+                f"-DoutputDirectory={work / 'libs'}"]  # fmt: skip
+        _stream(argv, work, {}, what)
+        jars = sorted(p.name for p in (work / "libs").glob("*.jar"))
+        (work / "libs" / ".complete").write_text("\n".join(jars) + "\n")
+        shutil.rmtree(libs, ignore_errors=True)
+        os.replace(work / "libs", libs)
+    return jars
+
+
+def provision_oauth(version: str = layout.OAUTH_VERSION) -> Path:
+    """mock-oauth2-server's classpath directory, resolving it with Maven on first use."""
+    libs = oauth.libs_dir(version)
+    if (libs / ".complete").exists():
+        return libs
+    _require_tool("java", "run mock-oauth2-server")
+    _say(f"fetching mock-oauth2-server {version} with Maven, ~30 MB")
+    jars = _maven_classpath(libs, _OAUTH_POM.format(version=version), "oauth")
+    _say(f"oauth: {len(jars)} jars in {libs}")
+    return libs
+
+
 def _go_install(target: Path, version: str) -> None:
     go = _require_tool("go", f"build the Toxiproxy server ({layout.TOXIPROXY_MODULE})")
     _say(f"building Toxiproxy {version} from its Go module (about a minute when cold)")
@@ -221,7 +267,11 @@ def locate_rabbitmq() -> Path:
 
 
 def provision(
-    rabbitmq: bool = True, postgres: bool = False, kafka: bool = True, pubsub: bool = False
+    rabbitmq: bool = True,
+    postgres: bool = False,
+    kafka: bool = True,
+    pubsub: bool = False,
+    oauth: bool = False,
 ) -> Artifacts:
     """Make every artifact available; fast when all are cached. ``kafka=False`` (a stack
     without Kafka brokers, NATS only) skips resolving Kafka's classpath."""
@@ -230,7 +280,10 @@ def provision(
     rabbit = locate_rabbitmq() if rabbitmq else RABBITMQ_BIN_DIR
     postgres_bin = locate_postgres() if postgres else None
     server, server_flavour = provision_pubsub() if pubsub else (None, "")
-    return Artifacts(libs, toxiproxy, rabbit, flavour, postgres_bin, server, server_flavour)
+    oauth_libs = provision_oauth() if oauth else None
+    return Artifacts(
+        libs, toxiproxy, rabbit, flavour, postgres_bin, server, server_flavour, oauth_libs
+    )
 
 
 __all__ = [
@@ -240,6 +293,7 @@ __all__ = [
     "locate_postgres",
     "locate_rabbitmq",
     "provision",
+    "provision_oauth",
     "provision_pubsub",
     "toxiproxy_path",
 ]

@@ -15,8 +15,10 @@ from pydantic import BaseModel, Field
 from harness.errors import StackError
 from harness.stack import layout
 
-NodeKind = Literal["kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats", "moto", "pubsub"]
-ProbeKind = Literal["kafka", "amqp", "http", "tcp", "postgres", "nats", "moto", "pubsub"]
+NodeKind = Literal[
+    "kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats", "moto", "pubsub", "oauth"
+]
+ProbeKind = Literal["kafka", "amqp", "http", "tcp", "postgres", "nats", "moto", "pubsub", "oauth"]
 StopSignal = Literal["SIGTERM", "SIGINT"]
 
 
@@ -79,6 +81,9 @@ class StackState(BaseModel):
     )
     pubsub_project: str | None = Field(
         default=None, description="an env file's Pub/Sub project (None: the scenario's own)"
+    )
+    oauth_issuer: str | None = Field(
+        default=None, description="the proxied OAuth2 issuer URL (mock-oauth2-server, --with oauth)"
     )
     nodes: dict[str, NodeState] = Field(default_factory=dict)
     services: dict[str, NodeState] = Field(default_factory=dict)
