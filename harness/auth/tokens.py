@@ -17,11 +17,12 @@ never shown: not in ``repr``, not in errors.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -147,12 +148,12 @@ class ClientCredentialsSource:
         form = {"grant_type": "client_credentials"}
         if self.scope:
             form["scope"] = self.scope
-        auth = aiohttp.BasicAuth(self.client_id, self._secret)
         timeout = aiohttp.ClientTimeout(total=self.timeout)
+        headers = {"Authorization": self._basic()}
         try:
             async with (
                 aiohttp.ClientSession(timeout=timeout) as session,
-                session.post(self.token_url, data=form, auth=auth) as reply,
+                session.post(self.token_url, data=form, headers=headers) as reply,
             ):
                 status = reply.status
                 body: Any = await reply.json(content_type=None) if status == 200 else None
@@ -164,6 +165,11 @@ class ClientCredentialsSource:
             raise AuthError(f"The issuer at {self.token_url} answered {status} to the token "
                             "request; check the client id, secret and scope.")  # fmt: skip
         return self._parse(body)
+
+    def _basic(self) -> str:
+        """HTTP Basic client authentication, id and secret form-encoded (RFC 6749 2.3.1)."""
+        pair = f"{quote(self.client_id, safe='')}:{quote(self._secret, safe='')}"
+        return "Basic " + base64.b64encode(pair.encode()).decode()
 
     def _parse(self, body: Any) -> Token:
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):

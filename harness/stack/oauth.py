@@ -8,18 +8,25 @@ at start. ``harness stack provision --with oauth`` resolves its classpath with M
 
 The server binds loopback; clients reach it through the Toxiproxy proxy ``oauth``. It names
 itself after the ``Host`` a request carries, so a token fetched through the proxy has the
-proxy's address in its ``iss`` (``issuer_url``). Its keys live in memory: a kill or restart
-makes a new signing key, which is how a stack rotates keys (a verifier must refetch the JWKS).
-Readiness is its discovery document answering 200.
+proxy's address in its ``iss`` (``issuer_url``). Left alone, the server signs with a key
+bundled in its jar (the same on every start); so the stack makes the issuer's RSA key here and
+hands it over in the server's ``JSON_CONFIG_PATH`` file (``config.json`` in the node's dir, mode
+0600, never shown). ``rotate_key`` writes a new one: after a restart the server signs with it
+under the same ``kid`` (``default``), a key rotation a verifier must follow by refetching the
+JWKS. Readiness is its discovery document answering 200.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from harness.stack import layout
 from harness.stack.state import NodeState, ProxyState
@@ -30,6 +37,8 @@ ISSUER_ID = "default"
 MAIN_CLASS = "no.nav.security.mock.oauth2.StandaloneMockOAuth2ServerKt"
 PROBE_TIMEOUT = 2.0
 # A small heap and the client compiler: the server starts in a few seconds on a shared box.
+CONFIG_FILE = "config.json"
+KEY_BITS = 2048
 JAVA_OPTS = ["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 
 
@@ -43,16 +52,38 @@ def argv(libs: Path) -> list[str]:
     return [java, *JAVA_OPTS, "-cp", f"{libs}/*", MAIN_CLASS]
 
 
+def write_config(node_dir: Path) -> Path:
+    """Write the server's config with a new RSA signing key (private: mode 0600)."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+    jwk = RSAAlgorithm.to_jwk(private, as_dict=True)
+    jwk.update(kid=ISSUER_ID, use="sig", alg="RS256")
+    config = {"tokenProvider": {"keyProvider": {"initialKeys": json.dumps(jwk),
+                                                "algorithm": "RS256"}}}  # fmt: skip
+    path = node_dir / CONFIG_FILE
+    scratch = node_dir / f".{CONFIG_FILE}.new"
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(config, out)
+    os.replace(scratch, path)
+    return path
+
+
+def rotate_key(node: NodeState) -> None:
+    """Give the issuer a new signing key; it signs with it from its next (re)start on."""
+    write_config(Path(node.cwd))
+
+
 def prepare(run_dir: Path, libs: Path) -> NodeState:
-    """The oauth node's state (it keeps nothing on disk; its dir holds only its cwd)."""
+    """The oauth node's state: its dir holds its config (the signing key) and nothing else."""
     node_dir = run_dir / NODE
     node_dir.mkdir(parents=True, exist_ok=True)
+    config = write_config(node_dir)
     return NodeState(
         name=NODE,
         kind=KIND,
         argv=argv(libs),
         env={"SERVER_HOSTNAME": layout.HOST, "SERVER_PORT": str(layout.oauth_port()),
-             "LOG_LEVEL": "WARN"},  # fmt: skip
+             "LOG_LEVEL": "WARN", "JSON_CONFIG_PATH": str(config)},  # fmt: skip
         cwd=str(node_dir),
         data_dir=str(node_dir),
         log_file=str(run_dir / "logs" / f"{NODE}.log"),
@@ -88,4 +119,4 @@ def ready(port: int, host: str = layout.HOST, timeout: float = PROBE_TIMEOUT) ->
 
 
 __all__ = ["ISSUER_ID", "KIND", "NODE", "argv", "issuer_url", "libs_dir", "prepare", "proxy",
-           "ready"]  # fmt: skip
+           "ready", "rotate_key", "write_config"]  # fmt: skip

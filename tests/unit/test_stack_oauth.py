@@ -24,6 +24,16 @@ def test_the_node_listens_on_loopback_behind_its_proxy(
     assert oauth.issuer_url() == "http://127.0.0.1:8280/default"
 
 
+def test_the_signing_key_is_private_and_rotate_key_replaces_it(tmp_path: Path) -> None:
+    node = oauth.prepare(tmp_path, tmp_path / "libs")
+    config = Path(node.env["JSON_CONFIG_PATH"])
+    assert config.stat().st_mode & 0o777 == 0o600
+    before = config.read_text()
+    assert '\\"d\\"' in before and '\\"kid\\": \\"default\\"' in before
+    oauth.rotate_key(node)
+    assert config.read_text() != before and config.stat().st_mode & 0o777 == 0o600
+
+
 def test_a_planned_stack_with_oauth_has_its_proxy_node_and_issuer(tmp_path: Path) -> None:
     artifacts = Artifacts(tmp_path, tmp_path / "toxiproxy", tmp_path, "go",
                           oauth_libs=tmp_path / "libs")  # fmt: skip
