@@ -10,7 +10,7 @@ line (no traceback) and exits with code 2.
     ├── StackError (RuntimeError)       a service could not be provisioned, started or reached
     ├── FaultError (RuntimeError)       a fault could not be applied or healed
     ├── AuthError (RuntimeError)        an OAuth2 token could not be fetched
-    │   └── TokenRejected               a bearer token failed verification (``reason`` says why)
+    │   └── TokenRejectedError          a bearer token failed verification (``reason`` says why)
     └── HistoryError (ValueError)       a history file is unreadable or malformed
 """
 
@@ -41,7 +41,7 @@ class AuthError(HarnessError, RuntimeError):
     """An OAuth2 token could not be fetched (issuer down, bad credentials, bad answer)."""
 
 
-class TokenRejected(AuthError):
+class TokenRejectedError(AuthError):
     """A bearer token failed verification; ``reason`` is one word a check or a report can count
     (``expired``, ``audience``, ``issuer``, ``algorithm``, ``unknown_key``, ``signature``,
     ``malformed``, ``jwks_unavailable``)."""
@@ -62,6 +62,6 @@ __all__ = [
     "HarnessError",
     "HistoryError",
     "StackError",
-    "TokenRejected",
+    "TokenRejectedError",
     "UnsafeTargetError",
 ]

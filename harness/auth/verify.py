@@ -1,7 +1,7 @@
 """Verifying a bearer JWT against its issuer's JWKS (PyJWT 2.x ``PyJWKClient``).
 
 ``Verifier.verify(token)`` returns the claims of a token that passes every check, and raises
-``TokenRejected`` (with a one-word ``reason``) for one that does not:
+``TokenRejectedError`` (with a one-word ``reason``) for one that does not:
 
 =================  ==========================================================================
 reason             the token...
@@ -36,7 +36,7 @@ import jwt
 from jwt import PyJWKClient
 from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError
 
-from harness.errors import AuthError, TokenRejected
+from harness.errors import AuthError, TokenRejectedError
 from harness.safety import check_target
 
 DEFAULT_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
@@ -96,9 +96,9 @@ class Verifier:
     def __repr__(self) -> str:
         return f"Verifier({self.jwks_url!r}, issuer={self.issuer!r}, audience={self.audience!r})"
 
-    def _reject(self, reason: str, message: str) -> TokenRejected:
+    def _reject(self, reason: str, message: str) -> TokenRejectedError:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
-        return TokenRejected(reason, f"Bearer token refused ({reason}): {message}")
+        return TokenRejectedError(reason, f"Bearer token refused ({reason}): {message}")
 
     def _header(self, token: str) -> dict[str, Any]:
         try:
@@ -135,7 +135,7 @@ class Verifier:
         return True
 
     def verify(self, token: str) -> dict[str, Any]:
-        """The token's claims when it passes every check; ``TokenRejected`` otherwise."""
+        """The token's claims when it passes every check; ``TokenRejectedError`` otherwise."""
         token = token.removeprefix("Bearer ").strip()
         self._header(token)
         key = self._key(token)

@@ -1,8 +1,9 @@
 """Drivers: produce and consume events on real brokers, recording every op into the history.
 
-Two small interfaces, each with a Kafka (aiokafka), a RabbitMQ (pika, on its own thread) and a
-NATS (nats-py: core subjects or JetStream streams) implementation, and an SNS/EventBridge
-producer (boto3 on its own threads, against the moto emulator):
+Two small interfaces, each with a Kafka (aiokafka), a RabbitMQ (pika, on its own thread), a
+NATS (nats-py: core subjects or JetStream streams) and an SQS (boto3, on its own threads)
+implementation, and an SNS/EventBridge producer (boto3 on its own threads, against the moto
+emulator):
 
 - ``Producer``: ``start()``, ``send(event)`` (never blocks; records one ``send`` row when the
   outcome is known), ``flush()``, ``close()``.
@@ -39,6 +40,7 @@ from harness.drivers.outcomes import (
     classify_aws,
     classify_kafka,
     classify_nats,
+    classify_sqs,
 )
 from harness.drivers.rabbitmq import RabbitPublisherConfig, RabbitPublisherDriver
 from harness.drivers.rabbitmq_consumer import RabbitConsumerConfig, RabbitConsumerDriver
@@ -51,6 +53,9 @@ from harness.drivers.rabbitmq_topology import (
 from harness.drivers.rows import SendLog, send_row
 from harness.drivers.sns import FanoutProducerConfig, FanoutProducerDriver
 from harness.drivers.sns_topology import FanoutTopology, SubscriberPlan, aws_client
+from harness.drivers.sqs import SqsProducerConfig, SqsProducerDriver
+from harness.drivers.sqs_consumer import SqsConsumerConfig, SqsConsumerDriver
+from harness.drivers.sqs_target import SqsTarget, delete_queues
 from harness.drivers.webhook import WebhookConfig, WebhookSender
 
 
@@ -137,6 +142,11 @@ __all__ = [
     "RabbitPublisherDriver",
     "Recorder",
     "SendLog",
+    "SqsConsumerConfig",
+    "SqsConsumerDriver",
+    "SqsProducerConfig",
+    "SqsProducerDriver",
+    "SqsTarget",
     "Stage",
     "SubscriberPlan",
     "WebhookConfig",
@@ -146,12 +156,14 @@ __all__ = [
     "classify_aws",
     "classify_kafka",
     "classify_nats",
+    "classify_sqs",
     "create_topic",
     "group_state",
     "declare_blocking",
     "declare_topology",
     "delete_blocking",
     "delete_stream",
+    "delete_queues",
     "delete_topic",
     "ensure_stream",
     "kafka_consumer_driver",

@@ -95,6 +95,22 @@ InternalServerError, Unknown, Cancelled,
 RetryError, asyncio.CancelledError                unknown    the request may have been stored
 any other exception                               unknown    the safe default
 ================================================  =========  ===========================================
+
+SQS (boto3/botocore, one HTTP request per attempt, botocore's own retries off,
+``classify_sqs``):
+
+==============================================  =========  ===========================================
+situation                                       outcome    why
+==============================================  =========  ===========================================
+``SendMessage`` answered 200 with a MessageId   ok         the queue stored it
+EndpointConnectionError, ConnectTimeoutError    fail       no connection: the request never left
+ClientError 4xx (QueueDoesNotExist, invalid     fail       the server refused it before storing
+parameter, too large, throttled)
+ClientError 5xx                                 unknown    the server failed part way
+ReadTimeoutError, ConnectionClosedError,        unknown    the request left; its answer was lost
+ResponseStreamingError, ProtocolError
+any other exception                             unknown    the safe default
+==============================================  =========  ===========================================
 """
 
 from __future__ import annotations
@@ -238,6 +254,37 @@ def classify_aws(exc: BaseException) -> Outcome:
     return Outcome.UNKNOWN
 
 
+_SQS_NOT_SENT: tuple[type[BaseException], ...] = (
+    berr.EndpointConnectionError,
+    berr.ConnectTimeoutError,
+    berr.ParamValidationError,
+    berr.NoCredentialsError,
+)
+
+
+def sqs_error_code(exc: BaseException) -> str:
+    """The SQS error code of a ``ClientError`` (``QueueDoesNotExist``...), else ``""``."""
+    if isinstance(exc, berr.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def classify_sqs(exc: BaseException) -> Outcome:
+    """Outcome of an SQS ``SendMessage`` that raised ``exc``.
+
+    >>> classify_sqs(berr.EndpointConnectionError(endpoint_url="http://127.0.0.1:9324"))
+    <Outcome.FAIL: 'fail'>
+    >>> classify_sqs(berr.ReadTimeoutError(endpoint_url="http://127.0.0.1:9324"))
+    <Outcome.UNKNOWN: 'unknown'>
+    """
+    if isinstance(exc, _SQS_NOT_SENT):
+        return Outcome.FAIL
+    if isinstance(exc, berr.ClientError):
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return Outcome.FAIL if 400 <= status < 500 else Outcome.UNKNOWN
+    return Outcome.UNKNOWN
+
+
 _PUBSUB_NOT_WRITTEN: tuple[type[BaseException], ...] = (
     psexc.PublishToPausedOrderingKeyException,
     psexc.MessageTooLargeError,
@@ -285,5 +332,7 @@ __all__ = [
     "classify_kafka",
     "classify_nats",
     "classify_pubsub",
+    "classify_sqs",
     "describe",
+    "sqs_error_code",
 ]

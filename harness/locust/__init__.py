@@ -28,6 +28,7 @@ _FACE = {
     "NatsUser": "users",
     "RabbitMQUser": "users",
     "SendNotAcknowledged": "users",
+    "SqsUser": "users",
     "HeadlessLocust": "headless",
     "LocustResult": "headless",
     "STARTUP_LEAD_S": "runner",

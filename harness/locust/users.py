@@ -1,4 +1,5 @@
-"""Locust users that send harness events to Kafka, RabbitMQ or NATS and record them in a history.
+"""Locust users that send harness events to Kafka, RabbitMQ, NATS or SQS and record them in a
+history.
 
 Importing this module imports Locust, which monkey-patches the process for gevent: import it
 only from a locustfile (``from harness.locust import KafkaUser``), never from the harness's
@@ -41,6 +42,9 @@ from harness.drivers import (
     NatsTarget,
     RabbitPublisherConfig,
     RabbitPublisherDriver,
+    SqsProducerConfig,
+    SqsProducerDriver,
+    SqsTarget,
 )
 from harness.locust import clocksync, finalflush
 from harness.locust.greenloop import GreenletLoop
@@ -308,11 +312,12 @@ class RabbitMQUser(HarnessUser):
         return _RabbitClient(RabbitPublisherDriver(config, sized))
 
 
-class _NatsClient:
-    """The harness's nats-py publisher driver on an asyncio loop hosted in a greenlet
+class _LoopClient:
+    """One of the harness's asyncio producer drivers (nats-py, or boto3 on the driver's own
+    threads, which gevent makes greenlets) on an asyncio loop hosted in a greenlet
     (``harness.locust.greenloop``): sends are handed to the loop and never block a user."""
 
-    def __init__(self, driver: NatsProducerDriver, connect_timeout_s: float) -> None:
+    def __init__(self, driver: NatsProducerDriver | SqsProducerDriver, connect_timeout_s: float):
         self.driver = driver
         self.loop = GreenletLoop()
         try:
@@ -359,7 +364,7 @@ class NatsUser(HarnessUser):
     def destination(self) -> str:
         return self.subject
 
-    def open_client(self, recorder: ShardRecorder, fire: Any) -> _NatsClient:
+    def open_client(self, recorder: ShardRecorder, fire: Any) -> _LoopClient:
         if not self.subject:
             raise ValueError(f"{type(self).__name__}.subject is empty; set the subject to send to.")
         target = NatsTarget(
@@ -377,7 +382,66 @@ class NatsUser(HarnessUser):
             name=f"locust-{recorder.worker}",
         )
         sized = _SizedRecorder(recorder, fire, self.payload_bytes)
-        return _NatsClient(NatsProducerDriver(config, sized), self.connect_timeout_s)
+        return _LoopClient(NatsProducerDriver(config, sized), self.connect_timeout_s)
+
+
+class SqsUser(HarnessUser):
+    """Sends harness events to an SQS queue with boto3 ``SendMessage`` (the harness's SQS
+    producer driver, its blocking calls on its own threads).
+
+    Set ``queue`` (created when missing); ``endpoint`` defaults to the local stack's proxied
+    SQS endpoint (or that of ``$HARNESS_ENV``). ``fifo`` (the name gets ``.fifo``; the key is
+    the message group), ``deduplication`` (the event id as ``MessageDeduplicationId``),
+    ``visibility_timeout_s``, ``read_timeout_s``, ``retries`` and ``max_in_flight`` mirror the
+    scenario's ``target.sqs`` and ``producer.retries``. Like ``NatsUser`` it runs on an asyncio
+    loop in a greenlet, so one locust process runs SQS or NATS users, not RabbitMQ users.
+    """
+
+    abstract = True
+    request_type = "sqs"
+    endpoint: str | None = None
+    queue: str = ""
+    fifo: bool = False
+    deduplication: bool = True
+    visibility_timeout_s: int = 30
+    read_timeout_s: float = 5.0
+    retries: int = 0
+    max_in_flight: int = 16
+    connect_timeout_s: float = 30.0
+
+    def destination(self) -> str:
+        return self._queue_name()
+
+    def _queue_name(self) -> str:
+        return (
+            f"{self.queue}.fifo" if self.fifo and not self.queue.endswith(".fifo") else self.queue
+        )
+
+    def open_client(self, recorder: ShardRecorder, fire: Any) -> _LoopClient:
+        if not self.queue:
+            raise ValueError(f"{type(self).__name__}.queue is empty; set the queue to send to.")
+        target = SqsTarget(
+            queue=self._queue_name(),
+            endpoint=self.endpoint or _stack_sqs_endpoint(),
+            fifo=self.fifo,
+            visibility_timeout_s=self.visibility_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+        )
+        config = SqsProducerConfig(
+            target=target,
+            dedup=self.deduplication,
+            retries=self.retries,
+            max_in_flight=self.max_in_flight,
+            name=f"locust-{recorder.worker}",
+        )
+        sized = _SizedRecorder(recorder, fire, self.payload_bytes)
+        return _LoopClient(SqsProducerDriver(config, sized), self.connect_timeout_s)
+
+
+def _stack_sqs_endpoint() -> str:
+    from harness.stack import Stack, env_path
+
+    return Stack.open(env_path(None)).sqs_endpoint
 
 
 def _stack_nats_servers() -> list[str]:
@@ -430,4 +494,11 @@ def _fresh_loop_clock(**_kwargs: Any) -> None:
 clocksync.install(events)
 finalflush.install(events, deadline_s=FINAL_FLUSH_DEADLINE_S)
 
-__all__ = ["HarnessUser", "KafkaUser", "NatsUser", "RabbitMQUser", "SendNotAcknowledged"]
+__all__ = [
+    "HarnessUser",
+    "KafkaUser",
+    "NatsUser",
+    "RabbitMQUser",
+    "SendNotAcknowledged",
+    "SqsUser",
+]

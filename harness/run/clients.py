@@ -38,8 +38,13 @@ from harness.drivers import (
     RabbitPublisherConfig,
     RabbitPublisherDriver,
     Recorder,
+    SqsConsumerConfig,
+    SqsConsumerDriver,
+    SqsProducerConfig,
+    SqsProducerDriver,
     SubscriberPlan,
     create_topic,
+    delete_queues,
     delete_stream,
     delete_topic,
 )
@@ -48,8 +53,9 @@ from harness.drivers.pubsub_consumer import PubsubConsumerConfig, PubsubConsumer
 from harness.drivers.pubsub_target import PubsubTarget, delete_topology
 from harness.drivers.schema_reader import SchemaReader
 from harness.drivers.sns import EmulatorDelivers
+from harness.drivers.sqs_target import SqsTarget as SqsDriverTarget
 from harness.drivers.webhook import WebhookConfig, WebhookSender
-from harness.errors import ConfigError
+from harness.errors import ConfigError, StackError
 from harness.faults import Healer, Undo
 from harness.load.keys import key_names
 from harness.observe import ObserveContext, Observers, build_observers
@@ -60,6 +66,7 @@ from harness.safety import check_address, check_target
 from harness.scenario import Acks, Commit, DeliveryMode, Scenario, SutMode
 from harness.scenario.webhook import WebhookTarget
 from harness.stack import Stack
+from harness.stack.local import add_sqs
 from harness.stack.toxiproxy import ToxiproxyClient
 from harness.sut import ExternalEndpoint, WebhookEndpoint, build_external_sut
 from harness.webhooks import PRESETS, SCHEMES, RetryPolicy, fresh_secret
@@ -77,7 +84,7 @@ class Clients:
     producer: Producer
     consumer: Consumer
     destination: str
-    kind: str  # "kafka", "rabbitmq", "nats", "pubsub" or "webhook"
+    kind: str  # "kafka", "rabbitmq", "nats", "pubsub", "sqs" or "webhook"
     bootstrap: str = ""
     dead_letters: str = ""
     observers: Observers = field(default_factory=lambda: Observers([]))
@@ -88,6 +95,11 @@ class Clients:
     _proxy_token: int | None = None
     nats: NatsTarget | None = None
     """The NATS subject and stream of the run (its stream is deleted by ``discard``)."""
+    sqs: SqsDriverTarget | None = None
+    """The SQS queues of the run (deleted by ``discard``)."""
+    redelivery_s: float = 0.0
+    """How long a delivery lost to a fault can stay hidden before the broker offers it again
+    (SQS: the visibility timeout); the drain waits at least that long before it gives up."""
     pubsub: PubsubTarget | None = None
     """The Pub/Sub topic and subscription of the run (deleted by ``discard``)."""
     front: EndpointFront | None = None
@@ -185,6 +197,8 @@ class Clients:
             await asyncio.to_thread(self.fanout.delete)
         if self.pubsub is not None:
             await delete_topology(self.pubsub)
+        if self.sqs is not None:
+            await asyncio.to_thread(delete_queues, self.sqs)
 
 
 @dataclass(frozen=True)
@@ -219,6 +233,8 @@ def build_clients(
         clients = _fanout(scenario, stack, run_id, recorder, work, observers)
     elif scenario.target.pubsub is not None:
         clients = _pubsub(scenario, stack, run_id, recorder, work, mode)
+    elif scenario.target.sqs is not None:
+        clients = _sqs(scenario, stack, run_id, recorder, work, mode)
     else:
         clients = _rabbitmq(scenario, stack, run_id, recorder, work, mode, observers)
     if scenario.observe:
@@ -597,4 +613,74 @@ def _acks(acks: Acks) -> int | str:
     return "all" if acks is Acks.ALL else int(acks.value)
 
 
-__all__ = ["Clients", "Repair", "build_clients", "nats_target", "pubsub_target"]
+def sqs_target(scenario: Scenario, stack: Stack, run_id: str) -> SqsDriverTarget:
+    """The driver-level target of a scenario's ``target.sqs`` on ``stack`` (run-suffixed)."""
+    spec = scenario.target.sqs
+    assert spec is not None
+    suffix = run_id.replace(".", "-")
+    tail = ".fifo" if spec.fifo else ""
+    dlq = spec.dead_letter_queue
+    return SqsDriverTarget(
+        queue=f"{spec.queue}-{suffix}"[:75] + tail,
+        endpoint=stack.sqs_endpoint,
+        fifo=spec.fifo,
+        visibility_timeout_s=spec.visibility_timeout_s,
+        dlq=f"{dlq}-{suffix}"[:75] + tail if dlq else None,
+        max_receive_count=spec.max_receive_count,
+        read_timeout_s=spec.read_timeout,
+    )
+
+
+def match_sqs_storage(stack: Stack, scenario: Scenario) -> None:
+    """Start ElasticMQ in the storage configuration ``target.sqs.persistent`` asks for, when
+    the local stack runs the other one (blocking: call it on a thread)."""
+    spec = scenario.target.sqs
+    if spec is None or stack.state.sqs_persistent == spec.persistent:
+        return
+    wanted = "persistent" if spec.persistent else "in-memory"
+    if stack.state.backend != "local":
+        raise StackError(
+            f"{scenario.name} needs a {wanted} SQS, and the {stack.state.backend} stack's "
+            "ElasticMQ is configured the other way; point the run at one configured so."
+        )
+    add_sqs(stack.state, spec.persistent)
+    stack.reload()
+
+
+def _sqs(
+    scenario: Scenario,
+    stack: Stack,
+    run_id: str,
+    recorder: Recorder,
+    work: Path,
+    mode: EffectMode,
+) -> Clients:
+    spec = scenario.target.sqs
+    assert spec is not None
+    target = sqs_target(scenario, stack, run_id)
+    producer = SqsProducerDriver(
+        SqsProducerConfig(target=target, dedup=spec.deduplication,
+                          retries=scenario.producer.retries or 0),
+        recorder,
+    )  # fmt: skip
+    consumer = SqsConsumerDriver(
+        SqsConsumerConfig(
+            target=target, mode=mode, workers=spec.workers,
+            batch=min(10, scenario.consumer.prefetch), process_ms=spec.process_ms,
+            effect_store=work / "effects.txt",
+        ),
+        recorder,
+    )  # fmt: skip
+    return Clients(producer, consumer, target.queue, "sqs", dead_letters=target.dlq or "",
+                   sqs=target, redelivery_s=float(spec.visibility_timeout_s))  # fmt: skip
+
+
+__all__ = [
+    "Clients",
+    "Repair",
+    "build_clients",
+    "match_sqs_storage",
+    "nats_target",
+    "pubsub_target",
+    "sqs_target",
+]

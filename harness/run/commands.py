@@ -432,6 +432,7 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
     needs_nats = any(s.target.nats is not None for s in scenarios)
     needs_moto = any(s.target.fanout is not None for s in scenarios)
     needs_pubsub = any(s.target.pubsub is not None for s in scenarios)
+    needs_sqs = any(s.target.sqs is not None for s in scenarios)
     for handle in [*stack.nodes.values(), *stack.services.values()]:
         if handle.kind == "rabbitmq" and not needs_rabbit:
             continue
@@ -442,6 +443,8 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
         if handle.kind == "moto" and not needs_moto:
             continue
         if handle.kind == "pubsub" and not needs_pubsub:
+            continue
+        if handle.kind == "sqs" and not needs_sqs:
             continue
         if not handle.is_healthy():
             if stack.env is not None:
@@ -461,6 +464,11 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
             raise StackError(
                 f"{scenario.name} targets Pub/Sub but the stack runs no emulator; run "
                 "`harness stack up --with pubsub` (on a running stack, that adds it)."
+            )
+        if scenario.target.sqs is not None and not stack.state.sqs_endpoint:
+            raise StackError(
+                f"{scenario.name} targets SQS but the stack runs none; run `harness stack up "
+                "--with sqs` (on a running stack, that adds it)."
             )
         kafka = scenario.target.kafka
         if kafka is not None and kafka.replication_factor > stack.kafka_brokers:

@@ -32,7 +32,7 @@ from harness.errors import HarnessError, StackError
 from harness.faults import FaultContext, Healer, Journal, Timeline, undo_on_stack
 from harness.history import HistoryWriter
 from harness.load import Pacer, Storm, build_storm
-from harness.run.clients import Clients, Repair, build_clients
+from harness.run.clients import Clients, Repair, build_clients, match_sqs_storage
 from harness.run.readings import RunReadings
 from harness.run.schema_plan import record_schema_plan
 from harness.run.shards import plan_for, run_sharded_storm, storm_processes
@@ -47,7 +47,10 @@ STORM_LEAD_S = 0.5
 DRAIN_QUIET_S = 3.0
 """The drain ends early once nothing more arrived for this long after every ack was seen."""
 DRAIN_STALLED_S = 15.0
-"""... or once nothing at all arrived for this long (acknowledged events were lost)."""
+"""... or once nothing at all arrived for this long (acknowledged events were lost), or for
+the target's redelivery horizon and ``DRAIN_QUIET_S`` when that is longer
+(``Clients.redelivery_s``: an SQS message whose receive answer a fault lost stays invisible
+for the visibility timeout, then comes back)."""
 
 
 @dataclass
@@ -106,6 +109,8 @@ def check_stack_is_safe(stack: Stack) -> None:
         check_target(urlsplit(stack.state.moto_endpoint).hostname or "")
     if stack.state.pubsub_emulator_host:
         check_address(stack.state.pubsub_emulator_host)
+    if stack.state.sqs_endpoint:
+        check_target(urlsplit(stack.state.sqs_endpoint).hostname or "")
     check_target(urlsplit(stack.toxiproxy_url).hostname or "")
 
 
@@ -124,6 +129,7 @@ async def run_scenario(
     core count, for Kafka storms of the harness engine)."""
     stack = stack or Stack.load()
     check_stack_is_safe(stack)
+    await asyncio.to_thread(match_sqs_storage, stack, scenario)
     status = status or RunStatus()
     out_dir.mkdir(parents=True, exist_ok=True)
     run_id = f"{seed}-{secrets.token_hex(3)}"
@@ -318,15 +324,19 @@ async def _locust_storm(
 async def _drain(clients: Clients, acked: int, timeout: float) -> None:
     """Wait until the consumer has received as many events as were acknowledged."""
     deadline = clock.now() + timeout
+    stalled = max(DRAIN_STALLED_S, clients.redelivery_s + DRAIN_QUIET_S)
     last_count, last_change = -1, clock.now()
     while clock.now() < deadline:
         stats = clients.consumer.stats()
-        # A black box reports nothing: what the observation sources saw is its progress.
-        seen = max(stats.get("received", 0), clients.observers.observed())
+        # A black box reports nothing: what the observation sources saw is its progress. A
+        # consumer that counts redeliveries in "received" reports the distinct events apart,
+        # so duplicates never make the missing look arrived.
+        received = stats.get("distinct", stats.get("received", 0))
+        seen = max(received, clients.observers.observed())
         if seen != last_count:
             last_count, last_change = seen, clock.now()
         quiet = clock.now() - last_change
-        if quiet >= (DRAIN_QUIET_S if seen >= acked else DRAIN_STALLED_S):
+        if quiet >= (DRAIN_QUIET_S if seen >= acked else stalled):
             return
         await asyncio.sleep(0.2)
 

@@ -14,7 +14,10 @@ RABBITMQ_NODES: tuple[str, ...] = ("rabbitmq",)
 NATS_NODES: tuple[str, ...] = ("nats-1", "nats-2", "nats-3")
 MOTO_NODES: tuple[str, ...] = ("moto",)
 PUBSUB_NODES: tuple[str, ...] = ("pubsub",)
-TARGET_KINDS: tuple[str, ...] = ("kafka", "rabbitmq", "nats", "pubsub", "sns", "eventbridge")
+SQS_NODES: tuple[str, ...] = ("sqs",)
+TARGET_KINDS: tuple[str, ...] = (
+    "kafka", "rabbitmq", "nats", "pubsub", "sns", "eventbridge", "sqs",
+)  # fmt: skip
 
 
 class Acks(StrEnum):
@@ -89,6 +92,7 @@ __all__ = [
     "MOTO_NODES",
     "NATS_NODES",
     "PUBSUB_NODES",
+    "SQS_NODES",
     "TARGET_KINDS",
     "NatsStorage",
     "RABBITMQ_NODES",

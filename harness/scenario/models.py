@@ -48,6 +48,7 @@ from harness.scenario.kinds import (
     PUBSUB_NODES,
     RABBITMQ_NODES,
     RABBITMQ_PRODUCER_FIELDS,
+    SQS_NODES,
     Acks,
     Commit,
     DeliveryMode,
@@ -210,14 +211,47 @@ class PubsubTarget(StrictModel):
         return name
 
 
+_SQS_QUEUE = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
+
+
+class SqsTarget(StrictModel):
+    """An SQS queue on ElasticMQ: standard or FIFO, its visibility timeout, and a redrive
+    policy to a dead-letter queue the harness reads (``dead_letter_queue`` with
+    ``max_receive_count``). ``persistent`` asks for ElasticMQ's on-disk configuration
+    (queues and messages survive a restart); the runner starts ElasticMQ in the configuration
+    the scenario asks for. ``process_ms`` is the consumer's work per message."""
+
+    queue: str = Field(min_length=1, max_length=60)
+    fifo: bool = False
+    deduplication: bool = True
+    visibility_timeout_s: int = Field(default=30, ge=0, le=43_200)
+    dead_letter_queue: str | None = Field(default=None, min_length=1, max_length=60)
+    max_receive_count: int = Field(default=3, ge=1, le=1000)
+    persistent: bool = False
+    process_ms: float = Field(default=0.0, ge=0, le=60_000)
+    workers: int = Field(default=2, ge=1, le=32)
+    read_timeout: Duration = 5.0
+
+    @field_validator("queue", "dead_letter_queue")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        if name is not None and not _SQS_QUEUE.match(name):
+            raise ValueError(
+                f"{name!r} is not an SQS queue name: 1-60 letters, digits, '-' and '_' (the "
+                "run id is appended, and '.fifo' for a FIFO queue)"
+            )
+        return name
+
+
 class Target(StrictModel):
-    """Exactly one of ``kafka``, ``rabbitmq``, ``nats``, ``pubsub``, ``webhook``, ``sns`` or
-    ``eventbridge``."""
+    """Exactly one of ``kafka``, ``rabbitmq``, ``nats``, ``pubsub``, ``sqs``, ``webhook``,
+    ``sns`` or ``eventbridge``."""
 
     kafka: KafkaTarget | None = None
     rabbitmq: RabbitMQTarget | None = None
     nats: NatsTarget | None = None
     pubsub: PubsubTarget | None = None
+    sqs: SqsTarget | None = None
     webhook: WebhookTarget | None = None
     sns: SnsTarget | None = None
     eventbridge: EventBridgeTarget | None = None
@@ -225,13 +259,15 @@ class Target(StrictModel):
     @property
     def kind(
         self,
-    ) -> Literal["kafka", "rabbitmq", "nats", "pubsub", "webhook", "sns", "eventbridge"]:
+    ) -> Literal["kafka", "rabbitmq", "nats", "pubsub", "sqs", "webhook", "sns", "eventbridge"]:
         if self.kafka is not None:
             return "kafka"
         if self.nats is not None:
             return "nats"
         if self.pubsub is not None:
             return "pubsub"
+        if self.sqs is not None:
+            return "sqs"
         if self.webhook is not None:
             return "webhook"
         if self.sns is not None:
@@ -249,14 +285,14 @@ class Target(StrictModel):
     def nodes(self) -> tuple[str, ...]:
         """The stack's node names this target runs on (a webhook endpoint is on none)."""
         return {"kafka": KAFKA_NODES, "rabbitmq": RABBITMQ_NODES, "nats": NATS_NODES,
-                "pubsub": PUBSUB_NODES, "sns": MOTO_NODES,
+                "pubsub": PUBSUB_NODES, "sqs": SQS_NODES, "sns": MOTO_NODES,
                 "eventbridge": MOTO_NODES}.get(self.kind, ())  # fmt: skip
 
     @property
     def given(self) -> int:
         """How many of the target kinds are set (a valid target has exactly one)."""
-        kinds = (self.kafka, self.rabbitmq, self.nats, self.pubsub, self.webhook, self.sns,
-                 self.eventbridge)  # fmt: skip
+        kinds = (self.kafka, self.rabbitmq, self.nats, self.pubsub, self.sqs, self.webhook,
+                 self.sns, self.eventbridge)  # fmt: skip
         return sum(t is not None for t in kinds)
 
 
@@ -541,6 +577,7 @@ __all__ = [
     "KAFKA_PRODUCER_FIELDS",
     "NATS_NODES",
     "RABBITMQ_NODES",
+    "SQS_NODES",
     "RABBITMQ_PRODUCER_FIELDS",
     "Acks",
     "Commit",
@@ -554,6 +591,7 @@ __all__ = [
     "KafkaTarget",
     "NatsTarget",
     "PubsubTarget",
+    "SqsTarget",
     "Keys",
     "Load",
     "Payload",

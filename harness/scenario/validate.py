@@ -62,12 +62,15 @@ def _target(s: Scenario) -> Iterator[Problem]:
     if target.given != 1:
         yield Problem(
             ("target",),
-            "set exactly one of 'kafka', 'rabbitmq', 'nats', 'pubsub', 'webhook', 'sns' or "
-            "'eventbridge'",
+            "set exactly one of 'kafka', 'rabbitmq', 'nats', 'pubsub', 'sqs', 'webhook', 'sns' "
+            "or 'eventbridge'",
         )
         return
     yield from _nats_target(s)
     yield from _pubsub_target(s)
+    sqs = target.sqs
+    if sqs is not None and sqs.read_timeout <= 0:
+        yield Problem(("target", "sqs", "read_timeout"), "must be longer than 0s")
     kafka = target.kafka
     if kafka is None:
         return
@@ -130,7 +133,7 @@ def _nats_target(s: Scenario) -> Iterator[Problem]:
 def _producer(s: Scenario) -> Iterator[Problem]:
     if s.target.given != 1:
         return
-    if s.target.kind in ("nats", "pubsub"):
+    if s.target.kind in ("nats", "pubsub", "sqs"):
         yield from _nats_producer(s)
         return
     if s.target.kind in ("webhook", "sns", "eventbridge"):
@@ -163,7 +166,8 @@ def _producer(s: Scenario) -> Iterator[Problem]:
 
 
 def _nats_producer(s: Scenario) -> Iterator[Problem]:
-    """A NATS scenario takes no Kafka or RabbitMQ producer setting (``retries`` it does)."""
+    """A NATS or SQS scenario takes no Kafka or RabbitMQ producer setting (``retries`` it
+    does)."""
     defaults = type(s.producer).model_fields
     foreign = [n for n in (*KAFKA_PRODUCER_FIELDS, *RABBITMQ_PRODUCER_FIELDS) if n != "retries"]
     for name in foreign:
@@ -216,6 +220,11 @@ def _consumer(s: Scenario) -> Iterator[Problem]:
             "command needs a report channel and readiness on NATS, which the harness does not "
             "offer yet; remove the command (mode: correct|buggy still picks the built-in "
             "consumer's behaviour), or run the service against a kafka: or rabbitmq: target",
+        )
+    if s.target.kind == "sqs" and not sut.is_builtin:
+        yield Problem(
+            ("system_under_test", "command"),
+            "an sqs target runs the built-in consumer only so far; remove the command",
         )
     if sut.is_builtin:
         yield from _builtin_consumer(s)
@@ -407,6 +416,7 @@ def _expect(s: Scenario) -> Iterator[Problem]:
     has_dlq = (
         (s.target.kafka is not None and s.target.kafka.dead_letter_topic)
         or (s.target.rabbitmq is not None and s.target.rabbitmq.dead_letter_queue)
+        or (s.target.sqs is not None and s.target.sqs.dead_letter_queue)
         # an external command on Kafka is always handed one (HARNESS_DLQ_TOPIC), and a
         # dead_letters source reads the run's own
         or (s.target.kafka is not None and not s.system_under_test.is_builtin)
@@ -414,7 +424,8 @@ def _expect(s: Scenario) -> Iterator[Problem]:
     )
     if wants_dlq and not has_dlq:
         where = {"kafka": "kafka.dead_letter_topic", "nats": "nats (JetStream has no DLQ; "
-                 "the consumer terminates poison)"}.get(s.target.kind, "rabbitmq.dead_letter_queue")  # fmt: skip
+                 "the consumer terminates poison)", "sqs": "sqs.dead_letter_queue"}.get(
+                     s.target.kind, "rabbitmq.dead_letter_queue")  # fmt: skip
         yield Problem(
             ("expect",),
             f"{sorted(wants_dlq)[0]} needs a dead-letter destination: set target.{where}",

@@ -18,14 +18,14 @@ from harness.stack.provision import provision
 from harness.stack.stack import Stack
 from harness.stack.state import load_state
 
-OPTIONAL_NODES = ["postgres", "nats", "sns", "pubsub", "oauth"]
+OPTIONAL_NODES = ["postgres", "nats", "sns", "pubsub", "sqs", "oauth"]
 
 
 def _provision(args: argparse.Namespace) -> int:
     started = time.monotonic()
     artifacts = provision(
         rabbitmq=not args.no_rabbitmq, postgres="postgres" in args.with_,
-        pubsub="pubsub" in args.with_, oauth="oauth" in args.with_,
+        pubsub="pubsub" in args.with_, sqs="sqs" in args.with_, oauth="oauth" in args.with_,
     )  # fmt: skip
     print(f"kafka libs:        {artifacts.kafka_libs}")
     print(f"toxiproxy server:  {artifacts.toxiproxy_server} ({artifacts.toxiproxy_flavour})")
@@ -35,6 +35,10 @@ def _provision(args: argparse.Namespace) -> int:
         print(f"postgresql:        {artifacts.postgres_bin}")
     if artifacts.pubsub_server:
         print(f"pubsub server:     {artifacts.pubsub_server} ({artifacts.pubsub_flavour})")
+    if artifacts.elasticmq_libs:
+        print(f"elasticmq libs:    {artifacts.elasticmq_libs}")
+    if artifacts.elasticmq_libs:
+        print(f"elasticmq libs:    {artifacts.elasticmq_libs}")
     if artifacts.oauth_libs:
         print(f"oauth2 issuer:     {artifacts.oauth_libs} (mock-oauth2-server)")
     print(f"ready in {time.monotonic() - started:.1f}s")
@@ -48,6 +52,9 @@ def _up(args: argparse.Namespace) -> int:
     nats_nodes = args.nats_nodes if "nats" in args.with_ else 0
     with_moto = "sns" in args.with_
     with_pubsub = "pubsub" in args.with_
+    with_sqs = "sqs" in args.with_
+    if args.sqs_persistent and not with_sqs:
+        raise StackError("--sqs-persistent configures ElasticMQ; add --with sqs.")
     with_oauth = "oauth" in args.with_
     if args.backend == "compose":
         if with_oauth:
@@ -61,12 +68,13 @@ def _up(args: argparse.Namespace) -> int:
                              "the local backend for a three-node cluster.")  # fmt: skip
         state = compose.up(
             args.kafka_brokers, with_rabbitmq, with_postgres, with_nats=bool(nats_nodes),
-            with_pubsub=with_pubsub,
+            with_pubsub=with_pubsub, with_sqs=with_sqs,
         )  # fmt: skip
     else:
         state = local.up(
             args.kafka_brokers, with_rabbitmq, args.timeout, with_postgres, nats_nodes,
-            with_moto=with_moto, with_pubsub=with_pubsub, with_oauth=with_oauth,
+            with_moto=with_moto, with_pubsub=with_pubsub, with_sqs=with_sqs,
+            sqs_persistent=args.sqs_persistent, with_oauth=with_oauth,
         )  # fmt: skip
     print(f"stack up in {time.monotonic() - started:.1f}s ({state.backend} backend)")
     if state.kafka_bootstrap:
@@ -81,11 +89,14 @@ def _up(args: argparse.Namespace) -> int:
         print(f"sns/eventbridge:  {state.moto_endpoint}  (moto, an emulator)")
     if state.pubsub_emulator_host:
         print(f"pubsub emulator:  {state.pubsub_emulator_host}  (PUBSUB_EMULATOR_HOST)")
+    if state.sqs_endpoint:
+        kept = "persistent" if state.sqs_persistent else "in memory"
+        print(f"sqs endpoint:     {state.sqs_endpoint}  ({kept})")
     if state.oauth_issuer:
         print(f"oauth2 issuer:    {state.oauth_issuer}  (mock-oauth2-server)")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
     if (state.kafka_bootstrap or state.rabbitmq_url or state.nats_nodes or state.moto_endpoint
-            or state.pubsub_emulator_host):  # fmt: skip
+            or state.pubsub_emulator_host or state.sqs_endpoint):  # fmt: skip
         print(f"env file:         {write_local_env(state)}  (harness run --env FILE)")
     else:  # nothing an env file's sections describe (no broker, no emulator)
         env_file().unlink(missing_ok=True)
@@ -145,6 +156,8 @@ def status_report(stack: Stack) -> dict[str, Any]:
         "nats_servers": list(stack.state.nats_servers),
         "moto_endpoint": stack.state.moto_endpoint,
         "pubsub_emulator_host": stack.state.pubsub_emulator_host,
+        "sqs_endpoint": stack.state.sqs_endpoint,
+        "sqs_persistent": stack.state.sqs_persistent,
         "oauth_issuer": stack.state.oauth_issuer,
         "toxiproxy_url": stack.toxiproxy_url,
         "healthy": all(n["healthy"] for n in nodes.values()),
@@ -243,7 +256,7 @@ def _with_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--with", dest="with_", action=_WithNodes, default=[], metavar="NODE[,NODE]",
         help="also start optional nodes: postgres, nats, sns (moto: SNS and EventBridge), "
-        "pubsub, oauth (mock-oauth2-server); comma-separated or repeated (on a running stack: add them)",
+        "pubsub, sqs (ElasticMQ), oauth (mock-oauth2-server); comma-separated or repeated (on a running stack: add them)",
     )  # fmt: skip
 
 
@@ -259,9 +272,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     up = commands.add_parser("up", help="start Kafka, RabbitMQ and Toxiproxy on loopback")
     up.add_argument("--kafka-brokers", type=int, choices=[0, 1, 2, 3], default=1,
-                    help="Kafka nodes (0 only with --with nats, sns, pubsub or oauth)")  # fmt: skip
+                    help="Kafka nodes (0 only with --with nats, sns, pubsub, sqs or oauth)")  # fmt: skip
     up.add_argument("--nats-nodes", type=int, choices=list(layout.NATS_NODE_COUNTS), default=1,
                     help="with --with nats: one server, or three (JetStream R3)")  # fmt: skip
+    up.add_argument("--sqs-persistent", action="store_true",
+                    help="with --with sqs: ElasticMQ keeps queues and messages on disk (H2)")  # fmt: skip
     up.add_argument("--no-rabbitmq", action="store_true", help="start Kafka and Toxiproxy only")
     _with_option(up)
     up.add_argument("--backend", choices=["local", "compose"], default="local")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import layout, local, nats, process, pubsub
+from harness.stack import elasticmq, layout, local, nats, process, pubsub
 from harness.stack.postgres import dsn
 from harness.stack.state import NodeState, StackState, clear_state, load_state, save_state
 
@@ -62,12 +62,14 @@ def services_for(
     with_nats: bool = False,
     with_moto: bool = False,
     with_pubsub: bool = False,
+    with_sqs: bool = False,
 ) -> list[str]:
     kafka = [layout.kafka_node_name(n) for n in range(1, COMPOSE_BROKERS + 1)]
     optional = [*(["rabbitmq"] if with_rabbitmq else []), *(["postgres"] if with_postgres else [])]
     optional += [layout.nats_node_name(1)] if with_nats else []
     optional += ["moto"] if with_moto else []  # profile sns; `stack up --backend compose` skips it
     optional += [layout.PUBSUB_NODE] if with_pubsub else []
+    optional += [layout.SQS_NODE] if with_sqs else []
     return ["toxiproxy", *kafka, *optional]
 
 
@@ -81,6 +83,8 @@ def _node_shape(name: str) -> tuple[str, int]:
         return "nats", layout.NATS_PROXY_BASE + int(name[-1])
     if name == layout.PUBSUB_NODE:
         return "pubsub", layout.PUBSUB_PROXY_PORT
+    if name == layout.SQS_NODE:
+        return "sqs", layout.SQS_PROXY_PORT
     return "rabbitmq", layout.RABBITMQ_PROXY_PORT
 
 
@@ -90,6 +94,7 @@ def _state(
     with_postgres: bool = False,
     with_nats: bool = False,
     with_pubsub: bool = False,
+    with_sqs: bool = False,
 ) -> StackState:
     state = StackState(
         backend="compose",
@@ -106,8 +111,12 @@ def _state(
         nats_servers=[f"nats://{layout.HOST}:{layout.NATS_PROXY_BASE + 1}"] if with_nats else [],
         pubsub=with_pubsub,
         pubsub_emulator_host=f"{layout.HOST}:{layout.PUBSUB_PROXY_PORT}" if with_pubsub else None,
+        sqs_endpoint=f"http://{layout.HOST}:{layout.SQS_PROXY_PORT}" if with_sqs else None,
     )
-    for name in services_for(with_rabbitmq, with_postgres, with_nats, with_pubsub)[1:]:
+    services = services_for(
+        with_rabbitmq, with_postgres, with_nats, with_pubsub=with_pubsub, with_sqs=with_sqs
+    )
+    for name in services[1:]:
         kind, port = _node_shape(name)
         # A compose NATS node is probed through its proxy (its monitoring port is not published).
         probe = {"rabbitmq": "amqp", "nats": "tcp"}.get(kind, kind)
@@ -125,6 +134,7 @@ def up(
     timeout: float = 240.0,
     with_nats: bool = False,
     with_pubsub: bool = False,
+    with_sqs: bool = False,
 ) -> StackState:
     """``docker compose up -d`` the topology and wait until every node answers via its proxy."""
     if brokers != COMPOSE_BROKERS:
@@ -144,11 +154,14 @@ def up(
             "Start Docker, or use the local backend: `harness stack up` (no Docker needed)."
         )
     file = compose_file()
-    services = services_for(with_rabbitmq, with_postgres, with_nats, with_pubsub)
+    services = services_for(
+        with_rabbitmq, with_postgres, with_nats, with_pubsub=with_pubsub, with_sqs=with_sqs
+    )
     profiles = ["--profile", "nats"] if with_nats else []
     profiles += ["--profile", "pubsub"] if with_pubsub else []
+    profiles += ["--profile", "sqs"] if with_sqs else []
     subprocess.run(compose_argv(*profiles, "up", "-d", *services, file=file), check=True)
-    state = _state(with_rabbitmq, file, with_postgres, with_nats, with_pubsub)
+    state = _state(with_rabbitmq, file, with_postgres, with_nats, with_pubsub, with_sqs)
     save_state(state)
     deadline = time.monotonic() + timeout
     for node in state.nodes.values():
@@ -157,6 +170,7 @@ def up(
             "postgres": process.postgres_ready,
             "nats": nats.info_ready,
             "pubsub": pubsub.grpc_ready,
+            "sqs": elasticmq.ready,
         }.get(node.kind, process.amqp_ready)
         remaining = max(1.0, deadline - time.monotonic())
         process.wait_until(lambda n=node, r=ready: r(n.probe_port), remaining, node.name)

@@ -48,6 +48,7 @@ def env_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
             yield from _node_addresses("postgres.node", env.postgres.node)
     yield from _nats_addresses(env)
     yield from _emulator_addresses(env)
+    yield from _sqs_addresses(env)
 
 
 def _nats_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
@@ -58,6 +59,15 @@ def _nats_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
         yield f"nats.servers[{index}]", url.partition("://")[2].rpartition("@")[2].rstrip("/")
     for name, node in env.nats.nodes.items():
         yield from _node_addresses(f"nats.nodes.{name}", node)
+
+
+def _sqs_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
+    """The ``sqs:`` section's addresses: the endpoint's host:port, the node's."""
+    if env.sqs is None:
+        return
+    yield "sqs.endpoint", urlsplit(env.sqs.endpoint).netloc.rpartition("@")[2]
+    if env.sqs.node is not None:
+        yield from _node_addresses("sqs.node", env.sqs.node)
 
 
 def _emulator_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:

@@ -201,6 +201,21 @@ class PostgresEnv(StrictModel):
         return dsn
 
 
+class SqsEnv(StrictModel):
+    """An SQS endpoint (ElasticMQ, or any SQS-compatible server) and its node's controls."""
+
+    endpoint: str = Field(max_length=300)
+    """The SQS endpoint URL clients use (usually the ``sqs`` proxy's listen address)."""
+    node: EnvNode | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http(cls, endpoint: str) -> str:
+        if not endpoint.startswith(("http://", "https://")):
+            raise ValueError("give the endpoint's URL, e.g. http://127.0.0.1:9324")
+        return endpoint.rstrip("/")
+
+
 class ToxiproxyEnv(StrictModel):
     api: str = Field(max_length=300)
 
@@ -321,7 +336,7 @@ class PubsubEnv(StrictModel):
         return project
 
 
-SECTIONS = ("kafka", "rabbitmq", "nats", "moto", "pubsub")
+SECTIONS = ("kafka", "rabbitmq", "nats", "moto", "pubsub", "sqs")
 """The sections that name something to send to (``postgres`` only holds a service's state)."""
 
 
@@ -333,6 +348,7 @@ class EnvFile(StrictModel):
     rabbitmq: RabbitEnv | None = None
     postgres: PostgresEnv | None = None
     nats: NatsEnv | None = None
+    sqs: SqsEnv | None = None
     moto: MotoEnv | None = None
     pubsub: PubsubEnv | None = None
     toxiproxy: ToxiproxyEnv
@@ -341,12 +357,14 @@ class EnvFile(StrictModel):
     def _something(self) -> EnvFile:
         if all(getattr(self, section) is None for section in SECTIONS):
             raise ValueError(
-                "name a broker or an emulator: a kafka:, rabbitmq:, nats:, moto: or pubsub: section"
+                "name a broker or an emulator: a kafka:, rabbitmq:, nats:, moto:, pubsub: or sqs: "
+                "section"
             )
         return self
 
     def nodes(self) -> dict[str, tuple[str, EnvNode]]:
-        """Every node by name, with its kind (kafka, rabbitmq, postgres, nats, moto, pubsub)."""
+        """Every node by name, with its kind (kafka, rabbitmq, postgres, nats, moto, pubsub,
+        sqs)."""
         found: dict[str, tuple[str, EnvNode]] = {}
         if self.kafka is not None:
             found.update({name: ("kafka", node) for name, node in self.kafka.nodes.items()})
@@ -356,7 +374,7 @@ class EnvFile(StrictModel):
             found["postgres"] = ("postgres", self.postgres.node)
         if self.nats is not None:
             found.update({name: ("nats", node) for name, node in self.nats.nodes.items()})
-        for kind in ("moto", "pubsub"):
+        for kind in ("moto", "pubsub", "sqs"):
             section = getattr(self, kind)
             if section is not None and section.node is not None:
                 found[kind] = (kind, section.node)
@@ -499,7 +517,7 @@ def write_env(env: EnvFile, path: Path, header: str = "") -> None:
 def _all_nodes(data: dict[str, Any]) -> list[dict[str, Any]]:
     nodes = list((data.get("kafka") or {}).get("nodes", {}).values())
     nodes += list((data.get("nats") or {}).get("nodes", {}).values())
-    for section in ("rabbitmq", "postgres", "moto", "pubsub"):
+    for section in ("rabbitmq", "postgres", "moto", "pubsub", "sqs"):
         node = (data.get(section) or {}).get("node")
         if node:
             nodes.append(node)
@@ -522,6 +540,7 @@ __all__ = [
     "PubsubEnv",
     "RabbitEnv",
     "SECTIONS",
+    "SqsEnv",
     "ToxiproxyEnv",
     "env_path",
     "load_env",

@@ -9,7 +9,7 @@ the slowest kind's, not the sum of all of them.
 
 A new server plugs in with one ``Launcher`` in ``LAUNCHERS`` under its node kind:
 
-    LAUNCHERS["sqs"] = Launcher(start=spawn_nodes, ready=sqs.http_ready)
+    LAUNCHERS["sqs"] = Launcher(start=spawn_nodes, ready=elasticmq.ready)
 
 ``spawn_nodes`` (start every planned node of the kind) is the default start; a server whose
 nodes need a step first gives a start function of its own.
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.errors import StackError
-from harness.stack import kafka, layout, moto, nats, oauth, process, pubsub
+from harness.stack import elasticmq, kafka, layout, moto, nats, oauth, process, pubsub
 from harness.stack.handles import NodeHandle
 from harness.stack.provision import Artifacts
 from harness.stack.state import StackState
@@ -96,6 +96,7 @@ LAUNCHERS: dict[str, Launcher] = {
     "nats": Launcher(spawn_nodes, nats.info_ready),
     "moto": Launcher(spawn_nodes, moto.ready),
     "pubsub": Launcher(spawn_nodes, pubsub.grpc_ready),
+    "sqs": Launcher(spawn_nodes, elasticmq.ready),
     "oauth": Launcher(spawn_nodes, oauth.ready),
 }
 """Every server kind ``launch`` can start, in start order (the slowest first)."""

@@ -25,6 +25,8 @@ moto (SNS, EventBridge)     127.0.0.1:4566              proxy ``moto`` (``--with
 moto, upstream              127.0.0.1:14566             the emulator's own listener
 Pub/Sub emulator, clients   127.0.0.1:8085              proxy ``pubsub`` (``--with pubsub``)
 Pub/Sub emulator, upstream  127.0.0.1:18085             the emulator's own gRPC listener
+SQS (ElasticMQ), clients    127.0.0.1:9324              proxy ``sqs`` (``--with sqs``)
+SQS (ElasticMQ), upstream   127.0.0.1:19324             ElasticMQ's REST listener
 OAuth2 issuer, clients      127.0.0.1:8180              proxy ``oauth`` (``--with oauth``)
 OAuth2 issuer, upstream     127.0.0.1:18180             mock-oauth2-server's own listener
 ==========================  ==========================  ===============================
@@ -83,6 +85,10 @@ PUBSUB_PROJECT = "harness-project"
 PUBSUB_FALLBACK_MODULE = "cloud.google.com/go/pubsub/v2"
 PUBSUB_FALLBACK_VERSION = "v2.9.0"
 
+ELASTICMQ_VERSION = "1.6.16"  # org.elasticmq:elasticmq-server_2.13 on Maven Central
+SQS_NODE = "sqs"
+SQS_PROXY_PORT = 9324
+SQS_PORT = 19324
 OAUTH_PROXY_PORT = 8180
 OAUTH_PORT = 18180
 OAUTH_NODE = "oauth"
@@ -131,6 +137,17 @@ def moto_port() -> int:
     return MOTO_PORT + port_offset()
 
 
+def sqs_proxy_port() -> int:
+    return SQS_PROXY_PORT + port_offset()
+
+
+def sqs_port() -> int:
+    return SQS_PORT + port_offset()
+
+
+def sqs_endpoint() -> str:
+    """The proxied SQS endpoint URL boto3 is given (``http://127.0.0.1:9324``)."""
+    return f"http://{HOST}:{sqs_proxy_port()}"
 def oauth_proxy_port() -> int:
     return OAUTH_PROXY_PORT + port_offset()
 
@@ -279,6 +296,7 @@ def stack_ports(
     nats_nodes: int = 0,
     moto: bool = False,
     pubsub: bool = False,
+    sqs: bool = False,
     oauth: bool = False,
 ) -> list[int]:
     """Every port a stack of this shape listens on (used to check they are free, and closed)."""
@@ -287,6 +305,8 @@ def stack_ports(
         ports.extend([moto_proxy_port(), moto_port()])
     if pubsub:
         ports.extend([pubsub_proxy_port(), pubsub_port()])
+    if sqs:
+        ports.extend([sqs_proxy_port(), sqs_port()])
     if oauth:
         ports.extend([oauth_proxy_port(), oauth_port()])
     for n in range(1, brokers + 1):
@@ -301,7 +321,9 @@ def stack_ports(
 
 
 __all__ = [
+    "ELASTICMQ_VERSION",
     "HOST",
+    "SQS_NODE",
     "KAFKA_VERSION",
     "MAX_KAFKA_BROKERS",
     "TOXIPROXY_VERSION",
@@ -337,6 +359,9 @@ __all__ = [
     "nats_servers",
     "rabbitmq_url",
     "run_dir",
+    "sqs_endpoint",
+    "sqs_port",
+    "sqs_proxy_port",
     "stack_ports",
     "state_file",
     "toxiproxy_url",

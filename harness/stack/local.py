@@ -19,6 +19,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError, StackError
 from harness.stack import (
+    elasticmq,
     kafka,
     layout,
     moto,
@@ -32,7 +33,13 @@ from harness.stack import (
 )
 from harness.stack.handles import NodeHandle
 from harness.stack.launch import launch
-from harness.stack.provision import Artifacts, provision, provision_oauth, provision_pubsub
+from harness.stack.provision import (
+    Artifacts,
+    provision,
+    provision_elasticmq,
+    provision_oauth,
+    provision_pubsub,
+)
 from harness.stack.state import NodeState, ProxyState, StackState, clear_state, load_state
 from harness.stack.state import save_state as _save
 from harness.stack.toxiproxy import ToxiproxyClient
@@ -52,6 +59,7 @@ def proxies_for(
     nats_nodes: int = 0,
     with_moto: bool = False,
     with_pubsub: bool = False,
+    with_sqs: bool = False,
     with_oauth: bool = False,
 ) -> list[ProxyState]:
     """One proxy per client-facing listener, named after its node (and one per NATS route)."""
@@ -79,6 +87,8 @@ def proxies_for(
         proxies.append(moto.proxy())
     if with_pubsub:
         proxies.append(pubsub.proxy())
+    if with_sqs:
+        proxies.append(elasticmq.proxy())
     if with_oauth:
         proxies.append(oauth.proxy())
     return proxies
@@ -122,12 +132,14 @@ def plan(
     nats_nodes: int = 0,
     with_moto: bool = False,
     with_pubsub: bool = False,
+    with_sqs: bool = False,
+    sqs_persistent: bool = False,
     with_oauth: bool = False,
 ) -> StackState:
     """Write every node's config under ``run_dir``; return the state to start from."""
     proxies = proxies_for(
         brokers, with_rabbitmq, with_postgres, nats_nodes, with_moto=with_moto,
-        with_pubsub=with_pubsub, with_oauth=with_oauth,
+        with_pubsub=with_pubsub, with_sqs=with_sqs, with_oauth=with_oauth,
     )  # fmt: skip
     state = StackState(
         kafka_brokers=brokers,
@@ -153,6 +165,8 @@ def plan(
         _plan_moto(state, run_dir)
     if with_pubsub:
         _plan_pubsub(state, run_dir, artifacts)
+    if with_sqs:
+        _plan_sqs(state, run_dir, artifacts, sqs_persistent)
     if with_oauth:
         _plan_oauth(state, run_dir, artifacts.oauth_libs or provision_oauth())
     return state
@@ -194,6 +208,19 @@ def _plan_nats(state: StackState, run_dir: Path, nodes: int) -> list[NodeState]:
     return planned
 
 
+def _plan_sqs(
+    state: StackState, run_dir: Path, artifacts: Artifacts | None, persistent: bool
+) -> NodeState:
+    libs = artifacts.elasticmq_libs if artifacts is not None else None
+    if libs is None:
+        libs = provision_elasticmq()
+    node = elasticmq.prepare_node(libs, run_dir, persistent)
+    state.nodes[node.name] = node
+    state.sqs_endpoint = layout.sqs_endpoint()
+    state.sqs_persistent = persistent
+    return node
+
+
 def _plan_postgres(state: StackState, run_dir: Path) -> NodeState:
     _say("initdb: a fresh PostgreSQL data dir")
     node, password = postgres.prepare(run_dir)
@@ -208,13 +235,15 @@ def check_brokers(
     nats_nodes: int = 0,
     with_moto: bool = False,
     with_pubsub: bool = False,
+    with_sqs: bool = False,
     with_oauth: bool = False,
 ) -> None:
-    low = 0 if nats_nodes or with_moto or with_pubsub or with_oauth else 1
+    low = 0 if nats_nodes or with_moto or with_pubsub or with_sqs or with_oauth else 1
     if not low <= brokers <= layout.MAX_KAFKA_BROKERS:
         raise StackError(
             f"--kafka-brokers must be between {low} and {layout.MAX_KAFKA_BROKERS}, got "
-            f"{brokers!r}. Give a count in that range (0 only with --with nats, sns, pubsub or oauth)."
+            f"{brokers!r}. Give a count in that range (0 only with --with nats, sns, pubsub, "
+            "sqs or oauth)."
         )
     if nats_nodes:
         nats.check_nodes(nats_nodes)
@@ -231,11 +260,12 @@ def _check_ports_free(
     nats_nodes: int = 0,
     with_moto: bool = False,
     with_pubsub: bool = False,
+    with_sqs: bool = False,
     with_oauth: bool = False,
 ) -> None:
     ports = layout.stack_ports(
         brokers, with_rabbitmq, with_postgres, nats_nodes, moto=with_moto, pubsub=with_pubsub,
-        oauth=with_oauth,
+        sqs=with_sqs, oauth=with_oauth,
     )  # fmt: skip
     busy = [p for p in ports if not process.port_free(p)]
     if busy:
@@ -271,11 +301,15 @@ def up(
     nats_nodes: int = 0,
     with_moto: bool = False,
     with_pubsub: bool = False,
+    with_sqs: bool = False,
+    sqs_persistent: bool = False,
     with_oauth: bool = False,
 ) -> StackState:
     """Bring the local stack up (or return the one already running with this shape; asked for
-    PostgreSQL, NATS, moto or Pub/Sub, a running stack without it gets it added)."""
-    check_brokers(brokers, nats_nodes, with_moto, with_pubsub, with_oauth)
+    PostgreSQL, NATS, moto, Pub/Sub, SQS or the OAuth2 issuer, a running stack without it gets
+    it added; asked for SQS in the other storage configuration, ElasticMQ is started again in
+    the one asked for)."""
+    check_brokers(brokers, nats_nodes, with_moto, with_pubsub, with_sqs, with_oauth)
     existing = _existing(brokers, with_rabbitmq)
     if existing is not None:
         _say("the stack is already up")
@@ -287,23 +321,26 @@ def up(
             add_moto(existing, timeout)
         if with_pubsub:
             add_pubsub(existing, timeout)
+        if with_sqs:
+            add_sqs(existing, sqs_persistent, timeout)
         if with_oauth:
             add_oauth(existing, timeout)
         return existing
     _check_ports_free(
         brokers, with_rabbitmq, with_postgres, nats_nodes, with_moto=with_moto,
-        with_pubsub=with_pubsub, with_oauth=with_oauth,
+        with_pubsub=with_pubsub, with_sqs=with_sqs, with_oauth=with_oauth,
     )  # fmt: skip
     artifacts = provision(
         rabbitmq=with_rabbitmq, postgres=with_postgres, kafka=brokers > 0, pubsub=with_pubsub,
-        oauth=with_oauth,
+        sqs=with_sqs, oauth=with_oauth,
     )  # fmt: skip
     run_dir = layout.run_dir()
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True)
     state = plan(
         brokers, with_rabbitmq, artifacts, run_dir, with_postgres, nats_nodes,
-        with_moto=with_moto, with_pubsub=with_pubsub, with_oauth=with_oauth,
+        with_moto=with_moto, with_pubsub=with_pubsub, with_sqs=with_sqs,
+        sqs_persistent=sqs_persistent, with_oauth=with_oauth,
     )  # fmt: skip
     _save(state)
     try:
@@ -539,6 +576,43 @@ def remove_pubsub(state: StackState) -> None:
     _save(state)
 
 
+def add_sqs(state: StackState, persistent: bool = False, timeout: float = UP_TIMEOUT) -> NodeState:
+    """Start ElasticMQ (and its proxy ``sqs``) on a running local stack, in memory or
+    ``persistent``.
+
+    What ``harness stack up --with sqs`` does to a stack that runs without SQS. A stack whose
+    ElasticMQ runs in the other configuration gets it stopped and started again in this one
+    (its queues are dropped: a scenario declares its own)."""
+    if state.backend != "local":
+        raise StackError(
+            f"SQS can be added only to a local stack; this one is {state.backend!r}. Start "
+            "the compose stack's sqs service instead (`docker compose --profile sqs up -d`)."
+        )
+    node = state.nodes.get(layout.SQS_NODE)
+    if node is not None and state.sqs_persistent == persistent:
+        return node
+    if node is not None:
+        _say(f"restarting ElasticMQ {'persistent' if persistent else 'in memory'}")
+        remove_sqs(state)
+        ports = [layout.sqs_proxy_port(), layout.sqs_port()]
+        process.wait_until(
+            lambda: all(map(process.port_free, ports)), 15, f"ports {ports} to close"
+        )
+    _refuse_busy([layout.sqs_proxy_port(), layout.sqs_port()], "ElasticMQ")
+    node = _plan_sqs(state, layout.run_dir(), None, persistent)
+    _start_added(state, node, elasticmq.proxy(), elasticmq.ready, remove_sqs, timeout)
+    _say(f"sqs ready (pid {node.pid}, endpoint {state.sqs_endpoint})")
+    return node
+
+
+def remove_sqs(state: StackState) -> None:
+    """Stop ElasticMQ, delete its proxy and data; the stack runs on without SQS."""
+    _drop_added(state, layout.SQS_NODE)
+    state.sqs_endpoint = None
+    state.sqs_persistent = False
+    _save(state)
+
+
 def add_oauth(state: StackState, timeout: float = UP_TIMEOUT) -> NodeState:
     """Start mock-oauth2-server (and its proxy ``oauth``) on a running local stack.
 
@@ -616,7 +690,8 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
         postgres.remove(state.nodes[postgres.NODE])  # its data may live outside the run dir
     ports = layout.stack_ports(
         state.kafka_brokers, state.rabbitmq, state.postgres, state.nats_nodes,
-        moto=moto.NODE in state.nodes, pubsub=state.pubsub, oauth=oauth.NODE in state.nodes,
+        moto=moto.NODE in state.nodes, pubsub=state.pubsub, sqs=state.sqs_endpoint is not None,
+        oauth=oauth.NODE in state.nodes,
     )  # fmt: skip
     process.wait_until(
         lambda: all(process.port_free(p) for p in ports), 15, f"ports {ports} to close"
@@ -631,6 +706,7 @@ __all__ = [
     "add_oauth",
     "add_postgres",
     "add_pubsub",
+    "add_sqs",
     "check_brokers",
     "down",
     "plan",
@@ -641,6 +717,7 @@ __all__ = [
     "remove_oauth",
     "remove_postgres",
     "remove_pubsub",
+    "remove_sqs",
     "stop_processes",
     "toxiproxy_config",
     "up",

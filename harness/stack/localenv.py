@@ -26,6 +26,7 @@ from harness.stack.envfile import (
     PostgresEnv,
     PubsubEnv,
     RabbitEnv,
+    SqsEnv,
     ToxiproxyEnv,
     write_env,
 )
@@ -124,7 +125,7 @@ def _pubsub_env(state: StackState) -> PubsubEnv | None:
 def env_of_state(state: StackState) -> EnvFile:
     """The env file describing the stack ``state`` records."""
     by_kind = {kind: {n.name: n for n in state.nodes.values() if n.kind == kind}
-               for kind in ("kafka", "rabbitmq", "postgres")}  # fmt: skip
+               for kind in ("kafka", "rabbitmq", "postgres", "sqs")}  # fmt: skip
     kafka = None
     if state.kafka_bootstrap:
         nodes = {name: _node(state, node) for name, node in by_kind["kafka"].items()}
@@ -137,8 +138,13 @@ def env_of_state(state: StackState) -> EnvFile:
     if state.postgres_dsn:
         node = next(iter(by_kind["postgres"].values()), None)
         postgres = PostgresEnv(dsn=state.postgres_dsn, node=_node(state, node) if node else None)
+    sqs = None
+    if state.sqs_endpoint:
+        node = next(iter(by_kind["sqs"].values()), None)
+        sqs = SqsEnv(endpoint=state.sqs_endpoint, node=_node(state, node) if node else None)
     return EnvFile(
         version=1, kafka=kafka, rabbitmq=rabbit, postgres=postgres, nats=_nats_env(state),
+        sqs=sqs,
         moto=_moto_env(state), pubsub=_pubsub_env(state),
         toxiproxy=ToxiproxyEnv(api=state.toxiproxy_url),
     )  # fmt: skip

@@ -4,6 +4,8 @@
   by Maven from Maven Central into ``kafka-<version>/libs``.
 - Toxiproxy: the Go server built with ``go install`` at a pinned tag into ``bin/``; where the
   Go module proxy does not serve it, the API-compatible ``noxious-server`` from crates.io.
+- ElasticMQ (``--with sqs``): ``elasticmq-server_2.13`` and its runtime classpath resolved by
+  Maven from Maven Central into ``elasticmq-<version>/libs``, as Kafka's is.
 - RabbitMQ: Debian's ``rabbitmq-server`` package, installed by ``scripts/bootstrap``; here it
   is only located.
 - Pub/Sub (``--with pubsub``): Debian's ``google-cloud-cli-pubsub-emulator``, installed by
@@ -68,6 +70,20 @@ _OAUTH_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 """
 
 
+_ELASTICMQ_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>harness.local</groupId>
+  <artifactId>elasticmq-classpath</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.elasticmq</groupId><artifactId>elasticmq-server_2.13</artifactId>
+      <version>{version}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+
 @dataclass(frozen=True)
 class Artifacts:
     """Where the provisioned pieces are."""
@@ -79,11 +95,16 @@ class Artifacts:
     postgres_bin: Path | None = None
     pubsub_server: Path | None = None
     pubsub_flavour: str = ""
+    elasticmq_libs: Path | None = None
     oauth_libs: Path | None = None
 
 
 def kafka_libs_dir(version: str = layout.KAFKA_VERSION) -> Path:
     return layout.harness_home() / f"kafka-{version}" / "libs"
+
+
+def elasticmq_libs_dir(version: str = layout.ELASTICMQ_VERSION) -> Path:
+    return layout.harness_home() / f"elasticmq-{version}" / "libs"
 
 
 def toxiproxy_path(version: str = layout.TOXIPROXY_VERSION) -> Path:
@@ -138,31 +159,8 @@ def _stream(argv: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
         )
 
 
-def provision_kafka(version: str = layout.KAFKA_VERSION) -> Path:
-    """The Kafka classpath directory, resolving it with Maven on first use."""
-    libs = kafka_libs_dir(version)
-    if (libs / ".complete").exists():
-        return libs
-    mvn = _require_tool("mvn", "resolve Kafka's jars from Maven Central")
-    _require_tool("java", "run Kafka")
-    _say(f"fetching Apache Kafka {version} (kafka_2.13, kafka-tools) with Maven, ~55 MB")
-    libs.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=libs.parent) as scratch:
-        work = Path(scratch)
-        (work / "pom.xml").write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION))
-        argv = [mvn, "-B", "dependency:copy-dependencies", "-DincludeScope=runtime",
-                f"-DoutputDirectory={work / 'libs'}"]  # fmt: skip
-        _stream(argv, work, {}, "kafka")
-        jars = sorted(p.name for p in (work / "libs").glob("*.jar"))
-        (work / "libs" / ".complete").write_text("\n".join(jars) + "\n")
-        shutil.rmtree(libs, ignore_errors=True)
-        os.replace(work / "libs", libs)
-    _say(f"kafka: {len(jars)} jars in {libs}")
-    return libs
-
-
 def _maven_classpath(libs: Path, pom: str, what: str) -> list[str]:
-    """Resolve ``pom``'s runtime dependencies into ``libs`` (in a scratch dir, then renamed)."""
+    """Resolve ``pom``'s runtime classpath into ``libs`` (scratch dir, renamed when whole)."""
     mvn = _require_tool("mvn", f"resolve {what}'s jars from Maven Central")
     libs.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=libs.parent) as scratch:
@@ -176,6 +174,30 @@ def _maven_classpath(libs: Path, pom: str, what: str) -> list[str]:
         shutil.rmtree(libs, ignore_errors=True)
         os.replace(work / "libs", libs)
     return jars
+
+
+def provision_kafka(version: str = layout.KAFKA_VERSION) -> Path:
+    """The Kafka classpath directory, resolving it with Maven on first use."""
+    libs = kafka_libs_dir(version)
+    if (libs / ".complete").exists():
+        return libs
+    _require_tool("java", "run Kafka")
+    _say(f"fetching Apache Kafka {version} (kafka_2.13, kafka-tools) with Maven, ~55 MB")
+    jars = _maven_classpath(libs, _POM.format(kafka=version, log4j=LOG4J_VERSION), "kafka")
+    _say(f"kafka: {len(jars)} jars in {libs}")
+    return libs
+
+
+def provision_elasticmq(version: str = layout.ELASTICMQ_VERSION) -> Path:
+    """ElasticMQ's classpath directory, resolving it with Maven on first use."""
+    libs = elasticmq_libs_dir(version)
+    if (libs / ".complete").exists():
+        return libs
+    _require_tool("java", "run ElasticMQ")
+    _say(f"fetching ElasticMQ {version} (elasticmq-server_2.13) with Maven, ~37 MB")
+    jars = _maven_classpath(libs, _ELASTICMQ_POM.format(version=version), "elasticmq")
+    _say(f"elasticmq: {len(jars)} jars in {libs}")
+    return libs
 
 
 def provision_oauth(version: str = layout.OAUTH_VERSION) -> Path:
@@ -271,28 +293,34 @@ def provision(
     postgres: bool = False,
     kafka: bool = True,
     pubsub: bool = False,
+    sqs: bool = False,
     oauth: bool = False,
 ) -> Artifacts:
     """Make every artifact available; fast when all are cached. ``kafka=False`` (a stack
-    without Kafka brokers, NATS only) skips resolving Kafka's classpath."""
+    without Kafka brokers, NATS only) skips resolving Kafka's classpath; ``sqs`` resolves
+    ElasticMQ's."""
     libs = provision_kafka() if kafka else kafka_libs_dir(layout.KAFKA_VERSION)
     toxiproxy, flavour = provision_toxiproxy()
     rabbit = locate_rabbitmq() if rabbitmq else RABBITMQ_BIN_DIR
     postgres_bin = locate_postgres() if postgres else None
     server, server_flavour = provision_pubsub() if pubsub else (None, "")
+    elasticmq = provision_elasticmq() if sqs else None
     oauth_libs = provision_oauth() if oauth else None
     return Artifacts(
-        libs, toxiproxy, rabbit, flavour, postgres_bin, server, server_flavour, oauth_libs
-    )
+        libs, toxiproxy, rabbit, flavour, postgres_bin, server, server_flavour, elasticmq,
+        oauth_libs,
+    )  # fmt: skip
 
 
 __all__ = [
     "Artifacts",
     "build_pubsub_fallback",
+    "elasticmq_libs_dir",
     "kafka_libs_dir",
     "locate_postgres",
     "locate_rabbitmq",
     "provision",
+    "provision_elasticmq",
     "provision_oauth",
     "provision_pubsub",
     "toxiproxy_path",

@@ -125,6 +125,16 @@ class Stack:
         return self.state.postgres_dsn
 
     @property
+    def sqs_endpoint(self) -> str:
+        """The proxied SQS endpoint URL (``http://127.0.0.1:9324``)."""
+        if not self.state.sqs_endpoint:
+            raise StackError(
+                "This stack runs no SQS. Start it with `harness stack up --with sqs` (add "
+                "--sqs-persistent to keep messages on disk; on a running stack, that adds it)."
+            )
+        return self.state.sqs_endpoint
+
+    @property
     def nats_servers(self) -> list[str]:
         """The proxied NATS client URLs (``nats://127.0.0.1:4221``...)."""
         if not self.state.nats_servers:
@@ -250,7 +260,7 @@ class Stack:
 def _node_state(name: str, kind: str, node: EnvNode) -> NodeState:
     ports = {"proxy": split_host_port(node.listen)[1]} if node.listen else {}
     probe = {"kafka": "kafka", "rabbitmq": "amqp", "postgres": "postgres", "nats": "tcp",
-             "moto": "moto", "pubsub": "pubsub", "oauth": "oauth"}[kind]  # fmt: skip
+             "moto": "moto", "pubsub": "pubsub", "sqs": "sqs", "oauth": "oauth"}[kind]  # fmt: skip
     return NodeState(
         name=name, kind=kind, argv=[], cwd="", data_dir="", log_file="", ports=ports,
         proxy=node.proxy, probe=probe,
@@ -273,6 +283,7 @@ def state_of_env(env: EnvFile) -> StackState:
         postgres_dsn=env.postgres.dsn if env.postgres else None,
         nats_nodes=len(env.nats.servers) if env.nats else 0,
         nats_servers=list(env.nats.servers) if env.nats else [],
+        sqs_endpoint=env.sqs.endpoint if env.sqs else None,
         moto_endpoint=env.moto.endpoint if env.moto else None,
         pubsub=env.pubsub is not None,
         pubsub_emulator_host=env.pubsub.emulator_host if env.pubsub else None,

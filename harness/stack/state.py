@@ -16,9 +16,12 @@ from harness.errors import StackError
 from harness.stack import layout
 
 NodeKind = Literal[
-    "kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats", "moto", "pubsub", "oauth"
+    "kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats", "moto", "pubsub", "sqs",
+    "oauth",
 ]
-ProbeKind = Literal["kafka", "amqp", "http", "tcp", "postgres", "nats", "moto", "pubsub", "oauth"]
+ProbeKind = Literal[
+    "kafka", "amqp", "http", "tcp", "postgres", "nats", "moto", "pubsub", "sqs", "oauth"
+]
 StopSignal = Literal["SIGTERM", "SIGINT"]
 
 
@@ -79,6 +82,8 @@ class StackState(BaseModel):
     pubsub_emulator_host: str | None = Field(
         default=None, description="host:port of the emulator's proxy (PUBSUB_EMULATOR_HOST)"
     )
+    sqs_endpoint: str | None = Field(default=None, description="proxied SQS endpoint URL")
+    sqs_persistent: bool = Field(default=False, description="ElasticMQ keeps queues on disk")
     pubsub_project: str | None = Field(
         default=None, description="an env file's Pub/Sub project (None: the scenario's own)"
     )

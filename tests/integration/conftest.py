@@ -15,6 +15,7 @@ running stack or, when none runs, on a stack of its own with no Kafka or RabbitM
 modules override ``_heal_after_each_test`` to heal that stack instead.
 ``pubsub_stack`` (module): the Pub/Sub emulator behind its proxy, added to the running stack,
 or, when none runs, on a stack of its own with no Kafka or RabbitMQ.
+``sqs_stack`` (module): ElasticMQ (in memory) behind its proxy, the same way.
 ``oauth_stack`` (module): the OAuth2 issuer (mock-oauth2-server) behind its proxy, the same way.
 ``toxiproxy``: a client for its Toxiproxy API.
 ``_heal_after_each_test`` (autouse): after every test, resumes paused nodes, restarts dead
@@ -184,3 +185,13 @@ def _heal_after_each_test(stack: Stack) -> Iterator[None]:
 @pytest.fixture
 def topic_name() -> str:
     return f"it-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="module")
+def sqs_stack() -> Iterator[Stack]:
+    """ElasticMQ (in memory) behind the ``sqs`` proxy, added to the running stack, or on a
+    stack of its own with no Kafka or RabbitMQ when none runs."""
+    yield from _with_emulator(
+        lambda state: bool(state.sqs_endpoint), {"with_sqs": True}, local.add_sqs,
+        local.remove_sqs,
+    )  # fmt: skip

@@ -18,7 +18,7 @@ import pytest
 
 from harness.auth import ClientCredentialsSource, Token, Verifier
 from harness.auth.faults import FaultTokens
-from harness.errors import AuthError, TokenRejected
+from harness.errors import AuthError, TokenRejectedError
 from harness.stack import Stack, oauth
 
 AUDIENCE = "api://orders"
@@ -75,7 +75,7 @@ async def test_with_the_issuer_cut_the_cached_token_works_and_a_refresh_fails_cl
         message = str(failed.value)
         assert message.startswith(f"Could not fetch a token from {oauth_stack.oauth_issuer}")
         assert "not-a-real-secret" not in message and "\n" not in message
-        with pytest.raises(TokenRejected) as refused:
+        with pytest.raises(TokenRejectedError) as refused:
             _verifier(oauth_stack).verify(token)  # a fresh verifier cannot reach the JWKS
         assert refused.value.reason == "jwks_unavailable"
     finally:
@@ -110,7 +110,7 @@ async def test_a_new_key_and_a_restart_rotate_the_signing_key_and_the_verifier_f
     assert keys_after != keys_before  # a new key under the same kid
     after = await _source(oauth_stack).token()
     assert verifier.verify(after)["sub"] == "orders-client"
-    with pytest.raises(TokenRejected) as refused:
+    with pytest.raises(TokenRejectedError) as refused:
         verifier.verify(before)
     assert refused.value.reason == "signature"
 
@@ -122,13 +122,13 @@ async def test_forged_fault_tokens_are_refused_by_a_verifier_of_the_real_issuer(
     forged = FaultTokens(oauth_stack.oauth_issuer, AUDIENCE).bad()
     reasons = {}
     for name, token in forged.items():
-        with pytest.raises(TokenRejected) as refused:
+        with pytest.raises(TokenRejectedError) as refused:
             verifier.verify(token)
         reasons[name] = refused.value.reason
     assert reasons["alg_none"] == "algorithm"
     assert {reasons[n] for n in forged if n != "alg_none"} == {"unknown_key"}
     other = ClientCredentialsSource(f"{oauth_stack.oauth_issuer}/token", "orders-client", "x",
                                     scope="api://payments")  # fmt: skip
-    with pytest.raises(TokenRejected) as refused:
+    with pytest.raises(TokenRejectedError) as refused:
         verifier.verify(await other.token())  # signed by the issuer, for another audience
     assert refused.value.reason == "audience"

@@ -11,7 +11,7 @@ import pytest
 
 from harness.auth.faults import EXPECTED_REASONS, FaultTokens, SigningKey, unsigned
 from harness.auth.verify import Verifier
-from harness.errors import AuthError, TokenRejected, UnsafeTargetError
+from harness.errors import AuthError, TokenRejectedError, UnsafeTargetError
 
 ISSUER = "http://127.0.0.1:8180/default"
 AUDIENCE = "api://orders"
@@ -46,7 +46,7 @@ def test_a_bearer_prefix_is_tolerated(kit: FaultTokens) -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED_REASONS))
 def test_each_bad_token_is_refused_for_its_reason(kit: FaultTokens, name: str) -> None:
     verifier = verifier_for(kit.jwks())
-    with pytest.raises(TokenRejected) as refused:
+    with pytest.raises(TokenRejectedError) as refused:
         verifier.verify(kit.bad()[name])
     assert refused.value.reason == EXPECTED_REASONS[name]
     assert str(refused.value).startswith(f"Bearer token refused ({refused.value.reason})")
@@ -61,10 +61,10 @@ def test_expiry_within_the_leeway_is_accepted(kit: FaultTokens) -> None:
 
 def test_alg_none_without_a_kid_and_garbage_are_refused(kit: FaultTokens) -> None:
     verifier = verifier_for(kit.jwks())
-    with pytest.raises(TokenRejected) as refused:
+    with pytest.raises(TokenRejectedError) as refused:
         verifier.verify(unsigned(kit.claims()))
     assert refused.value.reason == "algorithm"
-    with pytest.raises(TokenRejected) as refused:
+    with pytest.raises(TokenRejectedError) as refused:
         verifier.verify("not.a.jwt")
     assert refused.value.reason == "malformed"
 
@@ -72,7 +72,7 @@ def test_alg_none_without_a_kid_and_garbage_are_refused(kit: FaultTokens) -> Non
 def test_a_token_without_an_audience_is_refused(kit: FaultTokens) -> None:
     claims = kit.claims()
     del claims["aud"]
-    with pytest.raises(TokenRejected) as refused:
+    with pytest.raises(TokenRejectedError) as refused:
         verifier_for(kit.jwks()).verify(kit.key.sign(claims))
     assert refused.value.reason == "missing_claim"
 

@@ -35,8 +35,13 @@ def toxiproxy_config() -> list[dict]:
 def test_services_are_the_local_stacks_nodes(compose: dict) -> None:
     assert set(compose["services"]) == set(
         services_for(
-            with_rabbitmq=True, with_postgres=True, with_nats=True, with_moto=True, with_pubsub=True
-        )
+            with_rabbitmq=True,
+            with_postgres=True,
+            with_nats=True,
+            with_moto=True,
+            with_pubsub=True,
+            with_sqs=True,
+        )  # fmt: skip
     )
     assert compose_file() == ROOT / "docker-compose.yml"
 
@@ -60,7 +65,7 @@ def test_only_toxiproxy_publishes_ports_and_they_are_the_local_ones(compose: dic
     assert {name for name, ports in published.items() if ports} == {"toxiproxy"}
     expected = {layout.TOXIPROXY_API_PORT, layout.RABBITMQ_PROXY_PORT, layout.POSTGRES_PROXY_PORT,
                 layout.NATS_PROXY_BASE + 1, layout.MOTO_PROXY_PORT,
-                layout.PUBSUB_PROXY_PORT}  # fmt: skip
+                layout.PUBSUB_PROXY_PORT, layout.SQS_PROXY_PORT}  # fmt: skip
     expected |= {layout.KafkaPorts(n).proxy for n in (1, 2, 3)}
     host_ports = set()
     for mapping in published["toxiproxy"]:
@@ -80,6 +85,7 @@ def test_toxiproxy_config_has_the_local_proxies(toxiproxy_config: list[dict]) ->
             nats_nodes=1,
             with_moto=True,
             with_pubsub=True,
+            with_sqs=True,
         )  # fmt: skip
     }
     assert {p["name"] for p in toxiproxy_config} == set(local)

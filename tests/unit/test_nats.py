@@ -70,8 +70,8 @@ def test_a_subject_must_be_literal(subject):
 def test_two_targets_are_refused_naming_every_kind():
     error = scenario_error("{subject: orders}\n  kafka: {topic: orders}")
     assert (
-        "set exactly one of 'kafka', 'rabbitmq', 'nats', 'pubsub', 'webhook', 'sns' or "
-        "'eventbridge'" in error
+        "set exactly one of 'kafka', 'rabbitmq', 'nats', 'pubsub', 'sqs', 'webhook', 'sns' "
+        "or 'eventbridge'" in error
     )
 
 

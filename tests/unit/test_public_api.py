@@ -119,6 +119,11 @@ FACES: dict[str, set[str]] = {
         "RabbitPublisherDriver",
         "Recorder",
         "SendLog",
+        "SqsConsumerConfig",
+        "SqsConsumerDriver",
+        "SqsProducerConfig",
+        "SqsProducerDriver",
+        "SqsTarget",
         "Stage",
         "SubscriberPlan",
         "WebhookConfig",
@@ -128,11 +133,13 @@ FACES: dict[str, set[str]] = {
         "classify_aws",
         "classify_kafka",
         "classify_nats",
+        "classify_sqs",
         "create_topic",
         "group_state",
         "declare_blocking",
         "declare_topology",
         "delete_blocking",
+        "delete_queues",
         "delete_stream",
         "delete_topic",
         "ensure_stream",
@@ -226,6 +233,7 @@ FACES: dict[str, set[str]] = {
         "RabbitMQUser",
         "STARTUP_LEAD_S",
         "SendNotAcknowledged",
+        "SqsUser",
         "ensure_topic",
         "run_locust_storm",
     },
@@ -233,7 +241,9 @@ FACES: dict[str, set[str]] = {
 
 # Resolving these imports Locust, which monkey-patches the whole process with gevent: they are
 # checked from the source instead (defined at the top level of the module the face names).
-LOCUST_USERS = {"HarnessUser", "KafkaUser", "NatsUser", "RabbitMQUser", "SendNotAcknowledged"}
+LOCUST_USERS = {
+    "HarnessUser", "KafkaUser", "NatsUser", "RabbitMQUser", "SendNotAcknowledged", "SqsUser",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("face", sorted(FACES))
