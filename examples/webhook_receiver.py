@@ -8,7 +8,10 @@ through its ``database`` source). It imports nothing of the harness; the harness
 - ``HARNESS_WEBHOOK_SECRET_ENV``: the names of the variables holding the signing secrets
   (several during a key rotation; any of them verifies);
 - ``EFFECTS_DB``: the SQLite file with the ``effects`` table the harness reads;
-- ``HARNESS_MODE``: ``correct`` or ``buggy``.
+- ``HARNESS_MODE``: ``correct`` or ``buggy``;
+- optionally ``HARNESS_OAUTH_ISSUER`` and ``HARNESS_OAUTH_AUDIENCE`` (and ``HARNESS_OAUTH_JWKS``,
+  default ``<issuer>/jwks``): deliveries must then carry ``Authorization: Bearer <JWT>`` from
+  that issuer for that audience, checked with PyJWT against the issuer's JWKS.
 
 Two modes:
 
@@ -17,7 +20,11 @@ Two modes:
   answering (a redelivery of a known id is answered 200 and not applied again), answers 200 at
   once and applies the effect behind the response, from the inbox. An inbox entry not yet
   applied when the process dies is applied when it starts again.
-- ``buggy``: no signature check and no dedupe: every POST inserts another order.
+  With an issuer configured it first checks the bearer token: RS256 only (``alg: none`` and
+  every other algorithm refused), a ``kid`` the JWKS holds, ``iss``, ``aud`` and ``exp`` (30 s
+  leeway); 401 otherwise, or 503 while the JWKS cannot be fetched.
+- ``buggy``: no signature check, no bearer check and no dedupe: every POST inserts another
+  order.
 
 SIGTERM stops it cleanly; SIGKILL is how a crash looks.
 """
@@ -35,9 +42,11 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import jwt
 from aiohttp import web
 
 TOLERANCE_S = 300
+TOKEN_LEEWAY_S = 30
 log = logging.getLogger("webhook_receiver")
 
 
@@ -130,7 +139,35 @@ def event_id(headers: dict[str, str], body: bytes) -> str:
         return f"unknown-{time.time_ns()}"
 
 
-def build_app(store: Store, keys: list[bytes], mode: str, path: str) -> web.Application:
+class Bearer:
+    """The bearer-token check: one issuer, one audience, keys from its JWKS (cached)."""
+
+    def __init__(self, issuer: str, audience: str, jwks_url: str) -> None:
+        self.issuer, self.audience = issuer, audience
+        self.jwks = jwt.PyJWKClient(jwks_url, lifespan=300, timeout=5, cooldown_duration=5)
+
+    def check(self, authorization: str | None) -> int | None:
+        """None when the token is good; else the status to answer (401, or 503: no JWKS)."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return 401
+        token = authorization.removeprefix("Bearer ").strip()
+        try:
+            if jwt.get_unverified_header(token).get("alg") != "RS256":
+                return 401
+            key = self.jwks.get_signing_key_from_jwt(token).key
+            jwt.decode(token, key, algorithms=["RS256"], audience=self.audience,
+                       issuer=self.issuer, leeway=TOKEN_LEEWAY_S,
+                       options={"require": ["exp", "iss", "aud"]})  # fmt: skip
+        except jwt.PyJWKClientConnectionError:
+            return 503
+        except (jwt.PyJWKClientError, jwt.InvalidTokenError):
+            return 401
+        return None
+
+
+def build_app(
+    store: Store, keys: list[bytes], mode: str, path: str, bearer: Bearer | None = None
+) -> web.Application:
     queue: asyncio.Queue[str] = asyncio.Queue()
 
     async def receive(request: web.Request) -> web.Response:
@@ -139,7 +176,11 @@ def build_app(store: Store, keys: list[bytes], mode: str, path: str) -> web.Appl
         if mode == "buggy":
             await store.run(store.apply_blindly, event_id(headers, body))
             return web.Response(status=200, text="ok")
-        refusal = verify(headers, body, keys)
+        refusal = None
+        if bearer is not None:
+            refusal = await asyncio.to_thread(bearer.check, headers.get("authorization"))
+        if refusal is None:
+            refusal = verify(headers, body, keys)
         if refusal is not None:
             return web.Response(status=refusal, text="refused")
         msg_id = headers["webhook-id"]
@@ -172,11 +213,21 @@ async def main() -> None:
     keys = [secret_key(os.environ[n]) for n in names if os.environ.get(n)]
     if mode == "correct" and not keys:
         raise SystemExit(f"no signing secret: set {', '.join(names)}")
+    issuer = os.environ.get("HARNESS_OAUTH_ISSUER", "")
+    bearer = None
+    if issuer:
+        audience = os.environ.get("HARNESS_OAUTH_AUDIENCE", "")
+        if not audience:
+            raise SystemExit("HARNESS_OAUTH_ISSUER is set but HARNESS_OAUTH_AUDIENCE is not")
+        jwks_url = os.environ.get("HARNESS_OAUTH_JWKS") or f"{issuer.rstrip('/')}/jwks"
+        bearer = Bearer(issuer, audience, jwks_url)
     store = Store(os.environ.get("EFFECTS_DB", "effects.db"))
-    runner = web.AppRunner(build_app(store, keys, mode, path), access_log=None)
+    app = build_app(store, keys, mode, path, bearer)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, int(port)).start()
-    log.info("listening on %s:%s%s (%s)", host, port, path, mode)
+    checks = " with bearer tokens" if bearer is not None and mode == "correct" else ""
+    log.info("listening on %s:%s%s (%s%s)", host, port, path, mode, checks)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -22,6 +22,13 @@ on the queue when its retry delay has passed (a timer, not a sleeping task). A d
 waiting for a worker has not started its attempt, so the wait is not part of its timeout. Each attempt is signed afresh (a new timestamp). Secrets are
 held in the config, which never shows them.
 
+With ``bearer`` (a ``harness.auth.ClientCredentialsSource``) every attempt also carries
+``Authorization: Bearer <token>``: the source's cached token, refreshed before it expires and
+kept through an issuer outage shorter than its lifetime. A 401 drops the cached token, so the
+retry fetches a fresh one. An attempt for which no token can be had is not sent: its ``request``
+row has no status and an ``error`` starting ``no bearer token``, and a delivery whose attempts
+all ended so is ``fail`` (``no_token``), not ``unknown``: the endpoint never saw it.
+
 Provider behaviours on the timeline (``harness/faults/kinds/webhook_delivery.py``): while a
 ``hold`` lasts, new deliveries start late (each after ``late`` seconds), or wait for its
 ``release`` and then go all at once, in order (a burst) or shuffled (out of order).
@@ -48,9 +55,11 @@ import aiohttp
 from yarl import URL
 
 from harness import clock
+from harness.auth import ClientCredentialsSource
 from harness.drivers._types import EventLike, Recorder
 from harness.drivers.outcomes import Outcome
 from harness.drivers.rows import SendLog
+from harness.errors import AuthError
 from harness.safety import check_target
 from harness.webhooks import RetryPolicy, Scheme, parse_retry_after
 from harness.webhooks.attacks import forge
@@ -72,6 +81,8 @@ class WebhookConfig:
     secrets: tuple[str, ...] = field(repr=False)
     headers: Mapping[str, str] = field(default_factory=dict)
     max_connections: int = 64
+    bearer: ClientCredentialsSource | None = None
+    """Where each attempt's ``Authorization: Bearer`` token comes from (None: no header)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,8 @@ class Answer:
     status: int | None
     retry_after: float | None = None
     error: str | None = None
+    sent: bool = True
+    """False when the attempt was never sent (no bearer token could be had)."""
 
 
 class _Delivery:
@@ -277,6 +290,8 @@ class WebhookSender:
         t_sent = delivery.t_sent
         if verdict == SUCCESS:
             status, reason = Outcome.OK, None
+        elif answer.status is None and attempts > 0 and not answer.sent and not closed:
+            status, reason = Outcome.FAIL, "no_token"
         elif answer.status is None and attempts > 0:
             status, reason = Outcome.UNKNOWN, "closed" if closed else "no_answer"
         else:
@@ -303,7 +318,7 @@ class WebhookSender:
         self, event: EventLike, body: bytes, attempt: int, headers: Mapping[str, str]
     ) -> Answer:
         t = clock.now()
-        answer = await self.post(body, headers)
+        answer = await self._post_with_bearer(body, headers)
         self.counts["attempts"] += 1
         self._recorder.append(
             {
@@ -321,6 +336,20 @@ class WebhookSender:
                 "source": REQUEST_SOURCE,
             }
         )
+        return answer
+
+    async def _post_with_bearer(self, body: bytes, headers: Mapping[str, str]) -> Answer:
+        """``post`` with the bearer token when the config has a source; a 401 drops it."""
+        bearer = self.config.bearer
+        if bearer is None:
+            return await self.post(body, headers)
+        try:
+            token = await bearer.token()
+        except AuthError as error:
+            return Answer(None, error=f"no bearer token: {error}"[:300], sent=False)
+        answer = await self.post(body, {**headers, "Authorization": f"Bearer {token}"})
+        if answer.status == 401:
+            bearer.invalidate()
         return answer
 
     async def post(self, body: bytes, headers: Mapping[str, str]) -> Answer:

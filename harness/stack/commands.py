@@ -18,14 +18,14 @@ from harness.stack.provision import provision
 from harness.stack.stack import Stack
 from harness.stack.state import load_state
 
-OPTIONAL_NODES = ["postgres", "nats", "sns", "pubsub", "sqs"]
+OPTIONAL_NODES = ["postgres", "nats", "sns", "pubsub", "sqs", "oauth"]
 
 
 def _provision(args: argparse.Namespace) -> int:
     started = time.monotonic()
     artifacts = provision(
         rabbitmq=not args.no_rabbitmq, postgres="postgres" in args.with_,
-        pubsub="pubsub" in args.with_, sqs="sqs" in args.with_,
+        pubsub="pubsub" in args.with_, sqs="sqs" in args.with_, oauth="oauth" in args.with_,
     )  # fmt: skip
     print(f"kafka libs:        {artifacts.kafka_libs}")
     print(f"toxiproxy server:  {artifacts.toxiproxy_server} ({artifacts.toxiproxy_flavour})")
@@ -39,6 +39,8 @@ def _provision(args: argparse.Namespace) -> int:
         print(f"elasticmq libs:    {artifacts.elasticmq_libs}")
     if artifacts.elasticmq_libs:
         print(f"elasticmq libs:    {artifacts.elasticmq_libs}")
+    if artifacts.oauth_libs:
+        print(f"oauth2 issuer:     {artifacts.oauth_libs} (mock-oauth2-server)")
     print(f"ready in {time.monotonic() - started:.1f}s")
     return 0
 
@@ -53,7 +55,11 @@ def _up(args: argparse.Namespace) -> int:
     with_sqs = "sqs" in args.with_
     if args.sqs_persistent and not with_sqs:
         raise StackError("--sqs-persistent configures ElasticMQ; add --with sqs.")
+    with_oauth = "oauth" in args.with_
     if args.backend == "compose":
+        if with_oauth:
+            raise StackError("The compose backend does not start the OAuth2 issuer; use the "
+                             "local backend for --with oauth.")  # fmt: skip
         if with_moto:
             raise StackError("The compose backend does not start moto yet; run `docker compose "
                              "--profile sns up -d moto` beside it, or use the local backend.")  # fmt: skip
@@ -68,7 +74,7 @@ def _up(args: argparse.Namespace) -> int:
         state = local.up(
             args.kafka_brokers, with_rabbitmq, args.timeout, with_postgres, nats_nodes,
             with_moto=with_moto, with_pubsub=with_pubsub, with_sqs=with_sqs,
-            sqs_persistent=args.sqs_persistent,
+            sqs_persistent=args.sqs_persistent, with_oauth=with_oauth,
         )  # fmt: skip
     print(f"stack up in {time.monotonic() - started:.1f}s ({state.backend} backend)")
     if state.kafka_bootstrap:
@@ -86,6 +92,8 @@ def _up(args: argparse.Namespace) -> int:
     if state.sqs_endpoint:
         kept = "persistent" if state.sqs_persistent else "in memory"
         print(f"sqs endpoint:     {state.sqs_endpoint}  ({kept})")
+    if state.oauth_issuer:
+        print(f"oauth2 issuer:    {state.oauth_issuer}  (mock-oauth2-server)")
     print(f"toxiproxy api:    {state.toxiproxy_url}")
     if (state.kafka_bootstrap or state.rabbitmq_url or state.nats_nodes or state.moto_endpoint
             or state.pubsub_emulator_host or state.sqs_endpoint):  # fmt: skip
@@ -150,6 +158,7 @@ def status_report(stack: Stack) -> dict[str, Any]:
         "pubsub_emulator_host": stack.state.pubsub_emulator_host,
         "sqs_endpoint": stack.state.sqs_endpoint,
         "sqs_persistent": stack.state.sqs_persistent,
+        "oauth_issuer": stack.state.oauth_issuer,
         "toxiproxy_url": stack.toxiproxy_url,
         "healthy": all(n["healthy"] for n in nodes.values()),
         "nodes": nodes,
@@ -247,7 +256,7 @@ def _with_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--with", dest="with_", action=_WithNodes, default=[], metavar="NODE[,NODE]",
         help="also start optional nodes: postgres, nats, sns (moto: SNS and EventBridge), "
-        "pubsub, sqs (ElasticMQ); comma-separated or repeated (on a running stack: add them)",
+        "pubsub, sqs (ElasticMQ), oauth (mock-oauth2-server); comma-separated or repeated (on a running stack: add them)",
     )  # fmt: skip
 
 
@@ -263,7 +272,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     up = commands.add_parser("up", help="start Kafka, RabbitMQ and Toxiproxy on loopback")
     up.add_argument("--kafka-brokers", type=int, choices=[0, 1, 2, 3], default=1,
-                    help="Kafka nodes (0 only with --with nats, sns, pubsub or sqs)")  # fmt: skip
+                    help="Kafka nodes (0 only with --with nats, sns, pubsub, sqs or oauth)")  # fmt: skip
     up.add_argument("--nats-nodes", type=int, choices=list(layout.NATS_NODE_COUNTS), default=1,
                     help="with --with nats: one server, or three (JetStream R3)")  # fmt: skip
     up.add_argument("--sqs-persistent", action="store_true",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import elasticmq, layout, moto, nats, netcut, postgres, process, pubsub
+from harness.stack import elasticmq, layout, moto, nats, netcut, oauth, postgres, process, pubsub
 from harness.stack.state import NodeState
 
 RESTART_TIMEOUT = 120.0
@@ -41,6 +41,8 @@ def probe(node: NodeState, timeout: float = 2.0) -> bool:
         return pubsub.grpc_ready(node.probe_port, timeout=timeout)
     if node.probe == "sqs":
         return elasticmq.ready(node.probe_port, timeout=timeout)
+    if node.probe == "oauth":
+        return oauth.ready(node.probe_port, timeout=timeout)
     return process.port_open(node.probe_port, timeout=timeout)
 
 

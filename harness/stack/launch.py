@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.errors import StackError
-from harness.stack import elasticmq, kafka, layout, moto, nats, process, pubsub
+from harness.stack import elasticmq, kafka, layout, moto, nats, oauth, process, pubsub
 from harness.stack.handles import NodeHandle
 from harness.stack.provision import Artifacts
 from harness.stack.state import StackState
@@ -97,6 +97,7 @@ LAUNCHERS: dict[str, Launcher] = {
     "moto": Launcher(spawn_nodes, moto.ready),
     "pubsub": Launcher(spawn_nodes, pubsub.grpc_ready),
     "sqs": Launcher(spawn_nodes, elasticmq.ready),
+    "oauth": Launcher(spawn_nodes, oauth.ready),
 }
 """Every server kind ``launch`` can start, in start order (the slowest first)."""
 

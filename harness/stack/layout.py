@@ -27,6 +27,8 @@ Pub/Sub emulator, clients   127.0.0.1:8085              proxy ``pubsub`` (``--wi
 Pub/Sub emulator, upstream  127.0.0.1:18085             the emulator's own gRPC listener
 SQS (ElasticMQ), clients    127.0.0.1:9324              proxy ``sqs`` (``--with sqs``)
 SQS (ElasticMQ), upstream   127.0.0.1:19324             ElasticMQ's REST listener
+OAuth2 issuer, clients      127.0.0.1:8180              proxy ``oauth`` (``--with oauth``)
+OAuth2 issuer, upstream     127.0.0.1:18180             mock-oauth2-server's own listener
 ==========================  ==========================  ===============================
 
 ``$HARNESS_PORT_OFFSET`` shifts every port by the same amount (a second stack beside the first).
@@ -87,6 +89,10 @@ ELASTICMQ_VERSION = "1.6.16"  # org.elasticmq:elasticmq-server_2.13 on Maven Cen
 SQS_NODE = "sqs"
 SQS_PROXY_PORT = 9324
 SQS_PORT = 19324
+OAUTH_PROXY_PORT = 8180
+OAUTH_PORT = 18180
+OAUTH_NODE = "oauth"
+OAUTH_VERSION = "2.2.1"  # no.nav.security:mock-oauth2-server from Maven Central
 
 
 def port_offset() -> int:
@@ -142,6 +148,12 @@ def sqs_port() -> int:
 def sqs_endpoint() -> str:
     """The proxied SQS endpoint URL boto3 is given (``http://127.0.0.1:9324``)."""
     return f"http://{HOST}:{sqs_proxy_port()}"
+def oauth_proxy_port() -> int:
+    return OAUTH_PROXY_PORT + port_offset()
+
+
+def oauth_port() -> int:
+    return OAUTH_PORT + port_offset()
 
 
 @dataclass(frozen=True)
@@ -285,6 +297,7 @@ def stack_ports(
     moto: bool = False,
     pubsub: bool = False,
     sqs: bool = False,
+    oauth: bool = False,
 ) -> list[int]:
     """Every port a stack of this shape listens on (used to check they are free, and closed)."""
     ports = [toxiproxy_api_port(), *nats_ports(nats_nodes)]
@@ -294,6 +307,8 @@ def stack_ports(
         ports.extend([pubsub_proxy_port(), pubsub_port()])
     if sqs:
         ports.extend([sqs_proxy_port(), sqs_port()])
+    if oauth:
+        ports.extend([oauth_proxy_port(), oauth_port()])
     for n in range(1, brokers + 1):
         ports.extend(KafkaPorts(n).as_dict().values())
     if rabbitmq:
@@ -314,6 +329,8 @@ __all__ = [
     "TOXIPROXY_VERSION",
     "NATS_NODE_COUNTS",
     "NATS_SERVER_VERSION",
+    "OAUTH_NODE",
+    "OAUTH_VERSION",
     "PUBSUB_NODE",
     "PUBSUB_PROJECT",
     "KafkaPorts",
@@ -332,6 +349,8 @@ __all__ = [
     "harness_home",
     "kafka_bootstrap",
     "kafka_node_name",
+    "oauth_port",
+    "oauth_proxy_port",
     "moto_port",
     "moto_proxy_port",
     "nats_node_name",

@@ -25,6 +25,7 @@ from harness.stack import (
     moto,
     nats,
     netcut,
+    oauth,
     postgres,
     process,
     pubsub,
@@ -32,7 +33,13 @@ from harness.stack import (
 )
 from harness.stack.handles import NodeHandle
 from harness.stack.launch import launch
-from harness.stack.provision import Artifacts, provision, provision_elasticmq, provision_pubsub
+from harness.stack.provision import (
+    Artifacts,
+    provision,
+    provision_elasticmq,
+    provision_oauth,
+    provision_pubsub,
+)
 from harness.stack.state import NodeState, ProxyState, StackState, clear_state, load_state
 from harness.stack.state import save_state as _save
 from harness.stack.toxiproxy import ToxiproxyClient
@@ -53,6 +60,7 @@ def proxies_for(
     with_moto: bool = False,
     with_pubsub: bool = False,
     with_sqs: bool = False,
+    with_oauth: bool = False,
 ) -> list[ProxyState]:
     """One proxy per client-facing listener, named after its node (and one per NATS route)."""
     host = layout.HOST
@@ -81,6 +89,8 @@ def proxies_for(
         proxies.append(pubsub.proxy())
     if with_sqs:
         proxies.append(elasticmq.proxy())
+    if with_oauth:
+        proxies.append(oauth.proxy())
     return proxies
 
 
@@ -124,11 +134,12 @@ def plan(
     with_pubsub: bool = False,
     with_sqs: bool = False,
     sqs_persistent: bool = False,
+    with_oauth: bool = False,
 ) -> StackState:
     """Write every node's config under ``run_dir``; return the state to start from."""
     proxies = proxies_for(
         brokers, with_rabbitmq, with_postgres, nats_nodes, with_moto=with_moto,
-        with_pubsub=with_pubsub, with_sqs=with_sqs,
+        with_pubsub=with_pubsub, with_sqs=with_sqs, with_oauth=with_oauth,
     )  # fmt: skip
     state = StackState(
         kafka_brokers=brokers,
@@ -156,7 +167,16 @@ def plan(
         _plan_pubsub(state, run_dir, artifacts)
     if with_sqs:
         _plan_sqs(state, run_dir, artifacts, sqs_persistent)
+    if with_oauth:
+        _plan_oauth(state, run_dir, artifacts.oauth_libs or provision_oauth())
     return state
+
+
+def _plan_oauth(state: StackState, run_dir: Path, libs: Path) -> NodeState:
+    node = oauth.prepare(run_dir, libs)
+    state.nodes[node.name] = node
+    state.oauth_issuer = oauth.issuer_url()
+    return node
 
 
 def _plan_moto(state: StackState, run_dir: Path) -> NodeState:
@@ -216,12 +236,14 @@ def check_brokers(
     with_moto: bool = False,
     with_pubsub: bool = False,
     with_sqs: bool = False,
+    with_oauth: bool = False,
 ) -> None:
-    low = 0 if nats_nodes or with_moto or with_pubsub or with_sqs else 1
+    low = 0 if nats_nodes or with_moto or with_pubsub or with_sqs or with_oauth else 1
     if not low <= brokers <= layout.MAX_KAFKA_BROKERS:
         raise StackError(
             f"--kafka-brokers must be between {low} and {layout.MAX_KAFKA_BROKERS}, got "
-            f"{brokers!r}. Give a count in that range (0 only with --with nats, sns, pubsub or sqs)."
+            f"{brokers!r}. Give a count in that range (0 only with --with nats, sns, pubsub, "
+            "sqs or oauth)."
         )
     if nats_nodes:
         nats.check_nodes(nats_nodes)
@@ -239,10 +261,11 @@ def _check_ports_free(
     with_moto: bool = False,
     with_pubsub: bool = False,
     with_sqs: bool = False,
+    with_oauth: bool = False,
 ) -> None:
     ports = layout.stack_ports(
         brokers, with_rabbitmq, with_postgres, nats_nodes, moto=with_moto, pubsub=with_pubsub,
-        sqs=with_sqs,
+        sqs=with_sqs, oauth=with_oauth,
     )  # fmt: skip
     busy = [p for p in ports if not process.port_free(p)]
     if busy:
@@ -280,12 +303,13 @@ def up(
     with_pubsub: bool = False,
     with_sqs: bool = False,
     sqs_persistent: bool = False,
+    with_oauth: bool = False,
 ) -> StackState:
     """Bring the local stack up (or return the one already running with this shape; asked for
-    PostgreSQL, NATS, moto, Pub/Sub or SQS, a running stack without it gets it added; asked
-    for SQS in the other storage configuration, ElasticMQ is started again in the one asked
-    for)."""
-    check_brokers(brokers, nats_nodes, with_moto, with_pubsub, with_sqs)
+    PostgreSQL, NATS, moto, Pub/Sub, SQS or the OAuth2 issuer, a running stack without it gets
+    it added; asked for SQS in the other storage configuration, ElasticMQ is started again in
+    the one asked for)."""
+    check_brokers(brokers, nats_nodes, with_moto, with_pubsub, with_sqs, with_oauth)
     existing = _existing(brokers, with_rabbitmq)
     if existing is not None:
         _say("the stack is already up")
@@ -299,14 +323,16 @@ def up(
             add_pubsub(existing, timeout)
         if with_sqs:
             add_sqs(existing, sqs_persistent, timeout)
+        if with_oauth:
+            add_oauth(existing, timeout)
         return existing
     _check_ports_free(
         brokers, with_rabbitmq, with_postgres, nats_nodes, with_moto=with_moto,
-        with_pubsub=with_pubsub, with_sqs=with_sqs,
+        with_pubsub=with_pubsub, with_sqs=with_sqs, with_oauth=with_oauth,
     )  # fmt: skip
     artifacts = provision(
         rabbitmq=with_rabbitmq, postgres=with_postgres, kafka=brokers > 0, pubsub=with_pubsub,
-        sqs=with_sqs,
+        sqs=with_sqs, oauth=with_oauth,
     )  # fmt: skip
     run_dir = layout.run_dir()
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -314,7 +340,7 @@ def up(
     state = plan(
         brokers, with_rabbitmq, artifacts, run_dir, with_postgres, nats_nodes,
         with_moto=with_moto, with_pubsub=with_pubsub, with_sqs=with_sqs,
-        sqs_persistent=sqs_persistent,
+        sqs_persistent=sqs_persistent, with_oauth=with_oauth,
     )  # fmt: skip
     _save(state)
     try:
@@ -587,6 +613,31 @@ def remove_sqs(state: StackState) -> None:
     _save(state)
 
 
+def add_oauth(state: StackState, timeout: float = UP_TIMEOUT) -> NodeState:
+    """Start mock-oauth2-server (and its proxy ``oauth``) on a running local stack.
+
+    What ``harness stack up --with oauth`` does to a stack that runs without it."""
+    if state.backend != "local":
+        raise StackError(
+            f"The OAuth2 issuer can be added only to a local stack; this one is "
+            f"{state.backend!r}. Use the local backend for --with oauth."
+        )
+    if oauth.NODE in state.nodes:
+        return state.nodes[oauth.NODE]
+    _refuse_busy([layout.oauth_proxy_port(), layout.oauth_port()], "the OAuth2 issuer")
+    node = _plan_oauth(state, layout.run_dir(), provision_oauth())
+    _start_added(state, node, oauth.proxy(), oauth.ready, remove_oauth, timeout)
+    _say(f"oauth ready (pid {node.pid}, issuer {state.oauth_issuer})")
+    return node
+
+
+def remove_oauth(state: StackState) -> None:
+    """Stop the OAuth2 issuer and delete its proxy; the stack runs on without it."""
+    _drop_added(state, oauth.NODE)
+    state.oauth_issuer = None
+    _save(state)
+
+
 def remove_postgres(state: StackState) -> None:
     """Stop PostgreSQL, delete its proxy and data; the stack runs on without it."""
     node = state.nodes.get(postgres.NODE)
@@ -640,6 +691,7 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
     ports = layout.stack_ports(
         state.kafka_brokers, state.rabbitmq, state.postgres, state.nats_nodes,
         moto=moto.NODE in state.nodes, pubsub=state.pubsub, sqs=state.sqs_endpoint is not None,
+        oauth=oauth.NODE in state.nodes,
     )  # fmt: skip
     process.wait_until(
         lambda: all(process.port_free(p) for p in ports), 15, f"ports {ports} to close"
@@ -651,6 +703,7 @@ def down(timeout: float = DOWN_TIMEOUT) -> list[str]:
 __all__ = [
     "add_moto",
     "add_nats",
+    "add_oauth",
     "add_postgres",
     "add_pubsub",
     "add_sqs",
@@ -661,6 +714,7 @@ __all__ = [
     "proxies_for",
     "remove_moto",
     "remove_nats",
+    "remove_oauth",
     "remove_postgres",
     "remove_pubsub",
     "remove_sqs",

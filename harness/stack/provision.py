@@ -12,6 +12,8 @@
   ``scripts/bootstrap`` and only located here; where it is absent, the Go fallback server
   (``cloud.google.com/go/pubsub/v2`` ``pstest`` behind a small ``main``) built with Go into
   ``bin/`` (``harness.stack.pubsub``).
+- OAuth2 issuer (``--with oauth``): ``no.nav.security:mock-oauth2-server`` and its runtime
+  dependencies resolved by Maven from Maven Central into ``mock-oauth2-server-<version>/libs``.
 - PostgreSQL (``--with postgres``): Debian's ``postgresql`` package, installed by
   ``scripts/bootstrap``; here it is only located.
 
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import layout, pubsub
+from harness.stack import layout, oauth, pubsub
 from harness.stack.postgres import locate_bin as locate_postgres
 
 RABBITMQ_BIN_DIR = Path("/usr/lib/rabbitmq/bin")
@@ -49,6 +51,20 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
       <version>{kafka}</version></dependency>
     <dependency><groupId>org.apache.logging.log4j</groupId>
       <artifactId>log4j-slf4j-impl</artifactId><version>{log4j}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+
+_OAUTH_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>harness.local</groupId>
+  <artifactId>oauth-classpath</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>no.nav.security</groupId><artifactId>mock-oauth2-server</artifactId>
+      <version>{version}</version></dependency>
   </dependencies>
 </project>
 """
@@ -80,6 +96,7 @@ class Artifacts:
     pubsub_server: Path | None = None
     pubsub_flavour: str = ""
     elasticmq_libs: Path | None = None
+    oauth_libs: Path | None = None
 
 
 def kafka_libs_dir(version: str = layout.KAFKA_VERSION) -> Path:
@@ -183,6 +200,18 @@ def provision_elasticmq(version: str = layout.ELASTICMQ_VERSION) -> Path:
     return libs
 
 
+def provision_oauth(version: str = layout.OAUTH_VERSION) -> Path:
+    """mock-oauth2-server's classpath directory, resolving it with Maven on first use."""
+    libs = oauth.libs_dir(version)
+    if (libs / ".complete").exists():
+        return libs
+    _require_tool("java", "run mock-oauth2-server")
+    _say(f"fetching mock-oauth2-server {version} with Maven, ~30 MB")
+    jars = _maven_classpath(libs, _OAUTH_POM.format(version=version), "oauth")
+    _say(f"oauth: {len(jars)} jars in {libs}")
+    return libs
+
+
 def _go_install(target: Path, version: str) -> None:
     go = _require_tool("go", f"build the Toxiproxy server ({layout.TOXIPROXY_MODULE})")
     _say(f"building Toxiproxy {version} from its Go module (about a minute when cold)")
@@ -265,6 +294,7 @@ def provision(
     kafka: bool = True,
     pubsub: bool = False,
     sqs: bool = False,
+    oauth: bool = False,
 ) -> Artifacts:
     """Make every artifact available; fast when all are cached. ``kafka=False`` (a stack
     without Kafka brokers, NATS only) skips resolving Kafka's classpath; ``sqs`` resolves
@@ -275,9 +305,11 @@ def provision(
     postgres_bin = locate_postgres() if postgres else None
     server, server_flavour = provision_pubsub() if pubsub else (None, "")
     elasticmq = provision_elasticmq() if sqs else None
+    oauth_libs = provision_oauth() if oauth else None
     return Artifacts(
-        libs, toxiproxy, rabbit, flavour, postgres_bin, server, server_flavour, elasticmq
-    )
+        libs, toxiproxy, rabbit, flavour, postgres_bin, server, server_flavour, elasticmq,
+        oauth_libs,
+    )  # fmt: skip
 
 
 __all__ = [
@@ -289,6 +321,7 @@ __all__ = [
     "locate_rabbitmq",
     "provision",
     "provision_elasticmq",
+    "provision_oauth",
     "provision_pubsub",
     "toxiproxy_path",
 ]

@@ -182,6 +182,16 @@ class Stack:
         return self.state.pubsub_emulator_host
 
     @property
+    def oauth_issuer(self) -> str:
+        """The proxied OAuth2 issuer URL (``http://127.0.0.1:8180/default``)."""
+        if not self.state.oauth_issuer:
+            raise StackError(
+                "This stack runs no OAuth2 issuer. Start it with `harness stack up --with oauth` "
+                "(on a running stack, that adds it)."
+            )
+        return self.state.oauth_issuer
+
+    @property
     def has_postgres(self) -> bool:
         return bool(self.state.postgres_dsn)
 
@@ -250,7 +260,7 @@ class Stack:
 def _node_state(name: str, kind: str, node: EnvNode) -> NodeState:
     ports = {"proxy": split_host_port(node.listen)[1]} if node.listen else {}
     probe = {"kafka": "kafka", "rabbitmq": "amqp", "postgres": "postgres", "nats": "tcp",
-             "moto": "moto", "pubsub": "pubsub", "sqs": "sqs"}[kind]  # fmt: skip
+             "moto": "moto", "pubsub": "pubsub", "sqs": "sqs", "oauth": "oauth"}[kind]  # fmt: skip
     return NodeState(
         name=name, kind=kind, argv=[], cwd="", data_dir="", log_file="", ports=ports,
         proxy=node.proxy, probe=probe,

@@ -16,9 +16,12 @@ from harness.errors import StackError
 from harness.stack import layout
 
 NodeKind = Literal[
-    "kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats", "moto", "pubsub", "sqs"
+    "kafka", "rabbitmq", "toxiproxy", "epmd", "postgres", "nats", "moto", "pubsub", "sqs",
+    "oauth",
 ]
-ProbeKind = Literal["kafka", "amqp", "http", "tcp", "postgres", "nats", "moto", "pubsub", "sqs"]
+ProbeKind = Literal[
+    "kafka", "amqp", "http", "tcp", "postgres", "nats", "moto", "pubsub", "sqs", "oauth"
+]
 StopSignal = Literal["SIGTERM", "SIGINT"]
 
 
@@ -83,6 +86,9 @@ class StackState(BaseModel):
     sqs_persistent: bool = Field(default=False, description="ElasticMQ keeps queues on disk")
     pubsub_project: str | None = Field(
         default=None, description="an env file's Pub/Sub project (None: the scenario's own)"
+    )
+    oauth_issuer: str | None = Field(
+        default=None, description="the proxied OAuth2 issuer URL (mock-oauth2-server, --with oauth)"
     )
     nodes: dict[str, NodeState] = Field(default_factory=dict)
     services: dict[str, NodeState] = Field(default_factory=dict)

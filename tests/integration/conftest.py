@@ -16,6 +16,7 @@ modules override ``_heal_after_each_test`` to heal that stack instead.
 ``pubsub_stack`` (module): the Pub/Sub emulator behind its proxy, added to the running stack,
 or, when none runs, on a stack of its own with no Kafka or RabbitMQ.
 ``sqs_stack`` (module): ElasticMQ (in memory) behind its proxy, the same way.
+``oauth_stack`` (module): the OAuth2 issuer (mock-oauth2-server) behind its proxy, the same way.
 ``toxiproxy``: a client for its Toxiproxy API.
 ``_heal_after_each_test`` (autouse): after every test, resumes paused nodes, restarts dead
 ones and resets Toxiproxy, so no test's fault leaks into the next.
@@ -127,6 +128,14 @@ def pubsub_stack() -> Iterator[Stack]:
     yield from _with_emulator(
         lambda state: state.pubsub, {"with_pubsub": True}, local.add_pubsub, local.remove_pubsub
     )
+
+
+@pytest.fixture(scope="module")
+def oauth_stack() -> Iterator[Stack]:
+    yield from _with_emulator(
+        lambda state: "oauth" in state.nodes, {"with_oauth": True}, local.add_oauth,
+        local.remove_oauth,
+    )  # fmt: skip
 
 
 def _stack() -> Iterator[Stack]:

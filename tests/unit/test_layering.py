@@ -25,6 +25,7 @@ LEAF += ("harness.events",)
 LAYERS = {
     "scenario": 1,
     "schemas": 1,
+    "auth": 2,
     "stack": 2,
     "load": 3,
     "webhooks": 3,
