@@ -46,13 +46,13 @@ async def test_exit_on_its_own_is_a_failure_naming_command_code_and_log(tmp_path
 
 async def test_a_kill_is_no_failure_and_a_restart_is_a_new_incarnation(sleeper) -> None:
     await sleeper.spawn()
-    await wait_until(lambda: "up" in sleeper.log_path.read_text(), 10, "the first start")
+    await wait_until(lambda: "up" in sleeper.log_path.read_text(), 60, "the first start")
     first = sleeper.pid
     await sleeper.kill()
     assert not sleeper.running
     await sleeper.spawn()
     assert sleeper.running and sleeper.pid != first and sleeper.incarnation == 2
-    await wait_until(lambda: sleeper.log_path.read_text().count("up") == 2, 10, "the restart")
+    await wait_until(lambda: sleeper.log_path.read_text().count("up") == 2, 60, "the restart")
     assert "=== incarnation 2" in sleeper.log_path.read_text()
     assert sleeper.failure is None
 
