@@ -160,6 +160,7 @@ class NodeHandle:
             if not self.is_alive():
                 raise StackError(
                     f"{self.name} exited while starting; see its log {self.state.log_file}."
+                    + process.log_tail(Path(self.state.log_file))
                 )
             return probe(self.state)
 

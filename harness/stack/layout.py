@@ -11,11 +11,11 @@ Kafka node N, upstream      127.0.0.1:1909N             broker's CLIENT listener
 Kafka node N, replication   127.0.0.1:1919N             INTERNAL listener, not proxied
 Kafka node N, controller    127.0.0.1:1929N             CONTROLLER listener, not proxied
 RabbitMQ AMQP, clients      127.0.0.1:5672              proxy ``rabbitmq``
-RabbitMQ AMQP, upstream     127.0.0.1:35672             broker's listener
-RabbitMQ distribution       127.0.0.1:35673             Erlang node-to-CLI traffic
-epmd                        127.0.0.1:34369             the harness's own port mapper
+RabbitMQ AMQP, upstream     127.0.0.1:16672             broker's listener
+RabbitMQ distribution       127.0.0.1:16673             Erlang node-to-CLI traffic
+epmd                        127.0.0.1:14369             the harness's own port mapper
 PostgreSQL, clients         127.0.0.1:5432              proxy ``postgres`` (``--with postgres``)
-PostgreSQL, upstream        127.0.0.1:35432             the server's own listener
+PostgreSQL, upstream        127.0.0.1:15432             the server's own listener
 NATS node N, clients        127.0.0.1:422N              proxy ``nats-N`` (advertised)
 NATS node N, upstream       127.0.0.1:1422N             the server's client listener
 NATS node N, monitoring     127.0.0.1:1423N             HTTP ``/healthz``, ``/routez``
@@ -32,6 +32,11 @@ OAuth2 issuer, upstream     127.0.0.1:18180             mock-oauth2-server's own
 ==========================  ==========================  ===============================
 
 ``$HARNESS_PORT_OFFSET`` shifts every port by the same amount (a second stack beside the first).
+
+Every port a server binds lies below Linux's ephemeral range (``32768``-``60999`` by default).
+A port inside it can be taken at random as the local end of any outgoing connection, and a
+server that starts then fails to bind: PostgreSQL on ``35432`` did exactly that once in CI.
+Keep an offset small enough (under ``16000``) that the highest upstream port stays below it.
 
 Everything the harness writes lives under ``$HARNESS_HOME`` (default ``~/.cache/harness``):
 downloaded artifacts beside ``run/``, which holds the state file, data dirs, configs and logs.
@@ -57,12 +62,12 @@ KAFKA_CLIENT_BASE = 19090
 KAFKA_INTERNAL_BASE = 19190
 KAFKA_CONTROLLER_BASE = 19290
 RABBITMQ_PROXY_PORT = 5672
-RABBITMQ_AMQP_PORT = 35672
-RABBITMQ_DIST_PORT = 35673
-EPMD_PORT = 34369
+RABBITMQ_AMQP_PORT = 16672
+RABBITMQ_DIST_PORT = 16673
+EPMD_PORT = 14369
 RABBITMQ_NODENAME = "harness@localhost"
 POSTGRES_PROXY_PORT = 5432
-POSTGRES_PORT = 35432
+POSTGRES_PORT = 15432
 
 MAX_KAFKA_BROKERS = 3
 

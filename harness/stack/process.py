@@ -174,15 +174,47 @@ def postgres_ready(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> 
     return reply[:1] == b"R"
 
 
+LOG_TAIL_BYTES = 4096
+LOG_TAIL_LINES = 8
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a server's log, indented after a lead-in, or ``""`` when the
+    log is missing or empty; reads at most its last ``LOG_TAIL_BYTES`` bytes."""
+    try:
+        with path.open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - LOG_TAIL_BYTES))
+            text = log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    kept = [line for line in text.splitlines()[-lines:] if line.strip()]
+    if not kept:
+        return ""
+    return " Its last lines:\n" + "\n".join(f"  {line}" for line in kept)
+
+
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    """True when nothing listens on ``host:port`` (so a service of ours can bind it)."""
-    return not port_open(port, host, timeout=0.3)
+    """True when a server of ours could bind ``host:port`` now.
+
+    A bind, not a connect: the local end of an outgoing connection holds a port as firmly as a
+    listener does, yet refuses connections. ``SO_REUSEADDR`` as servers set it, so a port
+    left only in ``TIME_WAIT`` counts as free."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 __all__ = [
     "amqp_ready",
     "is_running",
     "kafka_ready",
+    "log_tail",
     "port_free",
     "port_open",
     "postgres_ready",

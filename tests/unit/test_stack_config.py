@@ -90,7 +90,7 @@ def test_one_proxy_per_client_listener_named_after_its_node() -> None:
     proxies = proxies_for(3, with_rabbitmq=True)
     assert [p.name for p in proxies] == ["kafka-1", "kafka-2", "kafka-3", "rabbitmq"]
     assert proxies[1].listen == "127.0.0.1:9092" and proxies[1].upstream == "127.0.0.1:19092"
-    assert proxies[3].listen == "127.0.0.1:5672" and proxies[3].upstream == "127.0.0.1:35672"
+    assert proxies[3].listen == "127.0.0.1:5672" and proxies[3].upstream == "127.0.0.1:16672"
     assert [p.name for p in proxies_for(1, with_rabbitmq=False)] == ["kafka-1"]
 
 
@@ -99,7 +99,7 @@ def test_toxiproxy_config_file_lists_enabled_proxies() -> None:
     assert config == [
         {"name": "kafka-1", "listen": "127.0.0.1:9091", "upstream": "127.0.0.1:19091",
          "enabled": True},
-        {"name": "rabbitmq", "listen": "127.0.0.1:5672", "upstream": "127.0.0.1:35672",
+        {"name": "rabbitmq", "listen": "127.0.0.1:5672", "upstream": "127.0.0.1:16672",
          "enabled": True},
     ]  # fmt: skip
 
