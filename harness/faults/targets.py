@@ -28,6 +28,7 @@ FOLLOWERS_OF_PARTITION = "followers_of_partition"
 RANDOM_BROKER = "random_broker"
 ALL = "all"
 POSTGRES_NODE = "postgres"
+OAUTH_NODE = "oauth"
 PARTITION_TARGETS: tuple[str, ...] = (LEADER_OF_PARTITION, FOLLOWERS_OF_PARTITION)
 DYNAMIC_TARGETS: tuple[str, ...] = (*PARTITION_TARGETS, RANDOM_BROKER, ALL)
 
@@ -44,12 +45,14 @@ class NodeTarget(StrictModel):
 
 def scenario_nodes(scenario: Scenario) -> tuple[str, ...]:
     """The stack's nodes a scenario's faults may name: its target's, plus ``postgres`` when it
-    observes a PostgreSQL database (kill, pause, restart it; cut or slow its proxy)."""
+    observes a PostgreSQL database (kill, pause, restart it; cut or slow its proxy), and
+    ``oauth`` when it takes tokens from the stack's issuer."""
     postgres = any(
         entry.database is not None and entry.database.postgres is not None
         for entry in scenario.observe
     )
-    return (*scenario.target.nodes, *((POSTGRES_NODE,) if postgres else ()))
+    oauth = (OAUTH_NODE,) if scenario.uses_oauth else ()
+    return (*scenario.target.nodes, *((POSTGRES_NODE,) if postgres else ()), *oauth)
 
 
 def check_node_target(
@@ -152,6 +155,7 @@ __all__ = [
     "LEADER_OF_PARTITION",
     "PARTITION_TARGETS",
     "RANDOM_BROKER",
+    "OAUTH_NODE",
     "POSTGRES_NODE",
     "NodeTarget",
     "check_node_target",

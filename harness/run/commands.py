@@ -494,6 +494,7 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
     needs_moto = any(s.target.fanout is not None for s in scenarios)
     needs_pubsub = any(s.target.pubsub is not None for s in scenarios)
     needs_sqs = any(s.target.sqs is not None for s in scenarios)
+    needs_oauth = any(s.uses_oauth for s in scenarios)
     for handle in [*stack.nodes.values(), *stack.services.values()]:
         if handle.kind == "rabbitmq" and not needs_rabbit:
             continue
@@ -506,6 +507,8 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
         if handle.kind == "pubsub" and not needs_pubsub:
             continue
         if handle.kind == "sqs" and not needs_sqs:
+            continue
+        if handle.kind == "oauth" and not needs_oauth:
             continue
         if not handle.is_healthy():
             if stack.env is not None:
@@ -521,6 +524,12 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
         stack.moto_endpoint  # noqa: B018 - raises, naming `harness stack up --with sns`
     for scenario in scenarios:
         _require_nats(stack, scenario)
+        if scenario.uses_oauth and not stack.state.oauth_issuer:
+            raise StackError(
+                f"{scenario.name} sends bearer tokens from the stack's OAuth2 issuer but the "
+                "stack runs none; run `harness stack up --with oauth` (on a running stack, "
+                "that adds it)."
+            )
         if scenario.target.pubsub is not None and not stack.state.pubsub_emulator_host:
             raise StackError(
                 f"{scenario.name} targets Pub/Sub but the stack runs no emulator; run "

@@ -551,6 +551,12 @@ class Scenario(StrictModel):
             raise ProblemsFound(problems)
         return self
 
+    @property
+    def uses_oauth(self) -> bool:
+        """Whether the run takes bearer tokens from the stack's OAuth2 issuer (node ``oauth``)."""
+        webhook = self.target.webhook
+        return webhook is not None and webhook.oauth is not None
+
     def scaled(self, duration_scale: float) -> Scenario:
         """This scenario with the storm and every fault time multiplied by ``duration_scale``.
 

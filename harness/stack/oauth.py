@@ -68,6 +68,19 @@ def write_config(node_dir: Path) -> Path:
     return path
 
 
+def signing_key(node: NodeState) -> rsa.RSAPrivateKey | None:
+    """The issuer's current private key (its ``kid`` is ``ISSUER_ID``), read from the config the
+    stack wrote; None when it cannot be read. The harness signs its token attacks with it, so
+    each is refused for its one flaw, not for an unknown key."""
+    try:
+        config = json.loads((Path(node.cwd) / CONFIG_FILE).read_text())
+        jwk = config["tokenProvider"]["keyProvider"]["initialKeys"]
+        key = RSAAlgorithm.from_jwk(jwk)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return key if isinstance(key, rsa.RSAPrivateKey) else None
+
+
 def rotate_key(node: NodeState) -> None:
     """Give the issuer a new signing key; it signs with it from its next (re)start on."""
     write_config(Path(node.cwd))
@@ -119,4 +132,4 @@ def ready(port: int, host: str = layout.HOST, timeout: float = PROBE_TIMEOUT) ->
 
 
 __all__ = ["ISSUER_ID", "KIND", "NODE", "argv", "issuer_url", "libs_dir", "prepare", "proxy",
-           "ready", "rotate_key", "write_config"]  # fmt: skip
+           "ready", "rotate_key", "signing_key", "write_config"]  # fmt: skip
