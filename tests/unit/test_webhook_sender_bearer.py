@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Awaitable, Callable
 
 import jwt
 import pytest
@@ -36,6 +37,19 @@ class Numbered(ClientCredentialsSource):
         return Token(f"t{self.fetches}", self.clock() + 300)
 
 
+async def serve(
+    handle: Callable[[web.Request], Awaitable[web.Response]],
+) -> tuple[web.AppRunner, int]:
+    """An endpoint on a free loopback port answering POST /hook with ``handle``."""
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 async def run(source: Numbered, answers: list[int]) -> tuple[ListRecorder, list[str | None]]:
     seen: list[str | None] = []
 
@@ -44,13 +58,7 @@ async def run(source: Numbered, answers: list[int]) -> tuple[ListRecorder, list[
         seen.append(request.headers.get("Authorization"))
         return web.Response(status=answers[min(len(seen) - 1, len(answers) - 1)])
 
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(handle)
     policy = RetryPolicy(delays=(0.01, 0.01), total_timeout=2.0, connect_timeout=1.0)
     config = WebhookConfig(f"http://127.0.0.1:{port}/hook", SCHEMES["standard"], policy,
                            (SECRET,), bearer=source)  # fmt: skip
@@ -97,13 +105,7 @@ async def test_token_attacks_are_signed_right_and_carry_only_a_bad_token() -> No
         seen.append((request.headers.get("Authorization"), check.ok))
         return web.Response(status=401)
 
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve(handle)
     policy = RetryPolicy(delays=(), total_timeout=2.0, connect_timeout=1.0)
     issuer = "http://127.0.0.1:8180/default"
     tokens = FaultTokens(issuer, "api://orders")
@@ -128,9 +130,10 @@ async def test_token_attacks_are_signed_right_and_carry_only_a_bad_token() -> No
     assert claims["token_expired"]["exp"] < time.time()
     assert claims["token_wrong_audience"]["aud"] != "api://orders"
     assert claims["token_wrong_issuer"]["iss"] != issuer
-    assert jwt.get_unverified_header(by_attack["token_alg_none"][0].removeprefix("Bearer "))[
-        "alg"
-    ] == "none"
+    assert (
+        jwt.get_unverified_header(by_attack["token_alg_none"][0].removeprefix("Bearer "))["alg"]
+        == "none"
+    )
     # a signature attack carries the real token, so only its signature is wrong
     assert by_attack["wrong_secret"] == ("Bearer t1", False)
     rows = recorder.of("request")
