@@ -71,7 +71,8 @@ def _sqs_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
 
 
 def _emulator_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
-    """The ``moto:`` endpoint's and the ``pubsub:`` emulator's host:port, and their nodes'."""
+    """The ``moto:`` endpoint's, the ``pubsub:`` emulator's and the ``oauth:`` issuer's
+    host:port, and their nodes'."""
     if env.moto is not None:
         yield "moto.endpoint", urlsplit(env.moto.endpoint).netloc
         if env.moto.node is not None:
@@ -80,6 +81,10 @@ def _emulator_addresses(env: EnvFile) -> Iterator[tuple[str, str]]:
         yield "pubsub.emulator_host", env.pubsub.emulator_host
         if env.pubsub.node is not None:
             yield from _node_addresses("pubsub.node", env.pubsub.node)
+    if env.oauth is not None:
+        yield "oauth.issuer", urlsplit(env.oauth.issuer).netloc
+        if env.oauth.node is not None:
+            yield from _node_addresses("oauth.node", env.oauth.node)
 
 
 def check_env_addresses(env: EnvFile, source: str) -> None:

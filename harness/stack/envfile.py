@@ -22,6 +22,9 @@ up`` writes its own stack's env file in the same format (``$HARNESS_HOME/run/env
       emulator_host: "127.0.0.1:8085"       # what PUBSUB_EMULATOR_HOST holds
       project: harness-project              # where topics are made (a scenario may name its own)
       node: {proxy: pubsub, listen: "127.0.0.1:8085", address: "127.0.0.1:18085"}
+    oauth:                                  # an OAuth2 issuer (not a target: it hands out tokens)
+      issuer: "http://127.0.0.1:8180/default"   # its iss; <issuer>/token and <issuer>/jwks
+      node: {proxy: oauth, listen: "127.0.0.1:8180", address: "127.0.0.1:18180"}
     kafka:
       bootstrap: ["127.0.0.1:9091", "127.0.0.1:9092"]
       nodes:
@@ -336,6 +339,30 @@ class PubsubEnv(StrictModel):
         return project
 
 
+def _issuer_url(value: Any) -> Any:
+    if not isinstance(value, str) or len(value) > 2000:
+        raise ValueError("give the issuer URL, e.g. http://127.0.0.1:8180/default")
+    url = value.strip().rstrip("/")
+    scheme, sep, rest = url.partition("://")
+    authority = rest.partition("/")[0]
+    if scheme not in ("http", "https") or not sep or "@" in authority:
+        raise ValueError(
+            "give the issuer as an http:// or https:// URL with no user, "
+            "e.g. http://127.0.0.1:8180/default"
+        )
+    _host_port(authority)
+    return url
+
+
+class OAuthEnv(StrictModel):
+    """An OAuth2 issuer that serves ``<issuer>/token`` (client_credentials) and
+    ``<issuer>/jwks``, as mock-oauth2-server does (``harness stack up --with oauth``)."""
+
+    issuer: Annotated[str, BeforeValidator(_issuer_url)]
+    """The issuer URL, as tokens carry it in ``iss`` (usually through its proxy)."""
+    node: EnvNode | None = None
+
+
 SECTIONS = ("kafka", "rabbitmq", "nats", "moto", "pubsub", "sqs")
 """The sections that name something to send to (``postgres`` only holds a service's state)."""
 
@@ -351,6 +378,7 @@ class EnvFile(StrictModel):
     sqs: SqsEnv | None = None
     moto: MotoEnv | None = None
     pubsub: PubsubEnv | None = None
+    oauth: OAuthEnv | None = None
     toxiproxy: ToxiproxyEnv
 
     @model_validator(mode="after")
@@ -364,7 +392,7 @@ class EnvFile(StrictModel):
 
     def nodes(self) -> dict[str, tuple[str, EnvNode]]:
         """Every node by name, with its kind (kafka, rabbitmq, postgres, nats, moto, pubsub,
-        sqs)."""
+        sqs, oauth)."""
         found: dict[str, tuple[str, EnvNode]] = {}
         if self.kafka is not None:
             found.update({name: ("kafka", node) for name, node in self.kafka.nodes.items()})
@@ -374,7 +402,7 @@ class EnvFile(StrictModel):
             found["postgres"] = ("postgres", self.postgres.node)
         if self.nats is not None:
             found.update({name: ("nats", node) for name, node in self.nats.nodes.items()})
-        for kind in ("moto", "pubsub", "sqs"):
+        for kind in ("moto", "pubsub", "sqs", "oauth"):
             section = getattr(self, kind)
             if section is not None and section.node is not None:
                 found[kind] = (kind, section.node)
@@ -517,7 +545,7 @@ def write_env(env: EnvFile, path: Path, header: str = "") -> None:
 def _all_nodes(data: dict[str, Any]) -> list[dict[str, Any]]:
     nodes = list((data.get("kafka") or {}).get("nodes", {}).values())
     nodes += list((data.get("nats") or {}).get("nodes", {}).values())
-    for section in ("rabbitmq", "postgres", "moto", "pubsub", "sqs"):
+    for section in ("rabbitmq", "postgres", "moto", "pubsub", "sqs", "oauth"):
         node = (data.get(section) or {}).get("node")
         if node:
             nodes.append(node)
@@ -536,6 +564,7 @@ __all__ = [
     "NatsEnv",
     "NatsNode",
     "NodeControl",
+    "OAuthEnv",
     "PostgresEnv",
     "PubsubEnv",
     "RabbitEnv",

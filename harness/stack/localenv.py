@@ -23,6 +23,7 @@ from harness.stack.envfile import (
     NatsEnv,
     NatsNode,
     NodeControl,
+    OAuthEnv,
     PostgresEnv,
     PubsubEnv,
     RabbitEnv,
@@ -122,6 +123,12 @@ def _pubsub_env(state: StackState) -> PubsubEnv | None:
     )
 
 
+def _oauth_env(state: StackState) -> OAuthEnv | None:
+    if not state.oauth_issuer:
+        return None
+    return OAuthEnv(issuer=state.oauth_issuer, node=_emulator_node(state, "oauth"))
+
+
 def env_of_state(state: StackState) -> EnvFile:
     """The env file describing the stack ``state`` records."""
     by_kind = {kind: {n.name: n for n in state.nodes.values() if n.kind == kind}
@@ -145,7 +152,7 @@ def env_of_state(state: StackState) -> EnvFile:
     return EnvFile(
         version=1, kafka=kafka, rabbitmq=rabbit, postgres=postgres, nats=_nats_env(state),
         sqs=sqs,
-        moto=_moto_env(state), pubsub=_pubsub_env(state),
+        moto=_moto_env(state), pubsub=_pubsub_env(state), oauth=_oauth_env(state),
         toxiproxy=ToxiproxyEnv(api=state.toxiproxy_url),
     )  # fmt: skip
 

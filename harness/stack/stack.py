@@ -196,7 +196,9 @@ class Stack:
     def oauth_signing_key(self) -> rsa.RSAPrivateKey | None:
         """The local issuer's private key (None: no local issuer, or its config unreadable)."""
         node = self.state.nodes.get(oauth.NODE)
-        return oauth.signing_key(node) if node is not None else None
+        if self.state.backend != "local" or node is None or not node.cwd:
+            return None  # an env file's issuer keeps its key to itself
+        return oauth.signing_key(node)
 
     @property
     def has_postgres(self) -> bool:
@@ -295,6 +297,7 @@ def state_of_env(env: EnvFile) -> StackState:
         pubsub=env.pubsub is not None,
         pubsub_emulator_host=env.pubsub.emulator_host if env.pubsub else None,
         pubsub_project=env.pubsub.project if env.pubsub else None,
+        oauth_issuer=env.oauth.issuer if env.oauth else None,
         nodes=nodes,
         proxies=[
             ProxyState(name=node.proxy, listen=node.listen or "", upstream=node.address or "")

@@ -45,6 +45,11 @@ class KeyRotation(NodeFaultKind):
             node = ctx.stack.node(name)
             if node.kind != oauth.KIND:
                 raise FaultError(f"key_rotation: {name} is not the stack's OAuth2 issuer")
+            if ctx.stack.state.backend != "local" or not node.state.cwd:
+                raise FaultError(
+                    "key_rotation: only the local stack's issuer can be given a new key (the "
+                    "harness wrote its key); rotate an env file's issuer by its own means"
+                )
             token = await ctx.healer.register(Undo("start_node", node.name))
             await asyncio.to_thread(oauth.rotate_key, node.state)
             await asyncio.to_thread(node.restart, ctx.restart_timeout)
