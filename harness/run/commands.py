@@ -26,7 +26,7 @@ from harness.run.progress import show
 from harness.run.runner import RunRecord, RunStatus, resolve_seed, run_scenario
 from harness.safety import redact_text
 from harness.scenario import Scenario, load_suite, parse_scale, parse_seed
-from harness.stack import Stack
+from harness.stack import Stack, pubsub
 from harness.stack.envfile import ENV_VAR, env_path
 
 EXIT_INTERRUPTED = 130
@@ -534,6 +534,15 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
             raise StackError(
                 f"{scenario.name} targets Pub/Sub but the stack runs no emulator; run "
                 "`harness stack up --with pubsub` (on a running stack, that adds it)."
+            )
+        pubsub_node = stack.state.nodes.get("pubsub")
+        pushes = scenario.target.pubsub is not None and scenario.target.pubsub.push is not None
+        if pushes and pubsub_node is not None and not pubsub.can_push(pubsub_node):
+            raise StackError(
+                f"{scenario.name} uses a push subscription, but this stack's Pub/Sub server is "
+                "the Go pstest fallback, which never pushes. Install the emulator (Debian's "
+                "google-cloud-cli-pubsub-emulator, with java), then `harness stack down` and "
+                "`harness stack up --with pubsub`."
             )
         if scenario.target.sqs is not None and not stack.state.sqs_endpoint:
             raise StackError(

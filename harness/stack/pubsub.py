@@ -96,6 +96,13 @@ def locate_server() -> tuple[Path, str]:
     )
 
 
+def can_push(node: NodeState) -> bool:
+    """Whether the server ``node`` runs delivers push subscriptions: the emulator does, the Go
+    ``pstest`` fallback does not (it stores the push config and never posts). An env file's
+    node (no command known) is taken at its word."""
+    return not (node.argv and Path(node.argv[0]).name.startswith("pubsub-pstest-"))
+
+
 def prepare_node(server: Path, flavour: str, run_dir: Path) -> NodeState:
     """The emulator's node state: its command line, log and ports (state is in memory)."""
     node_dir = run_dir / layout.PUBSUB_NODE
@@ -152,6 +159,7 @@ def grpc_ready(port: int, host: str = layout.HOST, timeout: float = PROBE_TIMEOU
 __all__ = [
     "EMULATOR",
     "FALLBACK_MAIN",
+    "can_push",
     "KIND",
     "fallback_path",
     "grpc_ready",

@@ -155,3 +155,11 @@ def test_with_refuses_an_unknown_node(capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit):
         _with("--with", "nats,sqsx")
     assert "--with takes optional nodes" in capsys.readouterr().err
+
+
+def test_only_the_go_fallback_is_known_not_to_push(tmp_path):
+    emulator = pubsub.prepare_node(tmp_path / "cloud-pubsub-emulator", "emulator", tmp_path)
+    fallback = pubsub.prepare_node(pubsub.fallback_path(), "pstest", tmp_path)
+    assert pubsub.can_push(emulator) and not pubsub.can_push(fallback)
+    fallback.argv = []  # an env file's node: no command known, taken at its word
+    assert pubsub.can_push(fallback)
