@@ -57,9 +57,6 @@ def _up(args: argparse.Namespace) -> int:
         raise StackError("--sqs-persistent configures ElasticMQ; add --with sqs.")
     with_oauth = "oauth" in args.with_
     if args.backend == "compose":
-        if with_oauth:
-            raise StackError("The compose backend does not start the OAuth2 issuer; use the "
-                             "local backend for --with oauth.")  # fmt: skip
         if with_moto:
             raise StackError("The compose backend does not start moto yet; run `docker compose "
                              "--profile sns up -d moto` beside it, or use the local backend.")  # fmt: skip
@@ -68,7 +65,7 @@ def _up(args: argparse.Namespace) -> int:
                              "the local backend for a three-node cluster.")  # fmt: skip
         state = compose.up(
             args.kafka_brokers, with_rabbitmq, with_postgres, with_nats=bool(nats_nodes),
-            with_pubsub=with_pubsub, with_sqs=with_sqs,
+            with_pubsub=with_pubsub, with_sqs=with_sqs, with_oauth=with_oauth,
         )  # fmt: skip
     else:
         state = local.up(

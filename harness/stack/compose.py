@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from harness.errors import StackError
-from harness.stack import elasticmq, layout, local, nats, process, pubsub
+from harness.stack import elasticmq, layout, local, nats, oauth, process, pubsub
 from harness.stack.postgres import dsn
 from harness.stack.state import NodeState, StackState, clear_state, load_state, save_state
 
@@ -63,6 +63,7 @@ def services_for(
     with_moto: bool = False,
     with_pubsub: bool = False,
     with_sqs: bool = False,
+    with_oauth: bool = False,
 ) -> list[str]:
     kafka = [layout.kafka_node_name(n) for n in range(1, COMPOSE_BROKERS + 1)]
     optional = [*(["rabbitmq"] if with_rabbitmq else []), *(["postgres"] if with_postgres else [])]
@@ -70,6 +71,7 @@ def services_for(
     optional += ["moto"] if with_moto else []  # profile sns; `stack up --backend compose` skips it
     optional += [layout.PUBSUB_NODE] if with_pubsub else []
     optional += [layout.SQS_NODE] if with_sqs else []
+    optional += [layout.OAUTH_NODE] if with_oauth else []
     return ["toxiproxy", *kafka, *optional]
 
 
@@ -85,6 +87,8 @@ def _node_shape(name: str) -> tuple[str, int]:
         return "pubsub", layout.PUBSUB_PROXY_PORT
     if name == layout.SQS_NODE:
         return "sqs", layout.SQS_PROXY_PORT
+    if name == layout.OAUTH_NODE:
+        return "oauth", layout.OAUTH_PROXY_PORT
     return "rabbitmq", layout.RABBITMQ_PROXY_PORT
 
 
@@ -95,6 +99,7 @@ def _state(
     with_nats: bool = False,
     with_pubsub: bool = False,
     with_sqs: bool = False,
+    with_oauth: bool = False,
 ) -> StackState:
     state = StackState(
         backend="compose",
@@ -112,10 +117,12 @@ def _state(
         pubsub=with_pubsub,
         pubsub_emulator_host=f"{layout.HOST}:{layout.PUBSUB_PROXY_PORT}" if with_pubsub else None,
         sqs_endpoint=f"http://{layout.HOST}:{layout.SQS_PROXY_PORT}" if with_sqs else None,
+        oauth_issuer=oauth.issuer_url(layout.OAUTH_PROXY_PORT) if with_oauth else None,
     )
     services = services_for(
-        with_rabbitmq, with_postgres, with_nats, with_pubsub=with_pubsub, with_sqs=with_sqs
-    )
+        with_rabbitmq, with_postgres, with_nats, with_pubsub=with_pubsub, with_sqs=with_sqs,
+        with_oauth=with_oauth,
+    )  # fmt: skip
     for name in services[1:]:
         kind, port = _node_shape(name)
         # A compose NATS node is probed through its proxy (its monitoring port is not published).
@@ -135,6 +142,7 @@ def up(
     with_nats: bool = False,
     with_pubsub: bool = False,
     with_sqs: bool = False,
+    with_oauth: bool = False,
 ) -> StackState:
     """``docker compose up -d`` the topology and wait until every node answers via its proxy."""
     if brokers != COMPOSE_BROKERS:
@@ -155,13 +163,15 @@ def up(
         )
     file = compose_file()
     services = services_for(
-        with_rabbitmq, with_postgres, with_nats, with_pubsub=with_pubsub, with_sqs=with_sqs
-    )
+        with_rabbitmq, with_postgres, with_nats, with_pubsub=with_pubsub, with_sqs=with_sqs,
+        with_oauth=with_oauth,
+    )  # fmt: skip
     profiles = ["--profile", "nats"] if with_nats else []
     profiles += ["--profile", "pubsub"] if with_pubsub else []
     profiles += ["--profile", "sqs"] if with_sqs else []
+    profiles += ["--profile", "oauth"] if with_oauth else []
     subprocess.run(compose_argv(*profiles, "up", "-d", *services, file=file), check=True)
-    state = _state(with_rabbitmq, file, with_postgres, with_nats, with_pubsub, with_sqs)
+    state = _state(with_rabbitmq, file, with_postgres, with_nats, with_pubsub, with_sqs, with_oauth)
     save_state(state)
     deadline = time.monotonic() + timeout
     for node in state.nodes.values():
@@ -171,6 +181,7 @@ def up(
             "nats": nats.info_ready,
             "pubsub": pubsub.grpc_ready,
             "sqs": elasticmq.ready,
+            "oauth": oauth.ready,
         }.get(node.kind, process.amqp_ready)
         remaining = max(1.0, deadline - time.monotonic())
         process.wait_until(lambda n=node, r=ready: r(n.probe_port), remaining, node.name)

@@ -41,6 +41,7 @@ def test_services_are_the_local_stacks_nodes(compose: dict) -> None:
             with_moto=True,
             with_pubsub=True,
             with_sqs=True,
+            with_oauth=True,
         )  # fmt: skip
     )
     assert compose_file() == ROOT / "docker-compose.yml"
@@ -86,6 +87,7 @@ def test_toxiproxy_config_has_the_local_proxies(toxiproxy_config: list[dict]) ->
             with_moto=True,
             with_pubsub=True,
             with_sqs=True,
+            with_oauth=True,
         )  # fmt: skip
     }
     assert {p["name"] for p in toxiproxy_config} == set(local)

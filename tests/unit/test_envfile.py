@@ -173,7 +173,8 @@ def test_env_path_prefers_the_option_then_the_variable(monkeypatch: pytest.Monke
 def test_shipped_compose_env_file_is_the_compose_stacks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(layout.PORT_OFFSET_ENV, raising=False)
     shipped = load_env(ROOT / "docker" / "env.yaml")
-    state = compose._state(True, compose.compose_file(), True, with_nats=True, with_sqs=True)
+    state = compose._state(True, compose.compose_file(), True, with_nats=True, with_sqs=True,
+                           with_oauth=True)  # fmt: skip
     assert shipped == env_of_state(state)
     control = shipped.kafka.nodes["kafka-2"].control  # type: ignore[union-attr]
     assert control is not None and control.kill == ["docker", "kill", "harness-kafka-2"]
