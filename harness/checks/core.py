@@ -92,12 +92,14 @@ def evaluate(
         else:
             findings.append(ordering.out_of_order(history, limit))
     if idempotency.applies(history):
-        findings.append(contract.invalid_output(history, limit))
         findings.append(ordering.out_of_order_effect(history, limit))
         findings.append(idempotency.duplicate_effect(history, limit))
         findings.append(idempotency.missing_effect(history, facts, limit))
     else:
         skipped += ["out_of_order_effect", "duplicate_effect", "missing_effect"]
+    if idempotency.applies(history) or contract.applies(history):
+        findings.append(contract.invalid_output(history, limit))
+    else:
         skipped += list(contract.NAMES)
     if schema_plan is not None:
         must, may = schema.plan_flags(history, schema_plan)

@@ -33,6 +33,7 @@ from harness.history.schema import (
     first_invalid_row,
     one_line,
 )
+from harness.observe.output_contract import CONTRACT_HELD, INVALID_OUTPUT
 from harness.vocabulary import OBSERVED_PREFIX, SCHEMA_PLAN_FILE
 
 NULL_SEQ = np.iinfo(np.int64).min
@@ -55,7 +56,10 @@ _USED = {
     RECV: ("id", "key", "seq", "t", "group", "partition", "offset", "source"),
     EFFECT: ("id", "key", "seq", "t", "source", "status"),
     DEAD_LETTER: ("id", "t", "source"),
-    REQUEST: ("id", "t", "t_ack", "http_status", "retry_after", "attempt", "msg_id", "signature"),
+    REQUEST: (
+        "id", "t", "t_ack", "http_status", "retry_after", "attempt", "msg_id", "signature",
+        "reason",
+    ),
 }
 _FAULT_COLUMNS = ("kind", "target", "t_start", "t_end", "reason")
 _READ = (
@@ -89,6 +93,9 @@ _WEBHOOK_COLUMNS = ("id", "t", "t_ack", "http_status", "attempt", "reason", "sou
 _AS_DICTIONARY = ("op", "key", "status", "group", "kind", "target", "source", "signature")
 SIGNATURE_VALID = "valid"
 """A webhook receiver's ``signature`` verdict for a request that verified."""
+# A request's ``reason`` when a schema was checked starts ``invalid_output`` (the body broke it)
+# or is ``contract_held``: ``Ops.reason`` of requests is 1 and 0 for those, and -1 for any
+# other reason or none (nothing was checked).
 
 
 @dataclass
@@ -437,6 +444,12 @@ class _Builder:
                 zero_copy_only=False
             )
             return np.where(_is_null(text), -1, bad.astype(np.int8))
+        if name == "reason":
+            text = _plain(column)
+            broke = pc.fill_null(pc.starts_with(text, INVALID_OUTPUT), False)
+            held = pc.fill_null(pc.equal(text, CONTRACT_HELD), False)
+            code = np.where(held.to_numpy(zero_copy_only=False), 0, -1)
+            return np.where(broke.to_numpy(zero_copy_only=False), 1, code).astype(np.int8)
         if name == "msg_id":
             return self.msg_ids.encode(column)
         if name == "seq":
@@ -486,6 +499,7 @@ _DTYPES: dict[str, type] = {
     "attempt": np.int32,
     "msg_id": np.int64,
     "signature": np.int8,
+    "reason": np.int8,
 }
 
 

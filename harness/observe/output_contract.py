@@ -14,6 +14,8 @@ from harness.observe.streams import StreamMessage, where
 from harness.schemas import SchemaDocument
 
 INVALID_OUTPUT = "invalid_output"
+CONTRACT_HELD = "contract_held"
+"""A checked body's verdict when it held (a webhook receiver's ``request`` rows carry it)."""
 MAX_REASON = 200
 
 
@@ -49,4 +51,4 @@ class OutputContract:
         return found
 
 
-__all__ = ["INVALID_OUTPUT", "OutputContract"]
+__all__ = ["CONTRACT_HELD", "INVALID_OUTPUT", "OutputContract"]

@@ -152,6 +152,18 @@ class RabbitStream(StrictModel):
     queue: str = Field(min_length=1, max_length=200)
 
 
+def check_body_schema(schema: SchemaVersion | None, what: str) -> None:
+    """``ValueError`` unless ``schema`` (when given) loads as a JSON Schema for ``what``."""
+    if schema is None:
+        return
+    try:
+        document = schema.document(what)
+    except ConfigError as error:
+        raise ValueError(f"schema: {error}") from None
+    if document.kind is not SchemaKind.JSON_SCHEMA:
+        raise ValueError(f"schema: {what}s are checked against a JSON Schema (JSON bodies)")
+
+
 class OutputSource(StrictModel):
     """A Kafka topic or RabbitMQ queue the service writes one message to per effect."""
 
@@ -169,13 +181,7 @@ class OutputSource(StrictModel):
             raise ValueError(
                 "name exactly one stream: kafka: {topic: ...} or rabbitmq: {queue: ...}"
             )
-        if self.schema_ is not None:
-            try:
-                document = self.schema_.document("output")
-            except ConfigError as error:
-                raise ValueError(f"schema: {error}") from None
-            if document.kind is not SchemaKind.JSON_SCHEMA:
-                raise ValueError("schema: outputs are checked against a JSON Schema (JSON bodies)")
+        check_body_schema(self.schema_, "output")
         return self
 
 
@@ -319,6 +325,14 @@ class WebhookReceiverSource(StrictModel):
     path: str = Field(default="/webhooks", pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,199}$")
     tolerance: Duration | None = None
     """How old a signed timestamp may be (default: the scheme's own, e.g. 300 s)."""
+    schema_: SchemaVersion | None = Field(default=None, alias="schema")
+    """The JSON Schema every webhook body must satisfy (contract testing of what the service
+    sends); a signed webhook whose body breaks it is taken, and counted ``invalid_output``."""
+
+    @model_validator(mode="after")
+    def _body_schema(self) -> WebhookReceiverSource:
+        check_body_schema(self.schema_, "webhook")
+        return self
 
     @field_validator("scheme")
     @classmethod

@@ -110,3 +110,31 @@ def test_correct_sender_waits_out_429_and_survives_hangs_and_slow_bodies(
     twice = {i for i, n in accepted.items() if n > 1}
     assert summary["anomalies"]["duplicate_delivery"] == len(twice) > 0  # slow 200s, re-sent
     assert summary["valid"]
+
+
+def test_webhook_bodies_are_held_to_the_receivers_schema(stack: Stack, tmp_path: Path) -> None:
+    """The example sender's webhooks against the shipped schema of its body (all hold), then
+    against a stricter one naming a field it never sends (every webhook breaks it)."""
+    shipped = SCENARIOS.parent / "schemas" / "order-webhook.json"
+    strict = json.loads(shipped.read_text())
+    strict["properties"]["data"]["required"].append("amount_cents")
+    strict["properties"]["data"]["properties"]["amount_cents"] = {"type": "integer"}
+    (tmp_path / "strict.json").write_text(json.dumps(strict))
+    head = (SCENARIOS / "webhook-sender-correct.yaml").read_text().partition("faults:")[0]
+    head = head.replace("duration: 10s", "duration: 4s")
+    anchor = '      id: {jsonpath: "$.data.event_id"}\n'
+    assert anchor in head
+    found = {}
+    for name, schema, expect in (("held", shipped, "clean: [lost, invalid_output]"),
+                                 ("broken", tmp_path / "strict.json", "finds: [invalid_output]")):  # fmt: skip
+        scenario = tmp_path / f"webhook-sender-{name}.yaml"
+        scenario.write_text(
+            head.replace("name: webhook-sender-correct", f"name: webhook-sender-{name}")
+            .replace(anchor, f"{anchor}      schema: {{file: {schema}}}\n")
+            + f"drain: {{timeout: 30s}}\nexpect:\n  {expect}\n"
+        )
+        summary = run(scenario, tmp_path / name, seed=34)
+        accepted = {r["id"] for r in history(tmp_path / name, "recv")}
+        found[name] = (summary["anomalies"]["invalid_output"], len(accepted))
+    assert found["held"][0] == 0 and found["held"][1] > 0
+    assert found["broken"][0] == found["broken"][1] > 0  # every event's webhook, once each

@@ -270,3 +270,29 @@ def test_unknown_anomaly_in_policy_is_a_config_error() -> None:
 def test_extra_columns_are_ignored() -> None:
     rows = [dict(send("a"), tenant="t1"), dict(recv("a", 2.0), tenant="t1")]
     assert run(rows).valid
+
+
+def _hook(i: str, reason: str | None, t: float = 2.0) -> dict:
+    """A webhook the service sent to the harness's receiver, verified, with the schema verdict."""
+    return {"op": "request", "id": i, "t": t, "t_ack": t + 0.01, "http_status": 200,
+            "attempt": 1, "msg_id": f"msg_{i}", "signature": "valid", "source": "observed:hooks",
+            "reason": reason}  # fmt: skip
+
+
+def test_a_webhook_body_breaking_the_receivers_schema_is_invalid_output() -> None:
+    rows = [send("a"), send("b", 2), _hook("a", "contract_held"),
+            _hook("b", "invalid_output: at amount: 'x' is not of type 'integer'"),
+            _hook("b", "invalid_output: at amount: 'x' is not of type 'integer'", 2.5)]  # fmt: skip
+    result = run(rows)
+    assert result.anomalies["invalid_output"] == 1  # per event id, not per request
+    assert "invalid_output" not in result.skipped
+
+
+def test_webhooks_checked_against_a_schema_that_all_held_count_zero_not_skipped() -> None:
+    result = run([send("a"), _hook("a", "contract_held")])
+    assert result.anomalies["invalid_output"] == 0 and "invalid_output" not in result.skipped
+
+
+def test_a_request_reason_of_another_kind_is_no_contract_verdict() -> None:
+    result = run([send("a"), _hook("a", "expired")])
+    assert "invalid_output" in result.skipped

@@ -18,7 +18,10 @@ Every webhook is first verified with the scheme's verifier (``harness.webhooks.s
 that does not verify is answered 401 and never accepted. Each request is a ``request`` row
 (attempt number per event id, status, ``Retry-After``, timing) with the webhook's own id
 (``msg_id``) and the verifier's verdict (``signature``: ``valid`` or why not); each webhook
-answered 2xx is a ``recv`` row of group ``webhook:<name>``: the event reached the receiver. The
+answered 2xx is a ``recv`` row of group ``webhook:<name>``: the event reached the receiver. With
+``schema``, a verified webhook's body is also held to that JSON Schema: its ``request`` row's
+``reason`` is ``contract_held``, or ``invalid_output: <why>`` (taken all the same: a contract
+breach is counted, not refused). The
 declaration row carries the sender's declared retry policy (``policy``, JSON) for the checks.
 
 The secret is read from the harness's environment when that variable is set there; otherwise
@@ -37,6 +40,7 @@ from typing import Any, ClassVar
 from harness.observe.context import ObserveContext
 from harness.observe.http_server import RecordingServer, RequestRecord, Screening
 from harness.observe.kinds.downstream import Downstream
+from harness.observe.output_contract import CONTRACT_HELD, INVALID_OUTPUT, OutputContract
 from harness.safety import check_target
 from harness.scenario.observe import SenderRetryPolicy, WebhookReceiverSource
 from harness.webhooks import PRESETS, SCHEMES, fresh_secret
@@ -83,6 +87,8 @@ class WebhookReceiver(Downstream):
         self._hand_secret = not given
         self._scheme = SCHEMES[settings.scheme]
         self.policy = declared_policy(settings.retry_policy)
+        schema = settings.schema_
+        self._contract = OutputContract(schema.document("webhook")) if schema else None
         super().__init__(name, settings, ctx)  # type: ignore[arg-type]
         self.group = f"{GROUP_PREFIX}{name}"
 
@@ -119,6 +125,11 @@ class WebhookReceiver(Downstream):
         fields = {"msg_id": verdict.msg_id, "signature": VALID if verdict.ok else verdict.reason}
         if not verdict.ok:
             self.count("bad_signatures")
+        elif self._contract is not None:
+            problem = self._contract.problem(body)
+            fields["reason"] = CONTRACT_HELD if problem is None else f"{INVALID_OUTPUT}: {problem}"
+            if problem is not None:
+                self.count("invalid_bodies")
         return Screening(fields, None if verdict.ok else REFUSE_STATUS)
 
     def _on_effect(self, request: RequestRecord) -> None:
