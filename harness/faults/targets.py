@@ -18,6 +18,7 @@ from pydantic import Field
 
 from harness.errors import FaultError
 from harness.scenario.base import Problem, StrictModel
+from harness.scenario.observe import needs_oauth
 from harness.stack import NodeHandle, Stack, followers_of_partition, leader_of_partition
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ FOLLOWERS_OF_PARTITION = "followers_of_partition"
 RANDOM_BROKER = "random_broker"
 ALL = "all"
 POSTGRES_NODE = "postgres"
+OAUTH_NODE = "oauth"
 PARTITION_TARGETS: tuple[str, ...] = (LEADER_OF_PARTITION, FOLLOWERS_OF_PARTITION)
 DYNAMIC_TARGETS: tuple[str, ...] = (*PARTITION_TARGETS, RANDOM_BROKER, ALL)
 
@@ -44,12 +46,14 @@ class NodeTarget(StrictModel):
 
 def scenario_nodes(scenario: Scenario) -> tuple[str, ...]:
     """The stack's nodes a scenario's faults may name: its target's, plus ``postgres`` when it
-    observes a PostgreSQL database (kill, pause, restart it; cut or slow its proxy)."""
+    observes a PostgreSQL database (kill, pause, restart it; cut or slow its proxy), and
+    ``oauth`` when a downstream verifies tokens of the stack's OAuth2 issuer."""
     postgres = any(
         entry.database is not None and entry.database.postgres is not None
         for entry in scenario.observe
     )
-    return (*scenario.target.nodes, *((POSTGRES_NODE,) if postgres else ()))
+    oauth = (OAUTH_NODE,) if needs_oauth(scenario.observe) else ()
+    return (*scenario.target.nodes, *((POSTGRES_NODE,) if postgres else ()), *oauth)
 
 
 def check_node_target(

@@ -26,6 +26,7 @@ from harness.run.progress import show
 from harness.run.runner import RunRecord, RunStatus, resolve_seed, run_scenario
 from harness.safety import redact_text
 from harness.scenario import Scenario, load_suite, parse_scale, parse_seed
+from harness.scenario.observe import needs_oauth
 from harness.stack import Stack
 from harness.stack.envfile import ENV_VAR, env_path
 
@@ -494,6 +495,7 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
     needs_moto = any(s.target.fanout is not None for s in scenarios)
     needs_pubsub = any(s.target.pubsub is not None for s in scenarios)
     needs_sqs = any(s.target.sqs is not None for s in scenarios)
+    needs_oauth = any(_needs_oauth(s) for s in scenarios)
     for handle in [*stack.nodes.values(), *stack.services.values()]:
         if handle.kind == "rabbitmq" and not needs_rabbit:
             continue
@@ -506,6 +508,8 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
         if handle.kind == "pubsub" and not needs_pubsub:
             continue
         if handle.kind == "sqs" and not needs_sqs:
+            continue
+        if handle.kind == "oauth" and not needs_oauth:
             continue
         if not handle.is_healthy():
             if stack.env is not None:
@@ -531,6 +535,12 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
                 f"{scenario.name} targets SQS but the stack runs none; run `harness stack up "
                 "--with sqs` (on a running stack, that adds it)."
             )
+        if _needs_oauth(scenario) and not stack.state.oauth_issuer:
+            raise StackError(
+                f"{scenario.name} needs the OAuth2 issuer (a downstream with auth: oauth, or a "
+                "fault on target oauth) but the stack runs none; run `harness stack up --with "
+                "oauth` (on a running stack, that adds it)."
+            )
         kafka = scenario.target.kafka
         if kafka is not None and kafka.replication_factor > stack.kafka_brokers:
             raise StackError(
@@ -538,6 +548,12 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
                 f"stack has {stack.kafka_brokers} broker(s); run "
                 "`harness stack up --kafka-brokers 3` (or list every broker in the env file)."
             )
+
+
+def _needs_oauth(scenario: Scenario) -> bool:
+    """The scenario verifies tokens of the stack's issuer, or faults its node."""
+    targets = {getattr(f.settings, "target", None) for f in scenario.faults}
+    return needs_oauth(scenario.observe) or "oauth" in targets
 
 
 def _require_nats(stack: Stack, scenario: Scenario) -> None:
