@@ -43,7 +43,7 @@ from harness.observe.context import ObserveContext
 from harness.observe.http_server import RecordingServer, RequestRecord, Screening
 from harness.observe.source import Source
 from harness.safety import check_address
-from harness.scenario.observe import DownstreamOAuth, DownstreamSource
+from harness.scenario.observe import DownstreamAuth, DownstreamOAuth, DownstreamSource
 from harness.stack.oauth import with_lifetime
 
 REQUEST_OP = "request"
@@ -71,7 +71,7 @@ class Downstream(Source[DownstreamSource]):
         self._oauth_env: dict[str, str] = {}
 
     def _server(self, rng: random.Random) -> RecordingServer:
-        auth = self.settings.auth
+        auth = self._auth()
         return RecordingServer(
             self.settings.id.extract,
             self._on_request,
@@ -80,6 +80,11 @@ class Downstream(Source[DownstreamSource]):
             rng=rng,
             screen=self._check_bearer if auth is not None else None,
         )
+
+    def _auth(self) -> DownstreamAuth | None:
+        """The bearer settings (kinds built on this one, a webhook receiver, have none)."""
+        auth = getattr(self.settings, "auth", None)
+        return auth if isinstance(auth, DownstreamAuth) else None
 
     @property
     def proxy(self) -> str | None:
@@ -96,8 +101,9 @@ class Downstream(Source[DownstreamSource]):
         return self._url
 
     async def start(self) -> None:
-        if self.settings.auth is not None:
-            await self._start_auth(self.settings.auth.oauth)
+        auth = self._auth()
+        if auth is not None:
+            await self._start_auth(auth.oauth)
         port = await self.server.start()
         upstream = f"{self.server.host}:{port}"
         toxiproxy = self.ctx.toxiproxy
