@@ -22,7 +22,9 @@ Two modes:
   applied when the process dies is applied when it starts again.
   With an issuer configured it first checks the bearer token: RS256 only (``alg: none`` and
   every other algorithm refused), a ``kid`` the JWKS holds, ``iss``, ``aud`` and ``exp`` (30 s
-  leeway); 401 otherwise, or 503 while the JWKS cannot be fetched.
+  leeway); 401 otherwise, or 503 while the JWKS cannot be fetched. A bad signature under a
+  known ``kid`` refetches the JWKS once (at most every 5 s) before refusing: the issuer may
+  have rotated its key under the same ``kid``.
 - ``buggy``: no signature check, no bearer check and no dedupe: every POST inserts another
   order.
 
@@ -41,6 +43,7 @@ import signal
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import jwt
 from aiohttp import web
@@ -142,9 +145,31 @@ def event_id(headers: dict[str, str], body: bytes) -> str:
 class Bearer:
     """The bearer-token check: one issuer, one audience, keys from its JWKS (cached)."""
 
+    REFETCH_COOLDOWN_S = 5.0
+
     def __init__(self, issuer: str, audience: str, jwks_url: str) -> None:
         self.issuer, self.audience = issuer, audience
         self.jwks = jwt.PyJWKClient(jwks_url, lifespan=300, timeout=5, cooldown_duration=5)
+        self.refetched_at = float("-inf")
+
+    def _decode(self, token: str, key: Any) -> None:
+        jwt.decode(token, key, algorithms=["RS256"], audience=self.audience,
+                   issuer=self.issuer, leeway=TOKEN_LEEWAY_S,
+                   options={"require": ["exp", "iss", "aud"]})  # fmt: skip
+
+    def _rotated_key(self, token: str) -> Any:
+        """The key of the token's ``kid`` from a fresh JWKS: the issuer may have rotated its
+        key under the same ``kid``. At most once per cooldown, so bad tokens cannot make
+        this endpoint hammer the issuer."""
+        now = time.monotonic()
+        if now - self.refetched_at < self.REFETCH_COOLDOWN_S:
+            raise jwt.InvalidSignatureError("signature invalid (JWKS refetched recently)")
+        self.refetched_at = now
+        kid = jwt.get_unverified_header(token).get("kid")
+        for key in self.jwks.get_jwk_set(refresh=True).keys:
+            if key.key_id == kid:
+                return key.key
+        raise jwt.InvalidSignatureError("no key of that kid after a refetch")
 
     def check(self, authorization: str | None) -> int | None:
         """None when the token is good; else the status to answer (401, or 503: no JWKS)."""
@@ -155,9 +180,10 @@ class Bearer:
             if jwt.get_unverified_header(token).get("alg") != "RS256":
                 return 401
             key = self.jwks.get_signing_key_from_jwt(token).key
-            jwt.decode(token, key, algorithms=["RS256"], audience=self.audience,
-                       issuer=self.issuer, leeway=TOKEN_LEEWAY_S,
-                       options={"require": ["exp", "iss", "aud"]})  # fmt: skip
+            try:
+                self._decode(token, key)
+            except jwt.InvalidSignatureError:
+                self._decode(token, self._rotated_key(token))
         except jwt.PyJWKClientConnectionError:
             return 503
         except (jwt.PyJWKClientError, jwt.InvalidTokenError):

@@ -12,7 +12,8 @@
 It sits beside ``harness.stack`` (layer 2): it imports only the leaf modules.
 """
 
+from harness.auth.faults import FaultTokens, SigningKey
 from harness.auth.tokens import ClientCredentialsSource, Token
 from harness.auth.verify import Verifier
 
-__all__ = ["ClientCredentialsSource", "Token", "Verifier"]
+__all__ = ["ClientCredentialsSource", "FaultTokens", "SigningKey", "Token", "Verifier"]

@@ -55,14 +55,14 @@ import aiohttp
 from yarl import URL
 
 from harness import clock
-from harness.auth import ClientCredentialsSource
+from harness.auth import ClientCredentialsSource, FaultTokens
 from harness.drivers._types import EventLike, Recorder
 from harness.drivers.outcomes import Outcome
 from harness.drivers.rows import SendLog
 from harness.errors import AuthError
 from harness.safety import check_target
 from harness.webhooks import RetryPolicy, Scheme, parse_retry_after
-from harness.webhooks.attacks import forge
+from harness.webhooks.attacks import TOKEN_ATTACKS, forge, forge_token
 from harness.webhooks.retry_policy import DISABLED, RETRY, SUCCESS
 
 PRODUCER = "webhook"
@@ -83,6 +83,8 @@ class WebhookConfig:
     max_connections: int = 64
     bearer: ClientCredentialsSource | None = None
     """Where each attempt's ``Authorization: Bearer`` token comes from (None: no header)."""
+    fault_tokens: FaultTokens | None = field(default=None, repr=False)
+    """Mints the bad bearer tokens of the token attacks (needs ``bearer``)."""
 
 
 @dataclass(frozen=True)
@@ -402,7 +404,13 @@ class WebhookSender:
         self, attack: str, *, label: str, count: int = 1, stale_by: float = 600.0,
         retired: str | None = None,
     ) -> list[Answer]:  # fmt: skip
-        """Send ``count`` deliveries of security fault ``attack`` (ids ``atk-<label>-<i>``)."""
+        """Send ``count`` deliveries of security fault ``attack`` (ids ``atk-<label>-<i>``).
+
+        With a bearer source, a signature attack carries a good token (so only its signature
+        is wrong) and a token attack a good signature (so only its token is)."""
+        if attack in TOKEN_ATTACKS:
+            return await self._token_attack(attack, label=label, count=count)
+        bearer = await self._attack_bearer()
         answers = []
         for i in range(count):
             replayed = None
@@ -415,6 +423,31 @@ class WebhookSender:
                 attack, scheme=self.config.scheme, secrets=self.config.secrets,
                 msg_id=f"atk-{label}-{i}", now=int(time.time()), stale_by=stale_by,
                 replayed=replayed, retired=retired,
+            )  # fmt: skip
+            headers = {**self.config.headers, **bearer, **forged.headers}
+            answers.append(
+                await self.deliver_once(forged.msg_id, forged.body, headers, reason=attack)
+            )
+        return answers
+
+    async def _attack_bearer(self) -> dict[str, str]:
+        """A good ``Authorization`` header when deliveries carry one (``{}`` otherwise)."""
+        if self.config.bearer is None:
+            return {}
+        try:
+            return {"Authorization": f"Bearer {await self.config.bearer.token()}"}
+        except AuthError as error:
+            raise ValueError(f"no bearer token to send it with: {error}") from None
+
+    async def _token_attack(self, attack: str, *, label: str, count: int) -> list[Answer]:
+        tokens = self.config.fault_tokens
+        if self.config.bearer is None or tokens is None:
+            raise ValueError("the deliveries carry no bearer token (give target.webhook.oauth)")
+        answers = []
+        for i in range(count):
+            forged = forge_token(
+                attack, scheme=self.config.scheme, secrets=self.config.secrets,
+                msg_id=f"atk-{label}-{i}", now=int(time.time()), tokens=tokens,
             )  # fmt: skip
             headers = {**self.config.headers, **forged.headers}
             answers.append(

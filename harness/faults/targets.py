@@ -18,7 +18,6 @@ from pydantic import Field
 
 from harness.errors import FaultError
 from harness.scenario.base import Problem, StrictModel
-from harness.scenario.observe import needs_oauth
 from harness.stack import NodeHandle, Stack, followers_of_partition, leader_of_partition
 
 if TYPE_CHECKING:
@@ -47,12 +46,12 @@ class NodeTarget(StrictModel):
 def scenario_nodes(scenario: Scenario) -> tuple[str, ...]:
     """The stack's nodes a scenario's faults may name: its target's, plus ``postgres`` when it
     observes a PostgreSQL database (kill, pause, restart it; cut or slow its proxy), and
-    ``oauth`` when a downstream verifies tokens of the stack's OAuth2 issuer."""
+    ``oauth`` when it takes tokens from the stack's issuer."""
     postgres = any(
         entry.database is not None and entry.database.postgres is not None
         for entry in scenario.observe
     )
-    oauth = (OAUTH_NODE,) if needs_oauth(scenario.observe) else ()
+    oauth = (OAUTH_NODE,) if scenario.uses_oauth else ()
     return (*scenario.target.nodes, *((POSTGRES_NODE,) if postgres else ()), *oauth)
 
 
@@ -156,6 +155,7 @@ __all__ = [
     "LEADER_OF_PARTITION",
     "PARTITION_TARGETS",
     "RANDOM_BROKER",
+    "OAUTH_NODE",
     "POSTGRES_NODE",
     "NodeTarget",
     "check_node_target",

@@ -13,8 +13,10 @@ import os
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from secrets import token_urlsafe
 from urllib.parse import urlsplit
 
+from harness.auth import ClientCredentialsSource, FaultTokens, SigningKey
 from harness.drivers import (
     AmqpTarget,
     CommitPolicy,
@@ -64,8 +66,8 @@ from harness.observe.kinds.sns_subscriber import SnsSubscriber, SubscriberQueue
 from harness.observe.pubsub_push import PUSH_RECEIVER, PubsubPushReceiver, PushReceiverConfig
 from harness.safety import check_address, check_target
 from harness.scenario import Acks, Commit, DeliveryMode, Scenario, SutMode
-from harness.scenario.webhook import WebhookTarget
-from harness.stack import Stack
+from harness.scenario.webhook import WebhookOAuth, WebhookTarget
+from harness.stack import Stack, oauth
 from harness.stack.local import add_sqs
 from harness.stack.toxiproxy import ToxiproxyClient
 from harness.sut import ExternalEndpoint, WebhookEndpoint, build_external_sut
@@ -223,7 +225,7 @@ def build_clients(
     mode = EffectMode(scenario.system_under_test.mode or SutMode.CORRECT)
     observers = Observers([])
     if scenario.target.webhook is not None:
-        clients = _webhook(scenario, run_id, recorder, work, observers)
+        clients = _webhook(scenario, stack, run_id, recorder, work, observers)
         clients.repair = repair
     elif scenario.target.kafka is not None:
         clients = _kafka(scenario, stack, run_id, recorder, work, mode, observers)
@@ -365,13 +367,22 @@ def _schema_reader(scenario: Scenario) -> SchemaReader:
 
 
 def _webhook(
-    scenario: Scenario, run_id: str, recorder: Recorder, work: Path, observers: Observers
+    scenario: Scenario,
+    stack: Stack,
+    run_id: str,
+    recorder: Recorder,
+    work: Path,
+    observers: Observers,
 ) -> Clients:
     target = scenario.target.webhook
     assert target is not None
     check_target(target.host)
     starts_endpoint = scenario.system_under_test.command is not None
     secrets, handed = webhook_secrets(target, make_missing=starts_endpoint)
+    bearer, fault_tokens = None, None
+    if target.oauth is not None:
+        bearer, fault_tokens, told = webhook_bearer(target.oauth, stack)
+        handed = {**handed, **told}
     config = WebhookConfig(
         url=target.url,
         scheme=SCHEMES[target.scheme],
@@ -379,6 +390,8 @@ def _webhook(
         secrets=secrets,
         headers=dict(target.headers),
         max_connections=target.max_connections,
+        bearer=bearer,
+        fault_tokens=fault_tokens,
     )
     sender = WebhookSender(config, recorder)
     consumer: Consumer
@@ -477,6 +490,31 @@ def webhook_secrets(
         )
     handed = {name: fresh_secret(target.scheme) for name in missing}
     return tuple(os.environ.get(n) or handed[n] for n in target.secret_env), handed
+
+
+def webhook_bearer(
+    spec: WebhookOAuth, stack: Stack
+) -> tuple[ClientCredentialsSource, FaultTokens, dict[str, str]]:
+    """The token source of ``target.webhook.oauth`` on the stack's issuer, the minter of the
+    token attacks (signed with the issuer's own key where the stack holds it), and what an
+    endpoint the harness starts is told: the issuer and audience to check."""
+    issuer = stack.oauth_issuer
+    secret = os.environ.get(spec.client_secret_env) if spec.client_secret_env else None
+    if spec.client_secret_env and not secret:
+        raise ConfigError(
+            f"target.webhook.oauth.client_secret_env names {spec.client_secret_env}, but it is "
+            "not set (or empty); export the client secret there, or leave it out (the stack's "
+            "issuer takes any)"
+        )
+    source = ClientCredentialsSource(
+        f"{issuer}/token", spec.client_id, secret or token_urlsafe(24),
+        scope=spec.audience, refresh_margin=spec.refresh_margin,
+    )  # fmt: skip
+    key = stack.oauth_signing_key()
+    signing = SigningKey(oauth.ISSUER_ID, key) if key is not None else SigningKey.generate()
+    tokens = FaultTokens(issuer, spec.audience, key=signing)
+    told = {"HARNESS_OAUTH_ISSUER": issuer, "HARNESS_OAUTH_AUDIENCE": spec.audience}
+    return source, tokens, told
 
 
 def nats_target(scenario: Scenario, stack: Stack, run_id: str) -> NatsTarget:

@@ -26,7 +26,6 @@ from harness.run.progress import show
 from harness.run.runner import RunRecord, RunStatus, resolve_seed, run_scenario
 from harness.safety import redact_text
 from harness.scenario import Scenario, load_suite, parse_scale, parse_seed
-from harness.scenario.observe import needs_oauth
 from harness.stack import Stack
 from harness.stack.envfile import ENV_VAR, env_path
 
@@ -495,7 +494,7 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
     needs_moto = any(s.target.fanout is not None for s in scenarios)
     needs_pubsub = any(s.target.pubsub is not None for s in scenarios)
     needs_sqs = any(s.target.sqs is not None for s in scenarios)
-    needs_oauth = any(_needs_oauth(s) for s in scenarios)
+    needs_oauth = any(s.uses_oauth for s in scenarios)
     for handle in [*stack.nodes.values(), *stack.services.values()]:
         if handle.kind == "rabbitmq" and not needs_rabbit:
             continue
@@ -525,6 +524,12 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
         stack.moto_endpoint  # noqa: B018 - raises, naming `harness stack up --with sns`
     for scenario in scenarios:
         _require_nats(stack, scenario)
+        if scenario.uses_oauth and not stack.state.oauth_issuer:
+            raise StackError(
+                f"{scenario.name} needs the OAuth2 issuer (it sends or verifies bearer tokens "
+                "of the stack's issuer) but the stack runs none; run `harness stack up --with oauth` (on a running stack, "
+                "that adds it)."
+            )
         if scenario.target.pubsub is not None and not stack.state.pubsub_emulator_host:
             raise StackError(
                 f"{scenario.name} targets Pub/Sub but the stack runs no emulator; run "
@@ -535,12 +540,6 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
                 f"{scenario.name} targets SQS but the stack runs none; run `harness stack up "
                 "--with sqs` (on a running stack, that adds it)."
             )
-        if _needs_oauth(scenario) and not stack.state.oauth_issuer:
-            raise StackError(
-                f"{scenario.name} needs the OAuth2 issuer (a downstream with auth: oauth, or a "
-                "fault on target oauth) but the stack runs none; run `harness stack up --with "
-                "oauth` (on a running stack, that adds it)."
-            )
         kafka = scenario.target.kafka
         if kafka is not None and kafka.replication_factor > stack.kafka_brokers:
             raise StackError(
@@ -548,12 +547,6 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
                 f"stack has {stack.kafka_brokers} broker(s); run "
                 "`harness stack up --kafka-brokers 3` (or list every broker in the env file)."
             )
-
-
-def _needs_oauth(scenario: Scenario) -> bool:
-    """The scenario verifies tokens of the stack's issuer, or faults its node."""
-    targets = {getattr(f.settings, "target", None) for f in scenario.faults}
-    return needs_oauth(scenario.observe) or "oauth" in targets
 
 
 def _require_nats(stack: Stack, scenario: Scenario) -> None:

@@ -57,6 +57,7 @@ BUILTIN_FAULT_KINDS: tuple[str, ...] = (
     "harness.faults.kinds.webhook_attack",
     "harness.faults.kinds.route_cut",
     "harness.faults.kinds.webhook_delivery",
+    "harness.faults.kinds.key_rotation",
 )
 # Third-party kinds: an entry point in this group names a kind object or a module with ``KIND``.
 ENTRY_POINT_GROUP = "harness.fault_kinds"

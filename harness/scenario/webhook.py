@@ -8,6 +8,7 @@ endpoint, signed with ``scheme`` and retried by ``retry_policy``.
         scheme: standard                    # standard | stripe | github
         retry_policy: standard-webhooks     # a preset, or {delays: [...], ...}
         time_scale: 0.001                   # compress the schedule for a test
+        oauth: {audience: api://orders}     # bearer tokens from the stack's issuer (optional)
 
 Secrets never appear in a scenario: only the names of the variables that hold them. The names
 of schemes and presets are listed here (the scenario sits below ``harness.webhooks``); a unit
@@ -58,6 +59,39 @@ class RetryPolicySpec(StrictModel):
         return self
 
 
+class WebhookOAuth(StrictModel):
+    """Bearer tokens on every delivery, from the stack's OAuth2 issuer (``--with oauth``).
+
+    The issuer grants ``client_credentials`` tokens whose ``aud`` is the requested ``audience``
+    (sent as the ``scope``). An endpoint the harness starts is told the issuer and audience
+    (``HARNESS_OAUTH_ISSUER``, ``HARNESS_OAUTH_AUDIENCE``) so it can check them."""
+
+    audience: str = Field(default="api://webhook-endpoint", min_length=1, max_length=200)
+    client_id: str = Field(default="harness-provider", min_length=1, max_length=200)
+    client_secret_env: str | None = None
+    """The variable holding the client secret; the stack's issuer takes any, so a fresh one is
+    made when this is left out."""
+    refresh_margin: float = Field(default=30.0, ge=0, le=3600)
+    """Refresh a cached token this many seconds before it expires."""
+
+    @field_validator("client_secret_env")
+    @classmethod
+    def _secret_env_name(cls, name: str | None) -> str | None:
+        if name is not None and not _ENV_NAME.match(name):
+            raise ValueError(  # the value is not echoed: it may be the secret itself
+                "is not an environment variable name; give the *name* of the variable that "
+                "holds the client secret, never the secret itself"
+            )
+        return name
+
+    @field_validator("audience", "client_id")
+    @classmethod
+    def _printable(cls, value: str) -> str:
+        if any(c.isspace() for c in value):
+            raise ValueError(f"{value[:40]!r} holds white space; an OAuth2 scope cannot")
+        return value
+
+
 class WebhookTarget(StrictModel):
     """The user's webhook endpoint, and how the harness delivers to it."""
 
@@ -77,6 +111,8 @@ class WebhookTarget(StrictModel):
     max_connections: int = Field(default=64, ge=1, le=1024)
     proxy: bool = True
     """Deliver through a Toxiproxy proxy the run creates (fault target ``endpoint``)."""
+    oauth: WebhookOAuth | None = None
+    """Bearer tokens from the stack's OAuth2 issuer on every delivery (None: no header)."""
 
     @field_validator("url")
     @classmethod
@@ -122,4 +158,4 @@ class WebhookTarget(StrictModel):
         return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-__all__ = ["PRESET_NAMES", "SCHEME_NAMES", "RetryPolicySpec", "WebhookTarget"]
+__all__ = ["PRESET_NAMES", "SCHEME_NAMES", "RetryPolicySpec", "WebhookOAuth", "WebhookTarget"]

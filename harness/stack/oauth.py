@@ -94,6 +94,19 @@ def short_lived_callbacks() -> list[dict[str, object]]:
     ]
 
 
+def signing_key(node: NodeState) -> rsa.RSAPrivateKey | None:
+    """The issuer's current private key (its ``kid`` is ``ISSUER_ID``), read from the config the
+    stack wrote; None when it cannot be read. The harness signs its token attacks with it, so
+    each is refused for its one flaw, not for an unknown key."""
+    try:
+        config = json.loads((Path(node.cwd) / CONFIG_FILE).read_text())
+        jwk = config["tokenProvider"]["keyProvider"]["initialKeys"]
+        key = RSAAlgorithm.from_jwk(jwk)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return key if isinstance(key, rsa.RSAPrivateKey) else None
+
+
 def rotate_key(node: NodeState) -> None:
     """Give the issuer a new signing key; it signs with it from its next (re)start on."""
     write_config(Path(node.cwd))
@@ -160,4 +173,4 @@ def ready(port: int, host: str = layout.HOST, timeout: float = PROBE_TIMEOUT) ->
 
 __all__ = ["ISSUER_ID", "KIND", "MAX_SHORT_LIFETIME", "NODE", "argv", "issuer_url", "libs_dir",
            "prepare", "proxy", "ready", "rotate_key", "short_issuer_id", "short_lived_callbacks",
-           "with_lifetime", "write_config"]  # fmt: skip
+           "signing_key", "with_lifetime", "write_config"]  # fmt: skip

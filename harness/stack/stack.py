@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from harness.errors import StackError
 from harness.safety import split_host_port
-from harness.stack import layout, nats, netcut
+from harness.stack import layout, nats, netcut, oauth
 from harness.stack.commanded import CommandedNode
 from harness.stack.envaddress import check_env_addresses
 from harness.stack.envfile import EnvFile, EnvNode, NatsNode, load_env
@@ -190,6 +192,11 @@ class Stack:
                 "(on a running stack, that adds it)."
             )
         return self.state.oauth_issuer
+
+    def oauth_signing_key(self) -> rsa.RSAPrivateKey | None:
+        """The local issuer's private key (None: no local issuer, or its config unreadable)."""
+        node = self.state.nodes.get(oauth.NODE)
+        return oauth.signing_key(node) if node is not None else None
 
     @property
     def has_postgres(self) -> bool:

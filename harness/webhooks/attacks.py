@@ -12,6 +12,12 @@ one way; every other part is what the real provider would send:
 - ``rotated_key``: signed with only the retired key of a rotation (the endpoint trusts the new).
 
 GitHub's scheme has no timestamp, so ``stale_timestamp`` and ``replay`` do not apply to it.
+
+Against an endpoint that takes bearer tokens (``target.webhook.oauth``), ``forge_token`` builds
+the token attacks: a delivery signed exactly as the provider signs it, whose one flaw is its
+``Authorization`` header, a ``harness.auth.FaultTokens`` token (``token_expired``,
+``token_wrong_audience``, ``token_wrong_issuer``, ``token_alg_none``, ``token_unknown_key``),
+or none at all (``token_missing``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import secrets as random_secrets
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from harness.auth import FaultTokens
 from harness.webhooks.signing import Scheme
 
 ATTACKS: tuple[str, ...] = (
@@ -33,6 +40,15 @@ ATTACKS: tuple[str, ...] = (
     "missing_headers",
     "rotated_key",
 )
+TOKEN_ATTACKS: tuple[str, ...] = (
+    "token_missing",
+    "token_expired",
+    "token_wrong_audience",
+    "token_wrong_issuer",
+    "token_alg_none",
+    "token_unknown_key",
+)
+"""Attacks on the bearer token: only for an endpoint that takes one."""
 TIMED_ATTACKS: tuple[str, ...] = ("stale_timestamp", "replay")
 """Attacks on the timestamp: meaningless for a scheme without one (GitHub)."""
 SIGNATURE_HEADERS = {
@@ -112,6 +128,26 @@ def forge(
     return Forged(msg_id, {k: v for k, v in headers.items() if k.lower() not in dropped}, body)
 
 
+def forge_token(
+    attack: str,
+    *,
+    scheme: Scheme,
+    secrets: Sequence[str],
+    msg_id: str,
+    now: int,
+    tokens: FaultTokens,
+) -> Forged:
+    """One correctly signed delivery whose bearer token is ``attack``'s (none: ``token_missing``)."""
+    if attack not in TOKEN_ATTACKS:
+        raise ValueError(f"unknown token attack {attack!r}; use one of {', '.join(TOKEN_ATTACKS)}")
+    body = attack_body(msg_id, attack)
+    headers = scheme.sign(msg_id=msg_id, timestamp=now, body=body, secrets=secrets)
+    if attack != "token_missing":
+        token = tokens.bad()[attack.removeprefix("token_")]
+        headers["Authorization"] = f"Bearer {token}"
+    return Forged(msg_id, headers, body)
+
+
 def _replace_signature(scheme: Scheme, headers: dict[str, str], garbage: str, now: int) -> dict:
     if scheme.name == "standard":
         return {**headers, "webhook-signature": f"v1,{garbage}"}
@@ -121,4 +157,13 @@ def _replace_signature(scheme: Scheme, headers: dict[str, str], garbage: str, no
     return {**headers, "X-Hub-Signature-256": f"sha256={digest}"}
 
 
-__all__ = ["ATTACKS", "TIMED_ATTACKS", "Forged", "attack_body", "forge", "random_secret"]
+__all__ = [
+    "ATTACKS",
+    "TIMED_ATTACKS",
+    "TOKEN_ATTACKS",
+    "Forged",
+    "attack_body",
+    "forge",
+    "forge_token",
+    "random_secret",
+]

@@ -115,3 +115,24 @@ async def test_the_receiver_checks_bearer_tokens_in_correct_mode_and_not_in_bugg
         assert _effects(db) == 2  # one inbox row and one effect: only the good delivery
     else:
         assert statuses == {name: 200 for name in bad}
+
+
+def test_the_oauth_scenario_pair_through_harness_run(oauth_stack: Stack, tmp_path: Path) -> None:
+    """The shipped pair, as one suite: the issuer cut, slowed and its key rotated mid-storm,
+    then every signature and token attack. Correct mode refuses all 13 and applies every event
+    once; buggy mode takes all 13."""
+    scenarios = Path(__file__).resolve().parents[2] / "scenarios"
+    command = [sys.executable, "-m", "harness", "run", "--seed", "3", "--no-progress",
+               "--out", str(tmp_path), str(scenarios / "webhook-oauth-correct.yaml"),
+               str(scenarios / "webhook-oauth-buggy.yaml")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    correct = json.loads((tmp_path / "webhook-oauth-correct" / "summary.json").read_text())
+    buggy = json.loads((tmp_path / "webhook-oauth-buggy" / "summary.json").read_text())
+    assert {k: v for k, v in correct["anomalies"].items() if v} == {}
+    assert correct["counts"]["effects"] == correct["counts"]["events"] > 0
+    assert buggy["anomalies"]["forged_accepted"] == 13
+    assert [(f["kind"], f["target"]) for f in correct["faults"]] == [
+        ("proxy.down", "oauth"), ("toxic.latency", "oauth"), ("issuer.key_rotation", "oauth"),
+        ("webhook.attack", "endpoint"),
+    ]  # fmt: skip

@@ -50,6 +50,7 @@ BUILTIN = (
     "webhook_attack",
     "route_cut",
     "webhook_delivery",
+    "key_rotation",
 )
 
 
@@ -138,7 +139,7 @@ def test_a_registered_kind_is_parsed_and_validated_through_the_registry(blink: B
         "  - at: 5s\n    blink: {target: kafka-1}\n    restart_after: 2s\n"
     )
     assert "exactly one action of toxic, proxy_down" in error_of("  - at: 5s\n")
-    assert ", webhook_attack, route_cut, webhook_delivery, blink (found none)" in error_of(
+    assert ", webhook_attack, route_cut, webhook_delivery, key_rotation, blink (found none)" in error_of(
         "  - at: 5s\n"
     )
 

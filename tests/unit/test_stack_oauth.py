@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -46,3 +48,27 @@ def test_a_planned_stack_with_oauth_has_its_proxy_node_and_issuer(tmp_path: Path
 
 def test_the_probe_is_false_where_nothing_listens() -> None:
     assert oauth.ready(1, timeout=0.5) is False
+
+
+def test_the_signing_key_read_back_is_the_one_the_jwks_will_publish(tmp_path: Path) -> None:
+    node = oauth.prepare(tmp_path, tmp_path / "libs")
+    config = json.loads(Path(node.env["JSON_CONFIG_PATH"]).read_text())
+    published = json.loads(config["tokenProvider"]["keyProvider"]["initialKeys"])
+    key = oauth.signing_key(node)
+    assert key is not None
+    assert key.public_key().public_numbers().n == int.from_bytes(
+        base64.urlsafe_b64decode(published["n"] + "=="), "big"
+    )
+    oauth.rotate_key(node)
+    rotated = oauth.signing_key(node)
+    assert rotated is not None and rotated.public_key().public_numbers().n != (
+        key.public_key().public_numbers().n
+    )
+
+
+def test_an_unreadable_config_gives_no_signing_key(tmp_path: Path) -> None:
+    node = oauth.prepare(tmp_path, tmp_path / "libs")
+    Path(node.env["JSON_CONFIG_PATH"]).write_text("{not json")
+    assert oauth.signing_key(node) is None
+    Path(node.env["JSON_CONFIG_PATH"]).unlink()
+    assert oauth.signing_key(node) is None

@@ -4,11 +4,16 @@
       webhook_attack: {attack: all}                 # every attack once
     - at: 5s
       webhook_attack: {attack: [tampered_body, replay], count: 3}
+    - at: 6s
+      webhook_attack: {attack: [token_expired, token_alg_none]}   # needs target.webhook.oauth
 
 Each delivery is one ``request`` row (``source: webhook_attack``, ``reason`` the attack, the
 endpoint's ``http_status``). A 2xx answer, or an effect of a refused one, is ``forged_accepted``.
 ``stale_by`` is how old a stale or replayed timestamp is (beyond the endpoint's tolerance:
-Standard Webhooks' and Stripe's 300 s by default). Nothing is left to heal.
+Standard Webhooks' and Stripe's 300 s by default). The ``token_*`` attacks (an expired token,
+a wrong audience or issuer, ``alg: none``, a key the issuer never had, no token) need a target
+that sends bearer tokens (``target.webhook.oauth``); ``all`` includes them there. Nothing is
+left to heal.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from harness.errors import FaultError
 from harness.faults.kind import ActiveFault, FaultContext, FaultKind
 from harness.scenario.base import Problem, StrictModel
 from harness.scenario.durations import Duration
-from harness.webhooks.attacks import ATTACKS, TIMED_ATTACKS
+from harness.webhooks.attacks import ATTACKS, TIMED_ATTACKS, TOKEN_ATTACKS
 
 if TYPE_CHECKING:
     from harness.scenario import Scenario
@@ -36,6 +41,12 @@ Attack = Literal[
     "tampered_body",
     "missing_headers",
     "rotated_key",
+    "token_missing",
+    "token_expired",
+    "token_wrong_audience",
+    "token_wrong_issuer",
+    "token_alg_none",
+    "token_unknown_key",
 ]
 
 
@@ -56,11 +67,13 @@ class WebhookAttack(StrictModel):
             raise ValueError("name at least one attack, or all")
         return value
 
-    def attacks(self, scheme: str) -> list[str]:
-        """The attacks to send; ``all`` leaves out those the scheme cannot have."""
+    def attacks(self, scheme: str, bearer: bool = False) -> list[str]:
+        """The attacks to send; ``all`` leaves out those the target cannot have (timestamps
+        for GitHub's scheme, tokens without ``oauth``)."""
         if self.attack == "all":
             timed = scheme != "github"
-            return [a for a in ATTACKS if timed or a not in TIMED_ATTACKS]
+            chosen = [a for a in ATTACKS if timed or a not in TIMED_ATTACKS]
+            return chosen + list(TOKEN_ATTACKS) if bearer else chosen
         return [self.attack] if isinstance(self.attack, str) else list(self.attack)
 
 
@@ -77,10 +90,15 @@ class WebhookAttackKind(FaultKind):
         if webhook is None:
             yield Problem((), "needs a webhook target (target: {webhook: ...})")
             return
-        if webhook.scheme == "github":
-            for attack in settings.attacks("github"):
-                if attack in TIMED_ATTACKS:
-                    yield Problem(("attack",), f"{attack}: the github scheme has no timestamp")
+        bearer = webhook.oauth is not None
+        for attack in settings.attacks(webhook.scheme, bearer):
+            if webhook.scheme == "github" and attack in TIMED_ATTACKS:
+                yield Problem(("attack",), f"{attack}: the github scheme has no timestamp")
+            if attack in TOKEN_ATTACKS and not bearer:
+                yield Problem(
+                    ("attack",),
+                    f"{attack}: the deliveries carry no bearer token; give target.webhook.oauth",
+                )
 
     async def targets(self, settings: Any, ctx: FaultContext) -> list[str]:
         return ["endpoint"]
@@ -96,8 +114,10 @@ class WebhookAttackKind(FaultKind):
                     f"webhook_attack: the variable {settings.retired_secret_env} is not set; "
                     "export the retired key there, or leave retired_secret_env out"
                 )
-        scheme = getattr(getattr(ctx.webhook, "config", None), "scheme", None)
-        for attack in settings.attacks(getattr(scheme, "name", "standard")):
+        config = getattr(ctx.webhook, "config", None)
+        scheme = getattr(config, "scheme", None)
+        bearer = getattr(config, "bearer", None) is not None
+        for attack in settings.attacks(getattr(scheme, "name", "standard"), bearer):
             try:
                 await ctx.webhook.attack(
                     attack, label=f"{active.id}-{attack}", count=settings.count,
