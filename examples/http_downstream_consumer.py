@@ -11,13 +11,27 @@ Two modes, chosen by ``HARNESS_MODE``:
   when the API applied a charge but its answer was lost (a timeout, a dropped connection), the
   retry charges again.
 
+With ``HARNESS_OAUTH_TOKEN_URL`` set (the harness's downstream then wants bearer tokens:
+``observe: - downstream: {auth: {oauth: ...}}``), every charge carries ``Authorization: Bearer``
+from a client_credentials token (``HARNESS_OAUTH_CLIENT_ID``, ``HARNESS_OAUTH_CLIENT_SECRET``,
+scope ``HARNESS_OAUTH_AUDIENCE``), and the mode decides how the token is kept:
+
+- ``correct``: a new token is fetched once a third of the last one's lifetime has passed (well
+  before it expires); while the issuer is down the cached token is used for as long as it is
+  valid; a 401 drops it and the call is retried once with a fresh token; with no valid token to
+  be had the event waits (it is not an attempt, and never dead-lettered for it) until the issuer
+  answers again. An issuer outage shorter than the token lifetime loses nothing.
+- ``buggy``: one token, fetched at start and cached forever. Once it expires every call is
+  refused 401, which the consumer takes as a final refusal: every later event is dead-lettered.
+
 Events of one key are charged in order, one at a time; keys go in parallel. Offsets are
 committed once every event of a batch is charged or dead-lettered.
 
 Its ground truth, kept in ``$HARNESS_STATE_DIR``: ``attempts.jsonl`` (one line per call:
 id, attempt, result ``ok`` / ``status`` / ``timeout`` / ``disconnected`` / ``refused`` /
 ``error``, status)
-and ``outcomes.jsonl`` (one line per event: ``charged`` or ``dead_lettered``).
+and ``outcomes.jsonl`` (one line per event: ``charged`` or ``dead_lettered``); with a token
+URL, ``tokens.jsonl`` (one line per token request: ``ok``, ``expires_in`` or the error).
 
 Settings: ``HARNESS_KAFKA_BOOTSTRAP``, ``HARNESS_TOPIC``, ``HARNESS_GROUP``, ``HARNESS_DLQ_TOPIC``,
 ``HARNESS_STATE_DIR``, ``HARNESS_MODE``, ``PAYMENTS_URL`` (the API), ``PAYMENTS_TIMEOUT_MS``
@@ -45,6 +59,8 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 log = logging.getLogger("payments")
 MAX_BACKOFF_S = 1.0
+TOKEN_SAFETY_S = 0.5  # a token is not sent this close to its expiry (transit, clock rounding)
+TOKEN_RETRY_S = 0.25  # a failing issuer is asked again no sooner than this
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,10 @@ class Settings:
     timeout_s: float
     max_attempts: int
     backoff_s: float
+    token_url: str | None = None
+    client_id: str = ""
+    client_secret: str = ""
+    audience: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -77,6 +97,10 @@ class Settings:
                 timeout_s=int(env.get("PAYMENTS_TIMEOUT_MS", "1000")) / 1000,
                 max_attempts=int(env.get("PAYMENTS_MAX_ATTEMPTS", "8")),
                 backoff_s=int(env.get("PAYMENTS_BACKOFF_MS", "100")) / 1000,
+                token_url=env.get("HARNESS_OAUTH_TOKEN_URL") or None,
+                client_id=env.get("HARNESS_OAUTH_CLIENT_ID", ""),
+                client_secret=env.get("HARNESS_OAUTH_CLIENT_SECRET", ""),
+                audience=env.get("HARNESS_OAUTH_AUDIENCE", ""),
             )
         except KeyError as missing:
             raise SystemExit(f"environment variable {missing} is not set") from None
@@ -113,6 +137,7 @@ class Journal:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.attempts: TextIO = open(state_dir / "attempts.jsonl", "a", encoding="utf-8")
         self.outcomes: TextIO = open(state_dir / "outcomes.jsonl", "a", encoding="utf-8")
+        self.tokens: TextIO = open(state_dir / "tokens.jsonl", "a", encoding="utf-8")
 
     def attempt(
         self, order: Order, attempt: int, result: str, status: int | None, sent: float
@@ -125,30 +150,119 @@ class Journal:
         self.outcomes.write(json.dumps({"id": order.id, "outcome": outcome, "attempts": attempts}))
         self.outcomes.write("\n")
 
+    def token(self, ok: bool, expires_in: float | None, error: str = "") -> None:
+        line = {"t": time.monotonic(), "ok": ok, "expires_in": expires_in, "error": error}
+        self.tokens.write(json.dumps(line) + "\n")
+
     def flush(self) -> None:
         self.attempts.flush()
         self.outcomes.flush()
+        self.tokens.flush()
 
     def close(self) -> None:
         self.attempts.close()
         self.outcomes.close()
+        self.tokens.close()
+
+
+class NoToken(Exception):
+    """No valid access token could be had (the issuer fails and the cached one expired)."""
+
+
+class Tokens:
+    """client_credentials tokens. ``refresh_after`` is the share of a token's lifetime after
+    which a new one is fetched (None: never, the buggy cache-forever)."""
+
+    def __init__(
+        self, settings: Settings, session: aiohttp.ClientSession, journal: Journal,
+        refresh_after: float | None,
+    ) -> None:  # fmt: skip
+        self.settings = settings
+        self.session = session
+        self.journal = journal
+        self.refresh_after = refresh_after
+        self.value: str | None = None
+        self.fetched_at = 0.0
+        self.expires_at = 0.0
+        self.failed_at: float | None = None
+        self.lock = asyncio.Lock()
+
+    def _valid(self, now: float) -> bool:
+        return self.value is not None and now < self.expires_at - TOKEN_SAFETY_S
+
+    def _due(self, now: float) -> bool:
+        if self.value is None:
+            return True
+        if self.refresh_after is None:
+            return False  # the bug: whatever the token's age
+        lifetime = self.expires_at - self.fetched_at
+        return now >= self.fetched_at + lifetime * self.refresh_after or not self._valid(now)
+
+    async def get(self) -> str:
+        """A token to send: the cached one while not due; a fresh one when due, or the cached
+        one while the issuer fails and it is still valid; ``NoToken`` otherwise."""
+        now = time.monotonic()
+        if not self._due(now):
+            assert self.value is not None
+            return self.value
+        async with self.lock:
+            now = time.monotonic()
+            backing_off = self.failed_at is not None and now < self.failed_at + TOKEN_RETRY_S
+            if self._due(now) and not backing_off:
+                await self._fetch()
+            if self.value is not None and (self.refresh_after is None or self._valid(now)):
+                return self.value
+            raise NoToken(f"no valid token from {self.settings.token_url}")
+
+    def drop(self, token: str) -> None:
+        """The downstream refused ``token``: the next ``get`` fetches a new one (correct mode)."""
+        if self.refresh_after is not None and self.value == token:
+            self.value = None
+            self.failed_at = None
+
+    async def _fetch(self) -> None:
+        assert self.settings.token_url is not None
+        form = {"grant_type": "client_credentials", "scope": self.settings.audience}
+        auth = aiohttp.BasicAuth(self.settings.client_id, self.settings.client_secret)
+        sent = time.monotonic()
+        try:
+            async with self.session.post(self.settings.token_url, data=form, auth=auth) as reply:
+                body = await reply.json(content_type=None)
+                if reply.status != 200 or not isinstance(body, dict):
+                    raise ValueError(f"status {reply.status}")
+                value, expires_in = body["access_token"], float(body.get("expires_in", 300))
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as exc:
+            self.failed_at = time.monotonic()
+            self.journal.token(False, None, type(exc).__name__)
+            return
+        self.value, self.fetched_at, self.expires_at = value, sent, sent + expires_in
+        self.failed_at = None
+        self.journal.token(True, expires_in)
 
 
 class PaymentsClient:
     """Charges one order, retrying 429, 5xx, timeouts and dropped connections."""
 
-    def __init__(self, settings: Settings, session: aiohttp.ClientSession, journal: Journal):
+    def __init__(
+        self, settings: Settings, session: aiohttp.ClientSession, journal: Journal,
+        stopping: asyncio.Event | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.session = session
         self.journal = journal
         self.correct = settings.mode == "correct"
+        self.stopping = stopping or asyncio.Event()
+        self.tokens: Tokens | None = None
+        if settings.token_url:
+            share = 1 / 3 if self.correct else None
+            self.tokens = Tokens(settings, session, journal, refresh_after=share)
 
     async def charge(self, order: Order) -> tuple[bool, int, str]:
         """(charged, attempts made, why not) for one order."""
         why = "no attempt made"
         for attempt in range(1, self.settings.max_attempts + 1):
             wait = min(self.settings.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
-            result, status, retry_after = await self._call(order, attempt)
+            result, status, retry_after = await self._authorised_call(order, attempt)
             if result == "ok":
                 return True, attempt, ""
             why = f"{result} {status or ''}".strip()
@@ -160,8 +274,39 @@ class PaymentsClient:
                 await asyncio.sleep(wait)
         return False, self.settings.max_attempts, why
 
-    async def _call(self, order: Order, attempt: int) -> tuple[str, int | None, float | None]:
+    async def _authorised_call(
+        self, order: Order, attempt: int
+    ) -> tuple[str, int | None, float | None]:
+        """One call with a bearer token when the API wants one; a 401 is retried once with a
+        fresh token (correct mode)."""
+        if self.tokens is None:
+            return await self._call(order, attempt)
+        token = await self._token()
+        result, status, retry_after = await self._call(order, attempt, token)
+        if status == 401 and self.correct:
+            self.tokens.drop(token)
+            result, status, retry_after = await self._call(order, attempt, await self._token())
+        return result, status, retry_after
+
+    async def _token(self) -> str:
+        """A token; in correct mode, waits for the issuer rather than give an event up."""
+        assert self.tokens is not None
+        wait = self.settings.backoff_s
+        while True:
+            try:
+                return await self.tokens.get()
+            except NoToken:
+                if not self.correct or self.stopping.is_set():
+                    raise
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, MAX_BACKOFF_S)
+
+    async def _call(
+        self, order: Order, attempt: int, token: str | None = None
+    ) -> tuple[str, int | None, float | None]:
         headers = {"Idempotency-Key": order.id} if self.correct else {}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
         charge = {"event_id": order.id, "key": order.key, "seq": order.seq,
                   "amount_cents": 100 + order.seq % 900}  # fmt: skip
         result, status, retry_after = "error", None, None
@@ -208,7 +353,12 @@ class PaymentsConsumer:
     async def run(self) -> None:
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            self.client = PaymentsClient(self.settings, session, self.journal)
+            self.client = PaymentsClient(self.settings, session, self.journal, self.stopping)
+            if self.client.tokens is not None:
+                try:
+                    await self.client.tokens.get()  # the buggy mode's one token, fetched at start
+                except NoToken as exc:
+                    log.warning("no token at start: %s", exc)
             await self.producer.start()
             await self.consumer.start()
             try:
@@ -216,6 +366,8 @@ class PaymentsConsumer:
                     batches = await self.consumer.getmany(timeout_ms=200, max_records=500)
                     if batches:
                         await self.process(batches)
+            except NoToken:
+                log.info("stopping while waiting for a token: the batch is not committed")
             finally:
                 await self.consumer.stop()
                 await self.producer.stop()
@@ -243,7 +395,12 @@ class PaymentsConsumer:
             await self.dead_letter(record, order, "payload is not a JSON object", 0)
             return
         assert self.client is not None
-        charged, attempts, why = await self.client.charge(order)
+        try:
+            charged, attempts, why = await self.client.charge(order)
+        except NoToken as exc:
+            if self.client.correct:
+                raise  # stopping: the event is left uncommitted, never given up
+            charged, attempts, why = False, 0, str(exc)
         if charged:
             self.journal.outcome(order, "charged", attempts)
         else:

@@ -57,6 +57,7 @@ SCHEMA: Final = pa.schema(
         pa.field("msg_id", pa.string()),
         pa.field("signature", pa.string()),
         pa.field("policy", pa.string()),
+        pa.field("auth", pa.string()),  # a downstream call's bearer check: valid, or why not
     ],
     metadata={b"harness.history.version": str(FORMAT_VERSION).encode()},
 )

@@ -19,7 +19,8 @@ how the answer travels.
 
 A ``screen(headers, body)`` (a webhook receiver's signature check) may refuse a request before
 any fault or effect: it is answered the screen's status and never applied; what the screen
-found is kept in the record's ``extra`` either way.
+found is kept in the record's ``extra`` either way. A screen may be a coroutine function (a
+bearer-token check that may have to fetch the issuer's keys): it is awaited.
 
 With a ``forward(request, body)`` (the HTTP fault point in front of a webhook target's
 endpoint, ``harness/observe/endpoint_front.py``) a request that a fault does not refuse is
@@ -35,6 +36,7 @@ that refuses answers it here, and the endpoint never sees it.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import random
 from collections.abc import Awaitable, Callable, Mapping
@@ -91,7 +93,7 @@ class Screening:
     refuse: int | None = None
 
 
-Screen = Callable[[Mapping[str, str], bytes], Screening]
+Screen = Callable[[Mapping[str, str], bytes], "Screening | Awaitable[Screening]"]
 
 
 @dataclass
@@ -234,7 +236,7 @@ class RecordingServer:
                 return _json(400, {"error": "no event id found in the request"})
             attempt = self._attempts[event_id] = self._attempts.get(event_id, 0) + 1
             record = RequestRecord(event_id, t, attempt, REFUSED)
-            screening = self._screen(request.headers, body) if self._screen else None
+            screening = await self._screening(request.headers, body)
             if screening is not None:
                 record.extra = screening.fields
                 if screening.refuse is not None:
@@ -255,6 +257,12 @@ class RecordingServer:
             return await self._deliver(request, record, answer, fault)
         finally:
             self._leave()
+
+    async def _screening(self, headers: Mapping[str, str], body: bytes) -> Screening | None:
+        if self._screen is None:
+            return None
+        found = self._screen(headers, body)
+        return await found if inspect.isawaitable(found) else found
 
     def _fault_now(self) -> _Fault | None:
         if not self._faults:

@@ -526,8 +526,8 @@ def _require_healthy(stack: Stack, scenarios: list[Scenario]) -> None:
         _require_nats(stack, scenario)
         if scenario.uses_oauth and not stack.state.oauth_issuer:
             raise StackError(
-                f"{scenario.name} sends bearer tokens from the stack's OAuth2 issuer but the "
-                "stack runs none; run `harness stack up --with oauth` (on a running stack, "
+                f"{scenario.name} needs the OAuth2 issuer (it sends or verifies bearer tokens "
+                "of the stack's issuer) but the stack runs none; run `harness stack up --with oauth` (on a running stack, "
                 "that adds it)."
             )
         if scenario.target.pubsub is not None and not stack.state.pubsub_emulator_host:

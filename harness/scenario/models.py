@@ -66,7 +66,7 @@ from harness.scenario.names import (
     kafka_topic_problem,
     scenario_name_problem,
 )
-from harness.scenario.observe import ObserveEntry
+from harness.scenario.observe import ObserveEntry, needs_oauth
 from harness.scenario.schema import StormSchema
 from harness.scenario.service_metrics import ServiceMetrics
 from harness.scenario.thresholds import ANOMALIES, ThresholdField
@@ -553,9 +553,10 @@ class Scenario(StrictModel):
 
     @property
     def uses_oauth(self) -> bool:
-        """Whether the run takes bearer tokens from the stack's OAuth2 issuer (node ``oauth``)."""
+        """Whether the run takes bearer tokens from the stack's OAuth2 issuer (node ``oauth``),
+        or a downstream it plays verifies them (``auth: {oauth: ...}``)."""
         webhook = self.target.webhook
-        return webhook is not None and webhook.oauth is not None
+        return (webhook is not None and webhook.oauth is not None) or needs_oauth(self.observe)
 
     def scaled(self, duration_scale: float) -> Scenario:
         """This scenario with the storm and every fault time multiplied by ``duration_scale``.

@@ -185,6 +185,68 @@ class OutputSource(StrictModel):
         return self
 
 
+MAX_TOKEN_LIFETIME_S = 60
+"""The longest ``token_lifetime`` (the stack's issuer has short-lived issuers up to it;
+``harness.stack.oauth.MAX_SHORT_LIFETIME``)."""
+AUDIENCE = re.compile(r"[A-Za-z0-9._~:/?#@!$&'()*+,;=%-]{1,200}")
+
+
+class DownstreamOAuth(StrictModel):
+    """Bearer tokens of the stack's OAuth2 issuer (``harness stack up --with oauth``).
+
+    Every call must carry ``Authorization: Bearer <JWT>`` from that issuer for ``audience``
+    (the service asks for it as the token's scope); the downstream verifies it against the
+    issuer's JWKS and answers 401, applying nothing, to a call without a valid one.
+    ``token_lifetime`` (whole seconds, 1 to 60) makes the service's tokens that short-lived
+    (omitted: the issuer's hour); ``leeway`` is the clock skew allowed on ``exp``/``nbf``.
+    """
+
+    audience: str
+    token_lifetime: Duration | None = None
+    leeway: Duration = 0.0
+
+    @field_validator("audience")
+    @classmethod
+    def _audience(cls, value: str) -> str:
+        if not AUDIENCE.fullmatch(value):
+            raise ValueError(
+                f"{value[:40]!r} is not an audience: 1 to 200 characters of a URI, no spaces "
+                "(e.g. api://payments)"
+            )
+        return value
+
+    @field_validator("token_lifetime")
+    @classmethod
+    def _lifetime(cls, value: float | None) -> float | None:
+        if value is None:
+            return None
+        if value != int(value) or not 1 <= value <= MAX_TOKEN_LIFETIME_S:
+            raise ValueError(
+                f"token_lifetime is whole seconds from 1s to {MAX_TOKEN_LIFETIME_S}s (got "
+                f"{value:g}s); omit it for the issuer's one-hour tokens"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _leeway_below_lifetime(self) -> DownstreamOAuth:
+        if self.token_lifetime is not None and self.leeway >= self.token_lifetime:
+            raise ValueError(
+                f"leeway ({self.leeway:g}s) must be shorter than token_lifetime "
+                f"({self.token_lifetime:g}s), or an expired token would still be accepted"
+            )
+        return self
+
+    @property
+    def lifetime_s(self) -> int | None:
+        return None if self.token_lifetime is None else int(self.token_lifetime)
+
+
+class DownstreamAuth(StrictModel):
+    """How the downstream authenticates calls: ``oauth`` (bearer JWTs, the only scheme)."""
+
+    oauth: DownstreamOAuth
+
+
 class DownstreamSource(StrictModel):
     """An HTTP API the service calls, played by the harness (a recording server on loopback).
 
@@ -203,6 +265,8 @@ class DownstreamSource(StrictModel):
         pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
     )
     path: str = Field(default="/", pattern=r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]{0,199}$")
+    auth: DownstreamAuth | None = None
+    """Calls must carry a valid bearer token (``auth: {oauth: {audience: ...}}``)."""
 
 
 class PostgresDatabase(StrictModel):
@@ -403,13 +467,26 @@ def observe_problems(entries: list[ObserveEntry]) -> list[tuple[tuple[str | int,
             problems.append(((index, entry.kind, "env"), f"{env} is used by entry {envs[env]}"))
         if env is not None:
             envs.setdefault(env, index)
+    authed = [i for i, entry in enumerate(entries)
+              if entry.downstream is not None and entry.downstream.auth is not None]  # fmt: skip
+    for index in authed[1:]:
+        problems.append(((index, "downstream", "auth"),
+                         f"only one downstream may set auth (entry {authed[0]} does): the "
+                         "service gets one set of HARNESS_OAUTH_* variables"))  # fmt: skip
     return problems
+
+
+def needs_oauth(entries: list[ObserveEntry]) -> bool:
+    """True when a source verifies tokens of the stack's OAuth2 issuer."""
+    return any(e.downstream is not None and e.downstream.auth is not None for e in entries)
 
 
 __all__ = [
     "CLOUDEVENTS_ID_HEADERS",
     "DatabaseSource",
     "DeadLetterSource",
+    "DownstreamAuth",
+    "DownstreamOAuth",
     "DownstreamSource",
     "EnvName",
     "IdField",
@@ -425,6 +502,7 @@ __all__ = [
     "WEBHOOK_SCHEMES",
     "WebhookReceiverSource",
     "follow",
+    "needs_oauth",
     "observe_problems",
     "parse_jsonpath",
 ]

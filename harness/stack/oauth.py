@@ -11,7 +11,11 @@ itself after the ``Host`` a request carries, so a token fetched through the prox
 proxy's address in its ``iss`` (``issuer_url``). Left alone, the server signs with a key
 bundled in its jar (the same on every start); so the stack makes the issuer's RSA key here and
 hands it over in the server's ``JSON_CONFIG_PATH`` file (``config.json`` in the node's dir, mode
-0600, never shown). ``rotate_key`` writes a new one: after a restart the server signs with it
+0600, never shown). The same file declares short-lived issuers: ``ttl-<n>`` (n = 1 to
+``MAX_SHORT_LIFETIME``) signs client_credentials tokens that expire ``n`` seconds after they are
+issued (``aud`` the requested scope, ``sub`` the client id, as the default issuer does), so a
+scenario gets tokens that expire during its storm from the one shared node, by path
+(``issuer_url(lifetime=4)``); each has a key of its own, made by the server at start. ``rotate_key`` writes a new one: after a restart the server signs with it
 under the same ``kid`` (``default``), a key rotation a verifier must follow by refetching the
 JWKS. Readiness is its discovery document answering 200.
 """
@@ -39,6 +43,8 @@ PROBE_TIMEOUT = 2.0
 # A small heap and the client compiler: the server starts in a few seconds on a shared box.
 CONFIG_FILE = "config.json"
 KEY_BITS = 2048
+MAX_SHORT_LIFETIME = 60
+"""The longest ``ttl-<n>`` issuer, in seconds (tokens longer than that come from ``default``)."""
 JAVA_OPTS = ["-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 
 
@@ -58,7 +64,8 @@ def write_config(node_dir: Path) -> Path:
     jwk = RSAAlgorithm.to_jwk(private, as_dict=True)
     jwk.update(kid=ISSUER_ID, use="sig", alg="RS256")
     config = {"tokenProvider": {"keyProvider": {"initialKeys": json.dumps(jwk),
-                                                "algorithm": "RS256"}}}  # fmt: skip
+                                                "algorithm": "RS256"}},
+              "tokenCallbacks": short_lived_callbacks()}  # fmt: skip
     path = node_dir / CONFIG_FILE
     scratch = node_dir / f".{CONFIG_FILE}.new"
     fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -66,6 +73,25 @@ def write_config(node_dir: Path) -> Path:
         json.dump(config, out)
     os.replace(scratch, path)
     return path
+
+
+def short_issuer_id(lifetime: int) -> str:
+    """The issuer id whose tokens live ``lifetime`` seconds."""
+    return f"ttl-{lifetime}"
+
+
+def short_lived_callbacks() -> list[dict[str, object]]:
+    """mock-oauth2-server ``tokenCallbacks``: issuer ``ttl-<n>`` signs tokens of ``n`` seconds.
+
+    A request mapping decides a callback's claims; it matches every token request (any
+    ``grant_type``) and templates ``sub`` and ``aud`` from it, so a client_credentials token
+    looks like the default issuer's, only shorter-lived."""
+    mapping = {"requestParam": "grant_type", "match": "*",
+               "claims": {"sub": "${clientId}", "aud": ["${scope}"]}}  # fmt: skip
+    return [
+        {"issuerId": short_issuer_id(n), "tokenExpiry": n, "requestMappings": [mapping]}
+        for n in range(1, MAX_SHORT_LIFETIME + 1)
+    ]
 
 
 def signing_key(node: NodeState) -> rsa.RSAPrivateKey | None:
@@ -115,9 +141,23 @@ def proxy() -> ProxyState:
     )
 
 
-def issuer_url(port: int | None = None, host: str = layout.HOST) -> str:
-    """The issuer clients see: through the proxy unless ``port`` says otherwise."""
-    return f"http://{host}:{port or layout.oauth_proxy_port()}/{ISSUER_ID}"
+def issuer_url(
+    port: int | None = None, host: str = layout.HOST, *, lifetime: int | None = None
+) -> str:
+    """The issuer clients see: through the proxy unless ``port`` says otherwise; with
+    ``lifetime``, the short-lived issuer whose tokens live that many seconds."""
+    issuer = ISSUER_ID if lifetime is None else short_issuer_id(lifetime)
+    return f"http://{host}:{port or layout.oauth_proxy_port()}/{issuer}"
+
+
+def with_lifetime(issuer: str, lifetime: int | None) -> str:
+    """The stack's issuer URL (``.../default``) turned into the one for ``lifetime`` seconds
+    (unchanged for None)."""
+    if lifetime is None:
+        return issuer
+    if not 1 <= lifetime <= MAX_SHORT_LIFETIME:
+        raise ValueError(f"short-lived tokens live 1 to {MAX_SHORT_LIFETIME} s, not {lifetime}")
+    return f"{issuer.rstrip('/').rpartition('/')[0]}/{short_issuer_id(lifetime)}"
 
 
 def ready(port: int, host: str = layout.HOST, timeout: float = PROBE_TIMEOUT) -> bool:
@@ -131,5 +171,6 @@ def ready(port: int, host: str = layout.HOST, timeout: float = PROBE_TIMEOUT) ->
         return False
 
 
-__all__ = ["ISSUER_ID", "KIND", "NODE", "argv", "issuer_url", "libs_dir", "prepare", "proxy",
-           "ready", "rotate_key", "signing_key", "write_config"]  # fmt: skip
+__all__ = ["ISSUER_ID", "KIND", "MAX_SHORT_LIFETIME", "NODE", "argv", "issuer_url", "libs_dir",
+           "prepare", "proxy", "ready", "rotate_key", "short_issuer_id", "short_lived_callbacks",
+           "signing_key", "with_lifetime", "write_config"]  # fmt: skip

@@ -12,23 +12,46 @@ its undo is journaled, so ``harness heal`` removes it after a SIGKILL). The serv
 proxy's URL, so network toxics on the downstream's name reach its calls. Every call is a
 ``request`` op (attempt number per id, status answered, Retry-After, when); every call the
 downstream applied is an ``effect`` op. ``downstream:`` faults make it answer badly for a while.
+
+With ``auth: {oauth: {audience: ..., token_lifetime: 4s}}`` every call must carry a bearer JWT
+of the stack's OAuth2 issuer (``harness stack up --with oauth``; the short-lived ``ttl-<n>``
+issuer when ``token_lifetime`` is set) for that audience: it is checked with
+``harness.auth.Verifier`` against the issuer's JWKS (fetched through the ``oauth`` proxy, and
+warmed at start, so an issuer outage during the run does not stop verification), before any
+fault or effect. A call without a valid token is answered 401 and applied nowhere; its
+``request`` row says why in ``auth`` (``missing``, or the verifier's reason: ``expired``,
+``audience``...), a valid one ``auth: valid``. The service gets ``HARNESS_OAUTH_TOKEN_URL``,
+``HARNESS_OAUTH_CLIENT_ID``, ``HARNESS_OAUTH_CLIENT_SECRET`` (made for the run),
+``HARNESS_OAUTH_AUDIENCE`` (ask for it as the scope), ``HARNESS_OAUTH_ISSUER`` and
+``HARNESS_OAUTH_JWKS``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import secrets
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from harness.errors import StackError
+import aiohttp
+
+from harness.auth import ClientCredentialsSource, Verifier
+from harness.errors import AuthError, StackError, TokenRejectedError
 from harness.faults import Undo
 from harness.observe.context import ObserveContext
-from harness.observe.http_server import RecordingServer, RequestRecord
+from harness.observe.http_server import RecordingServer, RequestRecord, Screening
 from harness.observe.source import Source
 from harness.safety import check_address
-from harness.scenario.observe import DownstreamSource
+from harness.scenario.observe import DownstreamAuth, DownstreamOAuth, DownstreamSource
+from harness.stack.oauth import with_lifetime
 
 REQUEST_OP = "request"
+VALID = "valid"
+MISSING = "missing"
+UNAUTHORIZED = 401
+LIFETIME_SLACK_S = 1.0
+"""A probe token may live this much longer than ``token_lifetime`` (the issuer rounds)."""
 
 
 class Downstream(Source[DownstreamSource]):
@@ -44,15 +67,24 @@ class Downstream(Source[DownstreamSource]):
         self._token: int | None = None
         self._url: str | None = None
         self._stopped = False
+        self._verifier: Verifier | None = None
+        self._oauth_env: dict[str, str] = {}
 
     def _server(self, rng: random.Random) -> RecordingServer:
+        auth = self._auth()
         return RecordingServer(
             self.settings.id.extract,
             self._on_request,
             self._on_effect,
             idempotency_key=self.settings.idempotency_key,
             rng=rng,
+            screen=self._check_bearer if auth is not None else None,
         )
+
+    def _auth(self) -> DownstreamAuth | None:
+        """The bearer settings (kinds built on this one, a webhook receiver, have none)."""
+        auth = getattr(self.settings, "auth", None)
+        return auth if isinstance(auth, DownstreamAuth) else None
 
     @property
     def proxy(self) -> str | None:
@@ -69,6 +101,9 @@ class Downstream(Source[DownstreamSource]):
         return self._url
 
     async def start(self) -> None:
+        auth = self._auth()
+        if auth is not None:
+            await self._start_auth(auth.oauth)
         port = await self.server.start()
         upstream = f"{self.server.host}:{port}"
         toxiproxy = self.ctx.toxiproxy
@@ -84,7 +119,61 @@ class Downstream(Source[DownstreamSource]):
         self._url = f"http://{created.listen}{self.settings.path}"
 
     def env(self) -> dict[str, str]:
-        return {self.settings.env: self.url}
+        return {self.settings.env: self.url, **self._oauth_env}
+
+    async def _start_auth(self, oauth: DownstreamOAuth) -> None:
+        """The verifier, its JWKS warmed; the service's client settings, proven to work."""
+        issuer = with_lifetime(self.ctx.stack.oauth_issuer, oauth.lifetime_s)
+        client_id, secret = f"harness-{self.ctx.run_id}", secrets.token_urlsafe(24)
+        source = ClientCredentialsSource(f"{issuer}/token", client_id, secret,
+                                         scope=oauth.audience, refresh_margin=0.0)  # fmt: skip
+        try:
+            probe = await source.token()
+            verifier = Verifier(f"{issuer}/jwks", issuer, oauth.audience, leeway=oauth.leeway)
+            await verifier.verify_async(probe)
+        except (AuthError, OSError, aiohttp.ClientError) as error:
+            raise StackError(
+                f"The downstream {self.name!r} cannot use the OAuth2 issuer {issuer}: {error} "
+                "Is the oauth node up (`harness stack status`; `harness stack up --with oauth` "
+                "adds it)?"
+            ) from None
+        cached = source.cached
+        lived = None if cached is None else cached.expires_at - source.clock()
+        if (
+            oauth.lifetime_s is not None
+            and lived is not None
+            and (lived > oauth.lifetime_s + LIFETIME_SLACK_S)
+        ):
+            raise StackError(
+                f"The stack's OAuth2 issuer gave a {lived:.0f} s token where {issuer} should "
+                f"give {oauth.lifetime_s} s ones: its node was started before short-lived "
+                "issuers existed. Restart the stack's issuer with its new config: `harness "
+                "stack down`, then `harness stack up --with oauth` (and the nodes you use)."
+            )
+        self._verifier = verifier
+        self._oauth_env = {
+            "HARNESS_OAUTH_TOKEN_URL": source.token_url,
+            "HARNESS_OAUTH_CLIENT_ID": client_id,
+            "HARNESS_OAUTH_CLIENT_SECRET": secret,
+            "HARNESS_OAUTH_AUDIENCE": oauth.audience,
+            "HARNESS_OAUTH_ISSUER": issuer,
+            "HARNESS_OAUTH_JWKS": f"{issuer}/jwks",
+        }
+
+    async def _check_bearer(self, headers: Mapping[str, str], body: bytes) -> Screening:
+        """A valid bearer token lets the call through; anything else is a 401."""
+        assert self._verifier is not None
+        header = headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            self.count("unauthorized")
+            return Screening({"auth": MISSING}, UNAUTHORIZED)
+        try:
+            await self._verifier.verify_async(token.strip())
+        except TokenRejectedError as error:
+            self.count("unauthorized")
+            return Screening({"auth": error.reason}, UNAUTHORIZED)
+        return Screening({"auth": VALID})
 
     async def drain(self, timeout_s: float) -> bool:
         """Every call is recorded as it ends; wait for those still being answered."""
@@ -141,4 +230,4 @@ class Downstream(Source[DownstreamSource]):
 
 KIND = Downstream
 
-__all__ = ["KIND", "REQUEST_OP", "Downstream"]
+__all__ = ["KIND", "MISSING", "REQUEST_OP", "UNAUTHORIZED", "VALID", "Downstream"]
