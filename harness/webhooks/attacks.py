@@ -143,7 +143,7 @@ def forge_token(
     body = attack_body(msg_id, attack)
     headers = scheme.sign(msg_id=msg_id, timestamp=now, body=body, secrets=secrets)
     if attack != "token_missing":
-        token = tokens.bad()[attack.removeprefix("token_")]
+        token = getattr(tokens, attack.removeprefix("token_"))()  # one token, not all five
         headers["Authorization"] = f"Bearer {token}"
     return Forged(msg_id, headers, body)
 
