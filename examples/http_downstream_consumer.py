@@ -49,7 +49,7 @@ import signal
 import time
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -77,7 +77,7 @@ class Settings:
     backoff_s: float
     token_url: str | None = None
     client_id: str = ""
-    client_secret: str = ""
+    client_secret: str = field(default="", repr=False)  # never in a log line
     audience: str = ""
 
     @classmethod
